@@ -1,0 +1,3 @@
+module tricolor/bench
+
+go 1.19

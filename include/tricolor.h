@@ -1,0 +1,158 @@
+/*
+ * tricolor: a concurrent tri-color mark-sweep garbage collector for C.
+ *
+ * This is the whole public interface. Link with -ltricolor (pkg-config
+ * tricolor). Every name here starts with gc_; nothing else is exported.
+ *
+ * The model, in one paragraph: call gc_init once, from the thread that will
+ * be the program's main mutator. Every other thread that touches GC memory
+ * calls gc_thread_register first and gc_thread_unregister before it exits.
+ * Allocate with gc_alloc (may hold pointers) or gc_alloc_noscan (never holds
+ * GC pointers). Store a GC pointer into GC memory with gc_write_ptr; stores
+ * into locals, globals and gc_add_roots ranges need no barrier. Objects are
+ * kept alive by any pointer to their first byte or to any byte inside them,
+ * found on registered threads' stacks and registers, in the data and bss of
+ * the program and its shared libraries, in gc_add_roots ranges, and in other
+ * live scannable objects. Thread-local storage is not scanned: register it
+ * with gc_add_roots if it holds the only reference to an object.
+ *
+ * Tuning follows Go: GOGC, GOMEMLIMIT, GODEBUG (gctrace=1, scavtrace=1,
+ * gccheckmark=1, gcstoptheworld=1, clobberfree=1, madvdontneed=0|1) and
+ * GOMAXPROCS (alias GCPROCS). docs/ explains each one.
+ */
+#ifndef TRICOLOR_H
+#define TRICOLOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GC_API __attribute__((visibility("default")))
+
+/*
+ * Options for gc_init. A zeroed struct (or NULL) means: defaults, then the
+ * environment. Each knob string, when not NULL, overrides the environment
+ * and uses the environment variable's syntax, so an embedder can hand through
+ * its own configuration unchanged.
+ */
+typedef struct gc_options {
+    /* Prefix for environment variables: "MYVM_" reads MYVM_GOGC,
+     * MYVM_GOMEMLIMIT, MYVM_GODEBUG and MYVM_GOMAXPROCS, each of which
+     * overrides the unprefixed variable. NULL or "": no prefix. */
+    const char *env_prefix;
+    const char *gogc;       /* "100", "off" */
+    const char *gomemlimit; /* "512MiB", "off" */
+    const char *godebug;    /* "gctrace=1,gccheckmark=1" */
+    const char *gomaxprocs; /* "4" */
+    /* Called when the operating system refuses memory or a size overflows.
+     * If it returns, tricolor aborts. NULL: print a message and abort. */
+    void (*out_of_memory)(size_t request);
+    /* The signal used to stop threads for stack scanning. 0: the default,
+     * SIGRTMIN+6 (see docs/threads.md for why). */
+    int suspend_signal;
+} gc_options;
+
+/* Initialises the runtime and registers the calling thread. Idempotent.
+ * Returns 0 on success, -1 with a message on stderr otherwise. */
+GC_API int gc_init(const gc_options *opts);
+
+/* Every thread other than the one that called gc_init registers before it
+ * allocates or holds GC pointers, and unregisters before it exits. Both return
+ * 0 on success, -1 with a message on stderr on misuse. */
+GC_API int gc_thread_register(void);
+GC_API int gc_thread_unregister(void);
+
+/* Zeroed memory of at least size bytes. gc_alloc's objects are scanned for
+ * pointers; gc_alloc_noscan's never are (strings, numbers, pixels). Objects of
+ * 16 bytes and more are 16-byte aligned, smaller ones 8-byte aligned. Never
+ * returns NULL: out of memory aborts (or calls the options' handler). */
+GC_API void *gc_alloc(size_t size);
+GC_API void *gc_alloc_noscan(size_t size);
+
+/* The write barrier. While a cycle is marking it shades the old and the new
+ * value (Go's hybrid barrier); otherwise it is a plain store. */
+extern GC_API uint32_t gc_write_barrier_enabled;
+GC_API void gc_write_ptr_slow(void *slot, void *value);
+
+static inline void gc_write_ptr(void *slot, void *value)
+{
+    if (__builtin_expect(__atomic_load_n(&gc_write_barrier_enabled, __ATOMIC_RELAXED), 0)) {
+        gc_write_ptr_slow(slot, value);
+        return;
+    }
+    *(void **)slot = value;
+}
+
+/* Extra root ranges [lo, hi), scanned conservatively, word-aligned. */
+GC_API void gc_add_roots(void *lo, void *hi);
+GC_API void gc_remove_roots(void *lo, void *hi);
+
+/* A full cycle; returns when sweeping has finished (runtime.GC). */
+GC_API void gc_collect(void);
+/* A full cycle, then every free page returned to the OS (debug.FreeOSMemory). */
+GC_API void gc_free_os_memory(void);
+/* debug.SetGCPercent: returns the old value; a negative value turns the GC off. */
+GC_API int gc_set_percent(int percent);
+/* debug.SetMemoryLimit: returns the old limit; a negative value only reads. */
+GC_API int64_t gc_set_memory_limit(int64_t bytes);
+
+/* Object lookup: the base of the heap object containing p (interior pointers
+ * included), or NULL when p is not inside a live heap object. The size of an
+ * object is its size class's size, at least the size asked for. */
+GC_API void *gc_base(const void *p);
+GC_API size_t gc_size(const void *p);
+
+/* Statistics with Go's MemStats meanings (runtime.MemStats, snake_case). */
+typedef struct gc_memstats {
+    uint64_t alloc;       /* bytes of allocated heap objects (== heap_alloc) */
+    uint64_t total_alloc; /* cumulative bytes allocated */
+    uint64_t sys;         /* bytes obtained from the OS, all kinds */
+    uint64_t lookups;     /* always 0 */
+    uint64_t mallocs;     /* cumulative objects allocated */
+    uint64_t frees;       /* cumulative objects freed */
+
+    uint64_t heap_alloc;    /* bytes of allocated heap objects, live or not yet swept */
+    uint64_t heap_sys;      /* heap address space grown into: inuse + idle */
+    uint64_t heap_idle;     /* bytes in free spans (including released) */
+    uint64_t heap_inuse;    /* bytes in in-use spans */
+    uint64_t heap_released; /* bytes of free spans returned to the OS */
+    uint64_t heap_objects;  /* mallocs - frees */
+
+    uint64_t stack_inuse; /* 0: threads' stacks belong to the host */
+    uint64_t stack_sys;
+    uint64_t mspan_inuse; /* span descriptors */
+    uint64_t mspan_sys;
+    uint64_t mcache_inuse; /* per-thread caches */
+    uint64_t mcache_sys;
+    uint64_t buck_hash_sys; /* profiling buckets: 0 */
+    uint64_t gc_sys;        /* collector metadata: bitmaps, work buffers, span map */
+    uint64_t other_sys;     /* other runtime metadata */
+
+    uint64_t next_gc;        /* heap goal of the next cycle (heap_alloc target) */
+    uint64_t last_gc;        /* end of the last cycle, Unix ns */
+    uint64_t pause_total_ns; /* cumulative stop-the-world time */
+    uint64_t pause_ns[256];  /* recent cycles' pauses; latest at [(num_gc+255)%256] */
+    uint64_t pause_end[256]; /* Unix ns when each of those cycles' last pause ended */
+    uint32_t num_gc;
+    uint32_t num_forced_gc;
+    double gc_cpu_fraction; /* share of the process's CPU budget used by the GC */
+    int enable_gc;          /* always 1 */
+    int debug_gc;           /* always 0 */
+
+    struct {
+        uint32_t size;
+        uint64_t mallocs;
+        uint64_t frees;
+    } by_size[61]; /* size classes 0..60, as Go reports them */
+} gc_memstats;
+
+GC_API void gc_read_memstats(gc_memstats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRICOLOR_H */

@@ -1,0 +1,72 @@
+/*
+ * Per-thread caches. See cache.h.
+ */
+#include "cache.h"
+
+#include "central.h"
+#include "pacer.h"
+#include "stats.h"
+
+struct mspan empty_mspan;
+
+void mcache_init(struct mcache *c)
+{
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
+        c->alloc[i] = &empty_mspan;
+}
+
+/* Folds s's allocations since it was cached into the counters. */
+static void fold_mallocs(struct mspan *s)
+{
+    unsigned n = s->alloc_count - s->alloc_count_at_cache;
+    if (n)
+        atomic_xadd(&heap_stats.nmalloc[span_class_size(s->spanclass)], n);
+    s->alloc_count_at_cache = s->alloc_count;
+}
+
+/* The bytes of s's free slots, which heap_live counts from the moment the
+ * span is cached (as if they were all allocated, Go's conservative
+ * estimate) until it is given back. */
+static AO_t unused_bytes(const struct mspan *s)
+{
+    return (AO_t)(s->nelems - s->alloc_count) * s->elemsize;
+}
+
+struct mspan *mcache_refill(struct mcache *c, unsigned spc)
+{
+    struct mspan *s = c->alloc[spc];
+    if (s != &empty_mspan) {
+        fold_mallocs(s);
+        atomic_xadd(&gc_controller.heap_live, (AO_t) - unused_bytes(s));
+        mcentral_uncache_span(&mcentral_[spc], s);
+        c->alloc[spc] = &empty_mspan;
+    }
+    s = mcentral_cache_span(&mcentral_[spc]);
+    if (s == NULL)
+        return NULL;
+    atomic_xadd(&gc_controller.heap_live, unused_bytes(s));
+    c->alloc[spc] = s;
+    return s;
+}
+
+void mcache_release_all(struct mcache *c)
+{
+    for (unsigned spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
+        struct mspan *s = c->alloc[spc];
+        if (s == &empty_mspan)
+            continue;
+        fold_mallocs(s);
+        atomic_xadd(&gc_controller.heap_live, (AO_t) - unused_bytes(s));
+        mcentral_uncache_span(&mcentral_[spc], s);
+        c->alloc[spc] = &empty_mspan;
+    }
+}
+
+void mcache_unfolded_mallocs(const struct mcache *c, uint64_t nmalloc[NUM_SIZE_CLASSES])
+{
+    for (unsigned spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
+        const struct mspan *s = c->alloc[spc];
+        if (s != &empty_mspan)
+            nmalloc[span_class_size(spc)] += s->alloc_count - s->alloc_count_at_cache;
+    }
+}

@@ -1,0 +1,55 @@
+/*
+ * mcache: a thread's private spans, one per span class, and the
+ * allocation fast path over them.
+ *
+ * Only the owning thread touches its mcache, with no lock and no atomic:
+ * taking the next free slot is a count-trailing-zeros on the span's
+ * alloc_cache and two stores. When the cached span is full the thread
+ * refills from the class's mcentral. The collector flushes every mcache in
+ * the mark-termination pause, when no thread is inside the allocator (see
+ * threads.h), so after each cycle every span is back on a central list.
+ *
+ * An empty slot points to empty_mspan, a span with no free slots, so the
+ * fast path needs no NULL check.
+ */
+#ifndef TRICOLOR_CACHE_H
+#define TRICOLOR_CACHE_H
+
+#include "span.h"
+
+struct mcache {
+    struct mspan *alloc[NUM_SPAN_CLASSES];
+};
+
+extern struct mspan empty_mspan;
+
+void mcache_init(struct mcache *c);
+/* Replaces c's span of class spc, which is full, with one with a free slot.
+ * Returns the new span, or NULL when the heap cannot grow. */
+struct mspan *mcache_refill(struct mcache *c, unsigned spc);
+/* Gives every cached span back to its central list. */
+void mcache_release_all(struct mcache *c);
+/* Objects allocated from c's cached spans but not yet folded into
+ * heap_stats (for exact reads with the world stopped). */
+void mcache_unfolded_mallocs(const struct mcache *c, uint64_t nmalloc[NUM_SIZE_CLASSES]);
+
+/* Takes the next free slot of s if the fast path can; 0 otherwise. */
+static inline uintptr_t mspan_next_free_fast(struct mspan *s)
+{
+    uint64_t cache = s->alloc_cache;
+    if (cache == 0)
+        return 0;
+    unsigned bit = (unsigned)__builtin_ctzll(cache);
+    unsigned idx = s->freeindex + bit;
+    if (idx >= s->nelems)
+        return 0;
+    unsigned next = idx + 1;
+    if (next % 64 == 0 && next != s->nelems)
+        return 0; /* the window must be refilled: slow path */
+    s->alloc_cache = cache >> bit >> 1;
+    s->freeindex = (uint16_t)next;
+    s->alloc_count++;
+    return s->base + (uintptr_t)idx * s->elemsize;
+}
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * Knobs: GOGC, GOMEMLIMIT, GODEBUG and GOMAXPROCS (alias GCPROCS), read from
+ * the environment and from gc_options with Go's syntax. See env.c for the
+ * precedence rules and docs/ for what each knob does.
+ */
+#ifndef TRICOLOR_ENV_H
+#define TRICOLOR_ENV_H
+
+#include <stdint.h>
+
+#include "tricolor.h"
+
+struct knobs {
+    int gogc;             /* percent; -1 = off. default 100 */
+    int64_t memory_limit; /* bytes; INT64_MAX = no limit (default) */
+    int gctrace, scavtrace, gcpacertrace, gccheckmark, gcstoptheworld, clobberfree;
+    int madvdontneed; /* default 1 */
+    int procs;        /* worker budget GOMAXPROCS (alias GCPROCS); default = ncpu argument */
+};
+
+/* The process's knobs, filled by knobs_load at gc_init. Before that they hold
+ * the defaults, with procs = 1. */
+extern struct knobs knobs;
+
+/* The most workers GOMAXPROCS may ask for; larger values are lowered to it. */
+#define KNOBS_MAX_PROCS 1024
+
+/*
+ * Parsers: return 0 and set *out on success, -1 on malformed input (*out is
+ * then untouched). None of them prints anything, except parse_godebug.
+ */
+
+/* An integer percent (optional leading '-', no '+', no spaces, fits an int),
+ * or "off". "off" and any negative number give -1 (off); "" gives 100. */
+int parse_gogc(const char *s, int *out);
+
+/* ^[0-9]+(([KMGT]i)?B)?$ (units are powers of 1024), or "off"; "off" and ""
+ * give INT64_MAX (no limit). Signs, fractions, decimal units (KB, MB, ...),
+ * spaces and values above INT64_MAX are malformed. */
+int parse_memory_limit(const char *s, int64_t *out);
+
+/* A positive decimal integer that fits an int; values above KNOBS_MAX_PROCS
+ * are lowered to it. 0, negative numbers and anything else are malformed. */
+int parse_procs(const char *s, int *out);
+
+/*
+ * GODEBUG: comma-separated name=int. Recognised names (gctrace, scavtrace,
+ * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed) are
+ * applied to k in order, so a later setting wins; unknown names and empty
+ * fields are ignored. A recognised name whose value is missing or not an
+ * integer is reported on stderr under varname (NULL: "GODEBUG") and skipped.
+ * Returns the number of such malformed entries.
+ */
+int parse_godebug(const char *s, struct knobs *k, const char *varname);
+
+/*
+ * Fills k: defaults; then the unprefixed environment (GOGC, GOMEMLIMIT,
+ * GODEBUG, GOMAXPROCS, GCPROCS; GCPROCS wins over GOMAXPROCS); then the same
+ * names with opts->env_prefix, which override; then opts' knob strings, which
+ * override everything. opts may be NULL. ncpu is the default for procs.
+ * Every malformed value is reported once on stderr and the value it would
+ * have replaced is kept.
+ */
+void knobs_load(struct knobs *k, const struct gc_options *opts, int ncpu);
+
+#endif

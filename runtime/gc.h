@@ -1,0 +1,49 @@
+/*
+ * The collection cycle.
+ *
+ * A cycle runs on the collector's own thread (the controller), never on a
+ * mutator: mutators only ask for one, because their heap_live crossed the
+ * trigger (gc_trigger) or because they called gc_collect. Phases, as Go's:
+ *
+ *   GC_OFF -> (stop) sweep termination -> GC_MARK -> mark termination
+ *          -> (start) GC_OFF, concurrent sweeping
+ *
+ * Sweep termination finishes the previous cycle's sweep, so no span is
+ * unswept when marking starts. Mark termination flushes every thread's
+ * cache, turns mark bits into the next cycle's truth by advancing the heap's
+ * sweepgen, and commits the pacer. With this version of the collector the
+ * whole mark runs with the world stopped (gcstoptheworld mode).
+ */
+#ifndef TRICOLOR_GC_H
+#define TRICOLOR_GC_H
+
+#include "atomics.h"
+
+#include <stdint.h>
+
+enum gc_phase {
+    GC_OFF = 0,
+    GC_MARK,
+    GC_MARK_TERMINATION,
+};
+
+/* Changes only with the world stopped; read inside the runtime. */
+extern volatile AO_t gc_phase;
+
+/* Statistics of completed cycles, written in mark termination with the
+ * world stopped and read with the world stopped. */
+struct gc_cycle_stats {
+    uint32_t num_gc, num_forced_gc;
+    uint64_t pause_total_ns;
+    uint64_t pause_ns[256], pause_end[256];
+    uint64_t last_gc_unix;
+    int64_t gc_cpu_ns;   /* STW time x procs + marking CPU, all cycles */
+    int64_t init_time;   /* nanotime at gc_init */
+};
+extern struct gc_cycle_stats gc_stats;
+
+void gc_start_threads(void);
+/* Asks for a cycle if the heap reached the trigger and none is pending. */
+void gc_trigger(void);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * Start-up and thread registration: gc_init, gc_thread_register,
+ * gc_thread_unregister.
+ *
+ * gc_init reads the knobs (env.c), builds the size-class tables, sets up the
+ * heap, the central lists, the marker and the suspend signal, commits the
+ * first heap goal (4 MiB x GOGC/100), starts the collector's threads and
+ * registers the calling thread. A second call does nothing.
+ *
+ * fork(): the child inherits the heap as it was at the fork, with only the
+ * forking thread. The atfork handlers take the thread list lock across the
+ * fork so no registration is half done, and the child drops every other
+ * thread's registration and restarts the collector's threads.
+ */
+#include "central.h"
+#include "env.h"
+#include "gc.h"
+#include "heap.h"
+#include "mark.h"
+#include "pacer.h"
+#include "platform.h"
+#include "threads.h"
+
+#include <pthread.h>
+#include <tricolor.h>
+
+void malloc_set_oom_handler(void (*handler)(size_t));
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile AO_t initialized;
+
+int gc_init(const gc_options *opts)
+{
+    pthread_mutex_lock(&init_lock);
+    if (atomic_load(&initialized)) {
+        pthread_mutex_unlock(&init_lock);
+        return 0;
+    }
+    int ncpu = available_cpus_cached();
+    knobs_load(&knobs, opts, ncpu);
+    sizeclasses_init();
+    mheap_init();
+    mcentral_init();
+    mark_init();
+    threads_init(opts ? opts->suspend_signal : 0);
+    malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);
+    pacer_init(knobs.gogc);
+    gc_start_threads();
+    thread_register();
+    atomic_store(&initialized, 1);
+    pthread_mutex_unlock(&init_lock);
+    return 0;
+}
+
+int gc_thread_register(void)
+{
+    if (!atomic_load(&initialized)) {
+        runtime_warn("gc_thread_register: call gc_init() first");
+        return -1;
+    }
+    if (thread_register() != 0) {
+        runtime_warn("gc_thread_register: this thread is already registered");
+        return -1;
+    }
+    return 0;
+}
+
+int gc_thread_unregister(void)
+{
+    if (thread_unregister() != 0) {
+        runtime_warn("gc_thread_unregister: this thread is not registered");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,135 @@
+/*
+ * Allocation: gc_alloc and gc_alloc_noscan.
+ *
+ * Small objects (up to 32 KiB) come from the thread's cached span of their
+ * span class: the fast path takes the next free slot with a count-trailing-
+ * zeros and touches no shared memory. When the span is full the thread
+ * refills from the central list (cache.c), which is also where a cycle is
+ * triggered. Large objects get a span of their own from the page heap.
+ *
+ * Memory is returned zeroed: spans carved from fresh pages are known to be
+ * zero (needzero == 0) and are not cleared again; a span that has held
+ * objects is cleared object by object as it is reused.
+ *
+ * While a cycle marks, new objects are allocated black (their mark bit set),
+ * so they survive the cycle that saw them born.
+ */
+#include "cache.h"
+#include "central.h"
+#include "gc.h"
+#include "heap.h"
+#include "mark.h"
+#include "pacer.h"
+#include "platform.h"
+#include "stats.h"
+#include "threads.h"
+
+#include <string.h>
+#include <tricolor.h>
+
+/* Above this a size is refused outright: no address space could hold it. */
+#define MAX_ALLOC ((size_t)1 << 46)
+
+static void (*oom_handler)(size_t);
+
+void malloc_set_oom_handler(void (*handler)(size_t))
+{
+    oom_handler = handler;
+}
+
+__attribute__((noreturn, cold)) static void out_of_memory(size_t size)
+{
+    if (oom_handler)
+        oom_handler(size);
+    fatal("out of memory: cannot allocate %zu bytes", size);
+}
+
+static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned spc,
+                                                     struct mspan **sp, size_t size)
+{
+    struct mspan *s = t->mcache.alloc[spc];
+    unsigned idx = span_next_free_index(s);
+    if (idx >= s->nelems) {
+        s = mcache_refill(&t->mcache, spc);
+        if (s == NULL)
+            out_of_memory(size);
+        idx = span_next_free_index(s);
+        if (pacer_should_trigger())
+            gc_trigger();
+    }
+    s->alloc_count++;
+    *sp = s;
+    return s->base + (uintptr_t)idx * s->elemsize;
+}
+
+static __attribute__((noinline)) void *alloc_large(size_t size, int noscan)
+{
+    if (size > MAX_ALLOC)
+        out_of_memory(size);
+    size_t npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+    unsigned spc = make_span_class(0, noscan);
+    struct mspan *s = mheap_alloc(npages, spc);
+    if (s == NULL)
+        out_of_memory(size);
+    s->freeindex = 1;
+    s->alloc_count = 1;
+    if (s->needzero)
+        memset((void *)s->base, 0, s->elemsize);
+    atomic_xadd(&gc_controller.heap_live, s->elemsize);
+    atomic_xadd(&heap_stats.large_alloc_count, 1);
+    atomic_xadd(&heap_stats.large_alloc_bytes, s->elemsize);
+    if (atomic_load_relaxed(&gc_phase) != GC_OFF)
+        mark_new_object(s, s->base);
+    /* On the central list the sweeper finds it; no cycle can advance
+     * sweepgen before this (we are inside the runtime). */
+    mcentral_push_swept(&mcentral_[spc], s);
+    if (pacer_should_trigger())
+        gc_trigger();
+    return (void *)s->base;
+}
+
+static inline void *mallocgc(struct mthread *t, size_t size, int noscan)
+{
+    if (__builtin_expect(size > MAX_SMALL_SIZE, 0))
+        return alloc_large(size, noscan);
+    unsigned spc = make_span_class(size_to_class(size), noscan);
+    struct mspan *s = t->mcache.alloc[spc];
+    uintptr_t p = mspan_next_free_fast(s);
+    if (__builtin_expect(p == 0, 0))
+        p = next_free(t, spc, &s, size);
+    if (s->needzero)
+        memset((void *)p, 0, s->elemsize);
+    if (__builtin_expect(atomic_load_relaxed(&gc_phase) != GC_OFF, 0))
+        mark_new_object(s, p);
+    return (void *)p;
+}
+
+void *gc_alloc(size_t size)
+{
+    struct mthread *t = enter_runtime("gc_alloc");
+    void *p = mallocgc(t, size, 0);
+    exit_runtime(t);
+    return p;
+}
+
+void *gc_alloc_noscan(size_t size)
+{
+    struct mthread *t = enter_runtime("gc_alloc_noscan");
+    void *p = mallocgc(t, size, 1);
+    exit_runtime(t);
+    return p;
+}
+
+void *gc_base(const void *p)
+{
+    struct mspan *s;
+    unsigned idx;
+    return (void *)find_object((uintptr_t)p, &s, &idx);
+}
+
+size_t gc_size(const void *p)
+{
+    struct mspan *s;
+    unsigned idx;
+    return find_object((uintptr_t)p, &s, &idx) ? s->elemsize : 0;
+}

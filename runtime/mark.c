@@ -1,0 +1,233 @@
+/*
+ * Marking. See mark.h for the colours and the queue.
+ */
+#include "mark.h"
+
+#include "heap.h"
+#include "metadata.h"
+#include "platform.h"
+
+struct mark_work work;
+
+void mark_init(void)
+{
+    pthread_mutex_init(&work.lock, NULL);
+}
+
+void mark_reset(void)
+{
+    work.bytes_marked = 0;
+    work.heap_scan = work.stack_scan = work.globals_scan = 0;
+}
+
+/* ---- Work buffers -------------------------------------------------------- */
+
+static struct workbuf *getempty(void)
+{
+    pthread_mutex_lock(&work.lock);
+    struct workbuf *b = work.empty;
+    if (b)
+        work.empty = b->next;
+    pthread_mutex_unlock(&work.lock);
+    if (b == NULL)
+        b = persistent_alloc(sizeof *b, 64, &metadata_stats.gc_sys);
+    b->next = NULL;
+    b->nobj = 0;
+    return b;
+}
+
+static void putempty(struct workbuf *b)
+{
+    pthread_mutex_lock(&work.lock);
+    b->next = work.empty;
+    work.empty = b;
+    pthread_mutex_unlock(&work.lock);
+}
+
+static void putfull(struct workbuf *b)
+{
+    pthread_mutex_lock(&work.lock);
+    b->next = work.full;
+    work.full = b;
+    atomic_xadd(&work.nfull, 1);
+    pthread_mutex_unlock(&work.lock);
+}
+
+static struct workbuf *trygetfull(void)
+{
+    if (atomic_load_relaxed(&work.nfull) == 0)
+        return NULL;
+    pthread_mutex_lock(&work.lock);
+    struct workbuf *b = work.full;
+    if (b) {
+        work.full = b->next;
+        atomic_xadd(&work.nfull, (AO_t)-1);
+    }
+    pthread_mutex_unlock(&work.lock);
+    return b;
+}
+
+void gcw_put(struct gc_work *w, uintptr_t obj)
+{
+    struct workbuf *b = w->wbuf1;
+    if (b == NULL) {
+        b = w->wbuf1 = getempty();
+    } else if (b->nobj == WORKBUF_ENTRIES) {
+        /* Swap with the spare; if that is full too, publish one. */
+        w->wbuf1 = w->wbuf2;
+        w->wbuf2 = b;
+        b = w->wbuf1;
+        if (b == NULL) {
+            b = w->wbuf1 = getempty();
+        } else if (b->nobj == WORKBUF_ENTRIES) {
+            putfull(b);
+            b = w->wbuf1 = getempty();
+        }
+    }
+    b->obj[b->nobj++] = obj;
+}
+
+uintptr_t gcw_get(struct gc_work *w)
+{
+    struct workbuf *b = w->wbuf1;
+    if (b == NULL || b->nobj == 0) {
+        w->wbuf1 = w->wbuf2;
+        w->wbuf2 = b;
+        b = w->wbuf1;
+        if (b == NULL || b->nobj == 0) {
+            struct workbuf *full = trygetfull();
+            if (full == NULL)
+                return 0;
+            if (b)
+                putempty(b);
+            b = w->wbuf1 = full;
+        }
+    }
+    return b->obj[--b->nobj];
+}
+
+void gcw_dispose(struct gc_work *w)
+{
+    struct workbuf *bufs[2] = {w->wbuf1, w->wbuf2};
+    for (int i = 0; i < 2; i++) {
+        if (bufs[i] == NULL)
+            continue;
+        if (bufs[i]->nobj)
+            putfull(bufs[i]);
+        else
+            putempty(bufs[i]);
+    }
+    w->wbuf1 = w->wbuf2 = NULL;
+    if (w->bytes_marked)
+        atomic_xadd(&work.bytes_marked, w->bytes_marked);
+    if (w->scan_work)
+        atomic_xadd(&work.heap_scan, w->scan_work);
+    w->bytes_marked = w->scan_work = 0;
+}
+
+/* ---- Mark bits ------------------------------------------------------------ */
+
+/* Sets bit i; returns 1 if this call set it, 0 if it was already set. */
+static int mark_bit_try_set(AO_t *bits, unsigned i)
+{
+    volatile AO_t *word = &bits[i / 64];
+    AO_t mask = (AO_t)1 << (i % 64);
+    for (;;) {
+        AO_t old = atomic_load_relaxed(word);
+        if (old & mask)
+            return 0;
+        if (atomic_cas(word, old, old | mask))
+            return 1;
+    }
+}
+
+__attribute__((noreturn)) static void checkmark_fail(struct mspan *s, uintptr_t obj)
+{
+    fatal("gccheckmark: object %p (span class %u, %s, size %zu, span %p) is reachable but "
+          "was not marked",
+          (void *)obj, s->spanclass, span_class_noscan(s->spanclass) ? "noscan" : "scan",
+          s->elemsize, (void *)s->base);
+}
+
+static void greyobject(struct mspan *s, unsigned idx, uintptr_t obj, struct gc_work *w)
+{
+    if (work.checkmark) {
+        if (!mark_bit_try_set(s->checkmark_bits, idx))
+            return;
+        if (!bit_is_set(s->gcmark_bits, idx))
+            checkmark_fail(s, obj);
+    } else {
+        if (!mark_bit_try_set(s->gcmark_bits, idx))
+            return;
+        w->bytes_marked += s->elemsize;
+    }
+    if (!span_class_noscan(s->spanclass))
+        gcw_put(w, obj);
+}
+
+void grey_pointer(uintptr_t p, struct gc_work *w)
+{
+    struct mspan *s;
+    unsigned idx;
+    uintptr_t obj = find_object(p, &s, &idx);
+    if (obj)
+        greyobject(s, idx, obj, w);
+}
+
+void mark_new_object(struct mspan *s, uintptr_t obj)
+{
+    unsigned idx = span_object_index(s, obj);
+    if (mark_bit_try_set(s->gcmark_bits, idx))
+        atomic_xadd(&work.bytes_marked, s->elemsize);
+}
+
+/* ---- Scanning ----------------------------------------------------------- */
+
+void scan_block(uintptr_t lo, uintptr_t hi, struct gc_work *w)
+{
+    uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
+    uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+        uintptr_t p = *(const uintptr_t *)a;
+        if (p - heap_lo < heap_span)
+            grey_pointer(p, w);
+    }
+}
+
+static void scan_object(uintptr_t b, struct gc_work *w)
+{
+    struct mspan *s = span_of_heap(b);
+    if (s == NULL)
+        fatal("scan_object: %p is not in an in-use span", (void *)b);
+    size_t n = s->elemsize;
+    if (n > OBLET_BYTES) {
+        if (b == s->base) {
+            /* Queue the other oblets; scan the first one now. */
+            for (size_t off = OBLET_BYTES; off < n; off += OBLET_BYTES)
+                gcw_put(w, b + off);
+        }
+        uintptr_t end = s->base + n;
+        n = end - b < OBLET_BYTES ? end - b : OBLET_BYTES;
+    }
+    scan_block(b, b + n, w);
+    w->scan_work += n;
+}
+
+void mark_drain(struct gc_work *w)
+{
+    uintptr_t b;
+    while ((b = gcw_get(w)) != 0)
+        scan_object(b, w);
+}
+
+void mark_shade_batch(const uintptr_t *ptrs, size_t n)
+{
+    struct gc_work w = {0};
+    uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
+    uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
+    for (size_t i = 0; i < n; i++)
+        if (ptrs[i] - heap_lo < heap_span)
+            grey_pointer(ptrs[i], &w);
+    gcw_dispose(&w);
+}

@@ -1,0 +1,85 @@
+/*
+ * Marking: the grey queue, scanning, and the mark bits.
+ *
+ * Colours: an object is white when its mark bit is clear, grey when its
+ * mark bit is set and it waits in a work buffer to be scanned, black when
+ * its mark bit is set and it has been scanned (or is noscan, which is black
+ * as soon as it is marked). Marking ends when no grey object is left.
+ *
+ * The grey queue is made of work buffers of 253 pointers (2 KiB), as Go's
+ * workbufs. Each marker owns a gc_work with two buffers and touches the
+ * global lists of full and empty buffers (under work.lock) only once per
+ * buffer. greyobject sets a mark bit with a compare-and-swap, so each
+ * object is queued and counted at most once however many markers find it.
+ *
+ * Scanning is conservative: every aligned word of a scan object (or of a
+ * root range) that points into an allocated heap object greys that object,
+ * whether it points to its first byte or inside it. Objects larger than
+ * 128 KiB are scanned in 128 KiB oblets, queued separately, so one huge
+ * array does not pin one marker.
+ *
+ * gccheckmark: after marking, the world stays stopped and marking runs
+ * again from the roots into the separate checkmark bits. An object reached
+ * that way whose real mark bit is clear was missed by the real mark: the
+ * runtime aborts naming it.
+ */
+#ifndef TRICOLOR_MARK_H
+#define TRICOLOR_MARK_H
+
+#include "atomics.h"
+#include "span.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WORKBUF_ENTRIES 253
+#define OBLET_BYTES ((size_t)128 << 10)
+
+struct workbuf {
+    struct workbuf *next;
+    size_t nobj;
+    uintptr_t obj[WORKBUF_ENTRIES];
+};
+
+/* A marker's private view of the grey queue. */
+struct gc_work {
+    struct workbuf *wbuf1, *wbuf2;
+    uint64_t bytes_marked; /* folded into work.bytes_marked by gcw_dispose */
+    uint64_t scan_work;    /* bytes scanned */
+};
+
+/* The global state of marking (Go's work). */
+struct mark_work {
+    pthread_mutex_t lock; /* protects full, empty */
+    struct workbuf *full;
+    struct workbuf *empty;
+    volatile AO_t nfull;
+    volatile AO_t bytes_marked;
+    volatile AO_t heap_scan, stack_scan, globals_scan; /* bytes scanned this cycle */
+    int checkmark;                                     /* marking into checkmark bits */
+};
+
+extern struct mark_work work;
+
+void mark_init(void);
+void gcw_put(struct gc_work *w, uintptr_t obj);
+/* A grey object, from w's buffers or the global list; 0 when none. */
+uintptr_t gcw_get(struct gc_work *w);
+/* Gives w's buffers and counters back to the global state. */
+void gcw_dispose(struct gc_work *w);
+
+/* Greys the object p points into, if p points into an allocated object. */
+void grey_pointer(uintptr_t p, struct gc_work *w);
+/* Scans [lo, hi) conservatively; returns nothing, counts into w. */
+void scan_block(uintptr_t lo, uintptr_t hi, struct gc_work *w);
+/* Scans until no grey object is left. */
+void mark_drain(struct gc_work *w);
+/* Greys a batch of pointers (the write barrier's buffer). */
+void mark_shade_batch(const uintptr_t *ptrs, size_t n);
+/* Marks a newly allocated object black (allocate-black while marking). */
+void mark_new_object(struct mspan *s, uintptr_t obj);
+/* Resets per-cycle counters; with the world stopped. */
+void mark_reset(void);
+
+#endif

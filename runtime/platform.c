@@ -1,0 +1,131 @@
+/*
+ * Platform glue for Linux. See platform.h.
+ */
+#include "platform.h"
+
+#include <errno.h>
+#include <hwloc.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void *sys_reserve(void *hint, size_t n)
+{
+    void *p = mmap(hint, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int sys_map(void *p, size_t n)
+{
+    return mprotect(p, n, PROT_READ | PROT_WRITE);
+}
+
+void sys_unused(void *p, size_t n, int use_free)
+{
+    if (use_free && madvise(p, n, MADV_FREE) == 0)
+        return;
+    madvise(p, n, MADV_DONTNEED);
+}
+
+void *sys_alloc(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void sys_free(void *p, size_t n)
+{
+    munmap(p, n);
+}
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t nanotime(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+int64_t unix_nanotime(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+int64_t thread_cpu_time(void)
+{
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+int available_cpus(void)
+{
+    hwloc_topology_t topo;
+    int n = -1;
+    if (hwloc_topology_init(&topo) == 0) {
+        if (hwloc_topology_load(topo) == 0) {
+            hwloc_bitmap_t set = hwloc_bitmap_alloc();
+            if (set && hwloc_get_cpubind(topo, set, HWLOC_CPUBIND_PROCESS) == 0)
+                n = hwloc_bitmap_weight(set);
+            if (n <= 0)
+                n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+            hwloc_bitmap_free(set);
+        }
+        hwloc_topology_destroy(topo);
+    }
+    if (n <= 0)
+        n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
+
+int available_cpus_cached(void)
+{
+    static int cached;
+    if (cached == 0)
+        cached = available_cpus();
+    return cached;
+}
+
+void futex_wait(volatile uint32_t *addr, uint32_t val)
+{
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+void futex_wake(volatile uint32_t *addr, int n)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+void fatal(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    /* One write, so that the line is not interleaved with other output. */
+    char line[600];
+    int n = snprintf(line, sizeof line, "tricolor: fatal error: %s\n", buf);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    abort();
+}
+
+void runtime_warn(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char line[600];
+    int n = snprintf(line, sizeof line, "tricolor: %s\n", buf);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}

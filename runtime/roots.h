@@ -1,0 +1,36 @@
+/*
+ * Roots: where marking starts.
+ *
+ *  - Every registered thread's stack, from the stack pointer it was stopped
+ *    at up to its base, and its registers (spilled onto that stack by the
+ *    suspend handler).
+ *  - The writable segments (data, bss) of the executable and of every
+ *    loaded shared library, found with dl_iterate_phdr. libtricolor's own
+ *    segments are skipped when it is a shared library; its statics hold no
+ *    heap pointers either way (all runtime metadata is off-heap).
+ *  - Ranges registered with gc_add_roots.
+ *
+ * All are scanned conservatively (mark.c). The list of segments is taken
+ * before the world is stopped: dl_iterate_phdr takes the dynamic loader's
+ * lock, which a stopped thread might hold. Unloading a library with dlclose
+ * while a collection runs is therefore not supported.
+ */
+#ifndef TRICOLOR_ROOTS_H
+#define TRICOLOR_ROOTS_H
+
+#include "mark.h"
+
+#include <stdint.h>
+
+struct mthread;
+
+/* Records the current writable segments; call with the world running. */
+void roots_snapshot_globals(void);
+/* Scans the recorded segments and the registered ranges. */
+void mark_globals(struct gc_work *w);
+/* Scans a stopped thread's stack and saved registers. */
+void mark_thread_stack(struct mthread *t, struct gc_work *w);
+/* Bytes of scannable globals in the last snapshot (for gctrace). */
+uint64_t roots_globals_bytes(void);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * gc_read_memstats: a consistent snapshot, taken with the world stopped
+ * (as Go's ReadMemStats), so that every identity holds in one reading:
+ * heap_idle + heap_inuse == heap_sys, heap_objects == mallocs - frees,
+ * alloc == heap_alloc == total_alloc - (bytes freed).
+ */
+#include "stats.h"
+
+#include "env.h"
+#include "gc.h"
+#include "heap.h"
+#include "metadata.h"
+#include "pacer.h"
+#include "platform.h"
+#include "threads.h"
+
+#include <string.h>
+#include <tricolor.h>
+
+struct heap_stats heap_stats;
+
+void gc_read_memstats(gc_memstats *m)
+{
+    uint64_t nmalloc[NUM_SIZE_CLASSES], nfree[NUM_SIZE_CLASSES];
+    struct heap_pages pages;
+
+    stop_the_world();
+    for (unsigned c = 0; c < NUM_SIZE_CLASSES; c++) {
+        nmalloc[c] = atomic_load(&heap_stats.nmalloc[c]);
+        nfree[c] = atomic_load(&heap_stats.nfree[c]);
+    }
+    for (struct mthread *t = threads_first(); t; t = t->next)
+        mcache_unfolded_mallocs(&t->mcache, nmalloc);
+    mheap_read_pages(&pages);
+    memset(m, 0, sizeof *m);
+    uint64_t mallocs = atomic_load(&heap_stats.large_alloc_count);
+    uint64_t frees = atomic_load(&heap_stats.large_free_count);
+    uint64_t total_alloc = atomic_load(&heap_stats.large_alloc_bytes);
+    uint64_t total_free = atomic_load(&heap_stats.large_free_bytes);
+    for (unsigned c = 1; c < NUM_SIZE_CLASSES; c++) {
+        mallocs += nmalloc[c];
+        frees += nfree[c];
+        total_alloc += nmalloc[c] * class_to_size[c];
+        total_free += nfree[c] * class_to_size[c];
+    }
+    for (unsigned c = 0; c < 61; c++) {
+        m->by_size[c].size = class_to_size[c];
+        m->by_size[c].mallocs = c ? nmalloc[c] : 0;
+        m->by_size[c].frees = c ? nfree[c] : 0;
+    }
+    m->mallocs = mallocs;
+    m->frees = frees;
+    m->total_alloc = total_alloc;
+    m->heap_alloc = m->alloc = total_alloc - total_free;
+    m->heap_objects = mallocs - frees;
+    m->heap_inuse = (uint64_t)pages.inuse * PAGE_SIZE;
+    m->heap_idle = (uint64_t)pages.free * PAGE_SIZE;
+    m->heap_released = (uint64_t)pages.released * PAGE_SIZE;
+    m->heap_sys = m->heap_inuse + m->heap_idle;
+    m->mspan_inuse = atomic_load(&metadata_stats.mspan_inuse);
+    m->mspan_sys = atomic_load(&metadata_stats.mspan_sys);
+    m->mcache_inuse = atomic_load(&metadata_stats.mcache_inuse);
+    m->mcache_sys = atomic_load(&metadata_stats.mcache_sys);
+    m->gc_sys = atomic_load(&metadata_stats.gc_sys);
+    m->other_sys = atomic_load(&metadata_stats.other_sys);
+    m->sys = m->heap_sys + m->stack_sys + m->mspan_sys + m->mcache_sys + m->buck_hash_sys +
+             m->gc_sys + m->other_sys;
+    uint64_t goal = atomic_load(&gc_controller.heap_goal);
+    m->next_gc = goal;
+    m->last_gc = gc_stats.last_gc_unix;
+    m->pause_total_ns = gc_stats.pause_total_ns;
+    memcpy(m->pause_ns, gc_stats.pause_ns, sizeof m->pause_ns);
+    memcpy(m->pause_end, gc_stats.pause_end, sizeof m->pause_end);
+    m->num_gc = gc_stats.num_gc;
+    m->num_forced_gc = gc_stats.num_forced_gc;
+    int64_t elapsed = nanotime() - gc_stats.init_time;
+    if (elapsed > 0 && knobs.procs > 0)
+        m->gc_cpu_fraction = (double)gc_stats.gc_cpu_ns / ((double)elapsed * knobs.procs);
+    m->enable_gc = 1;
+    start_the_world();
+}

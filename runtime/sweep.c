@@ -1,0 +1,142 @@
+/*
+ * The sweeper. See sweep.h; the sweepgen states are described in span.h.
+ */
+#include "sweep.h"
+
+#include "central.h"
+#include "env.h"
+#include "heap.h"
+#include "platform.h"
+#include "stats.h"
+
+#include <sched.h>
+#include <string.h>
+
+/* Threads between sweep_begin and sweep_end: they may hold an unswept span
+ * that is on no list. sweep_finish waits for this to reach zero. */
+static volatile AO_t sweepers_active;
+/* Where sweep_one looks first, so that successive calls spread over the
+ * classes instead of rescanning empty ones. */
+static volatile AO_t sweep_cursor;
+
+void sweep_begin(void)
+{
+    atomic_xadd(&sweepers_active, 1);
+}
+
+void sweep_end(void)
+{
+    atomic_xadd(&sweepers_active, (AO_t)-1);
+}
+
+static void clobber_freed(struct mspan *s)
+{
+    for (unsigned i = 0; i < s->nelems; i++) {
+        if (span_object_allocated(s, i) && !bit_is_set(s->gcmark_bits, i)) {
+            uint32_t *p = (uint32_t *)(s->base + (uintptr_t)i * s->elemsize);
+            for (size_t w = 0; w < s->elemsize / 4; w++)
+                p[w] = CLOBBER_PATTERN;
+        }
+    }
+}
+
+/* Frees a dead large object's span. */
+static void free_large(struct mspan *s)
+{
+    atomic_xadd(&heap_stats.large_free_count, 1);
+    atomic_xadd(&heap_stats.large_free_bytes, s->elemsize);
+    if (knobs.clobberfree)
+        clobber_freed(s);
+    mheap_free(s);
+}
+
+int sweep_span_owned(struct mspan *s, enum sweep_purpose why)
+{
+    AO_t sg = atomic_load(&mheap_.sweepgen);
+    if (!atomic_cas(&s->sweepgen, sg - 2, sg - 1))
+        fatal("span %p (class %u) swept twice or out of turn: sweepgen %lu, heap %lu",
+              (void *)s->base, s->spanclass, (unsigned long)s->sweepgen, (unsigned long)sg);
+    struct mcentral *c = &mcentral_[s->spanclass];
+    unsigned nelems = s->nelems;
+
+    if (span_is_large(s)) {
+        int live = bit_is_set(s->gcmark_bits, 0);
+        s->gcmark_bits[0] = 0;
+        if (s->checkmark_bits)
+            s->checkmark_bits[0] = 0;
+        atomic_store(&s->sweepgen, sg);
+        if (!live) {
+            free_large(s);
+            return 0;
+        }
+        mcentral_push_swept(c, s);
+        return 0;
+    }
+
+    if (knobs.clobberfree)
+        clobber_freed(s);
+    unsigned nalloc = span_count_bits(s->gcmark_bits, nelems);
+    unsigned nfreed = s->alloc_count - nalloc;
+    if (nalloc > s->alloc_count)
+        fatal("span %p (class %u): %u objects marked but only %u allocated", (void *)s->base,
+              s->spanclass, nalloc, s->alloc_count);
+    size_t words = span_bitmap_words(nelems);
+    AO_t *old_alloc = s->alloc_bits;
+    s->alloc_bits = s->gcmark_bits;
+    s->gcmark_bits = old_alloc;
+    memset(old_alloc, 0, words * sizeof(AO_t));
+    if (s->checkmark_bits)
+        memset(s->checkmark_bits, 0, words * sizeof(AO_t));
+    s->alloc_count = (uint16_t)nalloc;
+    s->freeindex = 0;
+    span_refill_alloc_cache(s, 0);
+    if (nfreed > 0) {
+        s->needzero = 1;
+        atomic_xadd(&heap_stats.nfree[span_class_size(s->spanclass)], nfreed);
+    }
+    atomic_store(&s->sweepgen, sg);
+
+    if (why == SWEEP_FOR_ALLOCATION) {
+        if (nalloc < nelems)
+            return 1;
+        mcentral_push_swept(c, s);
+        return 0;
+    }
+    if (nalloc == 0)
+        mheap_free(s);
+    else
+        mcentral_push_swept(c, s);
+    return 0;
+}
+
+size_t sweep_one(void)
+{
+    sweep_begin();
+    unsigned start = (unsigned)atomic_load_relaxed(&sweep_cursor);
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++) {
+        unsigned spc = (start + i) % NUM_SPAN_CLASSES;
+        struct mspan *s = mcentral_pop_unswept(&mcentral_[spc]);
+        if (s != NULL) {
+            atomic_store_relaxed(&sweep_cursor, spc);
+            size_t npages = s->npages;
+            sweep_span_owned(s, SWEEP_TO_LISTS);
+            sweep_end();
+            return npages;
+        }
+    }
+    sweep_end();
+    return 0;
+}
+
+void sweep_wait_idle(void)
+{
+    while (atomic_load(&sweepers_active) != 0)
+        sched_yield();
+}
+
+void sweep_finish(void)
+{
+    while (sweep_one() != 0)
+        ;
+    sweep_wait_idle();
+}

@@ -1,0 +1,46 @@
+/*
+ * Sweeping: turning mark bits into alloc bits, span by span.
+ *
+ * After mark termination every in-use span is unswept (its sweepgen is two
+ * behind the heap's). A span is swept by whoever takes it first: the
+ * background sweeper, or an allocating thread that needs a span of that class
+ * (central.c), so allocation never waits for the whole heap to be swept, and
+ * the next cycle finishes whatever is left before it starts marking. Sweeping
+ * a span: the freed objects are counted, optionally clobbered, the mark bits
+ * become the alloc bits, and an empty span goes back to the page heap.
+ */
+#ifndef TRICOLOR_SWEEP_H
+#define TRICOLOR_SWEEP_H
+
+#include "span.h"
+
+#include <stddef.h>
+
+enum sweep_purpose {
+    SWEEP_FOR_ALLOCATION, /* the caller wants to allocate from the span */
+    SWEEP_TO_LISTS,       /* put the span where it belongs */
+};
+
+/* Sweeps s, which the caller took off its central list (so owns).
+ * SWEEP_FOR_ALLOCATION: returns 1 and keeps ownership if s has a free slot;
+ * otherwise the span is put on its full list and 0 is returned.
+ * SWEEP_TO_LISTS: the span goes to a swept list or back to the heap; 0. */
+int sweep_span_owned(struct mspan *s, enum sweep_purpose why);
+
+/* Sweeps one unswept span, if any; returns the pages swept, 0 when none is
+ * left. */
+size_t sweep_one(void);
+/* Brackets code that may take an unswept span off a list, so that
+ * sweep_finish can wait for it. */
+void sweep_begin(void);
+void sweep_end(void);
+/* Sweeps every unswept span and waits for other sweepers to finish. Not
+ * for registered threads (it sweeps outside the runtime's safe points). */
+void sweep_finish(void);
+/* Waits until no thread is sweeping. */
+void sweep_wait_idle(void);
+
+/* The pattern clobberfree=1 writes into freed objects. */
+#define CLOBBER_PATTERN 0xdeadbeefu
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * Thread registration and stopping. See threads.h for the safe-point
+ * invariant.
+ */
+#include "threads.h"
+
+#include "metadata.h"
+#include "platform.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <string.h>
+#include <ucontext.h>
+
+__thread struct mthread *current_thread __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mthread *all_threads;
+static int nthreads;
+static int suspend_signal;
+/* mthread records; threads_lock protects it. */
+static struct fixalloc mthread_alloc;
+/* Unregisters a thread that exits while still registered. */
+static pthread_key_t exit_key;
+
+struct mthread *threads_first(void)
+{
+    return all_threads;
+}
+
+int threads_count(void)
+{
+    return nthreads;
+}
+
+void not_registered(const char *what)
+{
+    fatal("%s called from a thread that is not registered with the collector; call gc_init() "
+          "on the main thread and gc_thread_register() on every other thread first",
+          what);
+}
+
+/* Waits, stopped, until the stopper clears suspend_req. The registers are
+ * spilled into uc, which lies on the stack below every frame of the thread,
+ * so scanning from &uc up to the stack base covers them. */
+static __attribute__((noinline)) void park(struct mthread *t)
+{
+    t->suspend_pending = 0;
+    uint32_t gen = atomic_load32(&t->suspend_req);
+    if (gen == 0)
+        return;
+    ucontext_t uc;
+    getcontext(&uc);
+    t->stopped_sp = (uintptr_t)&uc;
+    /* Acknowledge this request by its generation, so that a stopper never
+     * mistakes the acknowledgement of an earlier stop for its own. */
+    atomic_store32(&t->suspended, gen);
+    futex_wake(&t->suspended, 1);
+    while (atomic_load32(&t->suspend_req) == gen)
+        futex_wait(&t->suspend_req, gen);
+    t->stopped_sp = 0;
+    compiler_fence();
+}
+
+void thread_park_pending(struct mthread *t)
+{
+    int saved = errno;
+    park(t);
+    errno = saved;
+}
+
+static void on_suspend_signal(int sig, siginfo_t *info, void *uc)
+{
+    (void)sig;
+    (void)info;
+    (void)uc;
+    int saved = errno;
+    struct mthread *t = current_thread;
+    if (t != NULL && atomic_load32(&t->suspend_req) != 0) {
+        if (t->in_runtime)
+            t->suspend_pending = 1; /* exit_runtime will park */
+        else
+            park(t);
+    }
+    errno = saved;
+}
+
+static void on_thread_exit(void *arg)
+{
+    struct mthread *t = arg;
+    if (t != NULL && current_thread == t)
+        thread_unregister();
+}
+
+void threads_init(int sig)
+{
+    suspend_signal = sig ? sig : SIGRTMIN + 6;
+    fixalloc_init(&mthread_alloc, sizeof(struct mthread), &metadata_stats.mcache_sys,
+                  &metadata_stats.mcache_inuse);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_suspend_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(suspend_signal, &sa, NULL) != 0)
+        fatal("cannot install the suspend handler for signal %d", suspend_signal);
+    if (pthread_key_create(&exit_key, on_thread_exit) != 0)
+        fatal("cannot create the thread-exit key");
+}
+
+static void stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0 ||
+        pthread_attr_getstack(&attr, &addr, &size) != 0)
+        fatal("cannot find the stack of the registering thread");
+    pthread_attr_destroy(&attr);
+    *lo = (uintptr_t)addr;
+    *hi = (uintptr_t)addr + size;
+}
+
+int thread_register(void)
+{
+    if (current_thread != NULL)
+        return -1;
+    uintptr_t lo, hi;
+    stack_bounds(&lo, &hi);
+    /* Not yet registered, so no stopper waits for this thread: taking the
+     * lock while a stop holds it is safe. */
+    pthread_mutex_lock(&threads_lock);
+    struct mthread *t = fixalloc_alloc(&mthread_alloc);
+    t->pthread = pthread_self();
+    t->stack_lo = lo;
+    t->stack_hi = hi;
+    mcache_init(&t->mcache);
+    t->next = all_threads;
+    if (all_threads)
+        all_threads->prev = t;
+    all_threads = t;
+    nthreads++;
+    current_thread = t;
+    pthread_mutex_unlock(&threads_lock);
+    pthread_setspecific(exit_key, t);
+    return 0;
+}
+
+int thread_unregister(void)
+{
+    struct mthread *t = current_thread;
+    if (t == NULL)
+        return -1;
+    /* Hand the cache and barrier buffer back while still registered (a
+     * cycle may be marking: the buffer's pointers must be shaded). */
+    enter_runtime("gc_thread_unregister");
+    mcache_release_all(&t->mcache);
+    wbbuf_flush(&t->wbbuf);
+    exit_runtime(t);
+    /* Wait for the lock stoppable: a stopper may hold it while it waits for
+     * this very thread to stop. */
+    pthread_mutex_lock(&threads_lock);
+    /* Holding the lock, no stop is in progress and none can start. */
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        all_threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    nthreads--;
+    current_thread = NULL;
+    fixalloc_free(&mthread_alloc, t);
+    pthread_mutex_unlock(&threads_lock);
+    pthread_setspecific(exit_key, NULL);
+    return 0;
+}
+
+void thread_suspend(struct mthread *t)
+{
+    if (++t->suspend_gen == 0)
+        t->suspend_gen = 1;
+    atomic_store32(&t->suspend_req, t->suspend_gen);
+    int err = pthread_kill(t->pthread, suspend_signal);
+    if (err != 0)
+        fatal("cannot signal thread %p to stop (error %d): did it exit without "
+              "gc_thread_unregister?",
+              (void *)t, err);
+}
+
+static void wait_suspended(struct mthread *t)
+{
+    uint32_t seen;
+    while ((seen = atomic_load32(&t->suspended)) != t->suspend_gen)
+        futex_wait(&t->suspended, seen);
+}
+
+void thread_resume(struct mthread *t)
+{
+    atomic_store32(&t->suspend_req, 0);
+    futex_wake(&t->suspend_req, 1);
+}
+
+void thread_suspend_wait(struct mthread *t)
+{
+    thread_suspend(t);
+    wait_suspended(t);
+}
+
+void stop_the_world(void)
+{
+    struct mthread *self = current_thread;
+    /* Wait for the lock as a stoppable thread: another stopper may hold it
+     * and wait for us. */
+    if (self)
+        runtime_block_begin(self);
+    pthread_mutex_lock(&threads_lock);
+    if (self)
+        runtime_block_end(self);
+    for (struct mthread *t = all_threads; t; t = t->next)
+        if (t != self)
+            thread_suspend(t);
+    for (struct mthread *t = all_threads; t; t = t->next)
+        if (t != self)
+            wait_suspended(t);
+}
+
+void start_the_world(void)
+{
+    struct mthread *self = current_thread;
+    for (struct mthread *t = all_threads; t; t = t->next)
+        if (t != self)
+            thread_resume(t);
+    pthread_mutex_unlock(&threads_lock);
+}

@@ -1,0 +1,126 @@
+/*
+ * Registered threads: their stacks, their caches, and how the collector
+ * stops them.
+ *
+ * Every thread that allocates or holds GC pointers is registered: it has an
+ * mthread record (Go's M and P in one) with its mcache, its write-barrier
+ * buffer and its stack bounds. The collector stops a thread with a signal
+ * (SIGRTMIN+6 by default, gc_options.suspend_signal to change it). The
+ * handler spills the registers onto the stack, records the stack pointer and
+ * waits on a futex until it is resumed; the collector then scans the stack
+ * from that pointer up to the stack's base. A thread blocked in a system
+ * call is stopped the same way, and the call is restarted after (SA_RESTART)
+ * or returns EINTR as the call's own rules say.
+ *
+ * Safe points. A signal can arrive anywhere, including halfway through an
+ * allocation, when the thread's mcache is inconsistent and it may hold a
+ * central or heap lock. So the runtime brackets every entry into its own
+ * code with enter_runtime/exit_runtime, which set a thread-local flag (a
+ * plain store: only the thread and its own signal handler read it). A
+ * signal that finds the flag set only records that a stop is pending; the
+ * thread stops itself in exit_runtime. Hence the invariant the whole
+ * collector relies on:
+ *
+ *   A stopped thread is outside the runtime: it holds no runtime lock and
+ *   its mcache and barrier buffer are consistent, so the collector may
+ *   flush them while it is stopped.
+ *
+ * A registered thread that waits inside the runtime (for a lock another
+ * stopper may hold, or for a cycle to finish) does so with the flag clear:
+ * see runtime_block_begin/end.
+ *
+ * threads_lock protects the thread list. A stopper holds it from
+ * stop_the_world to start_the_world, so no thread registers or unregisters
+ * while the world is stopped.
+ */
+#ifndef TRICOLOR_THREADS_H
+#define TRICOLOR_THREADS_H
+
+#include "atomics.h"
+#include "barrier.h"
+#include "cache.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+
+struct mthread {
+    struct mthread *next, *prev; /* the thread list, under threads_lock */
+    pthread_t pthread;
+    uintptr_t stack_lo, stack_hi;
+
+    /* Stopping (see the top of the file). suspend_req and suspended are
+     * futex words shared with the stopper; in_runtime and suspend_pending
+     * are shared only with the thread's own signal handler. */
+    volatile uint32_t suspend_req; /* generation of the pending stop; 0: none */
+    volatile uint32_t suspended;   /* generation of the last stop acknowledged */
+    uint32_t suspend_gen;          /* the stopper's counter, under threads_lock */
+    volatile uintptr_t stopped_sp;
+    volatile sig_atomic_t in_runtime;
+    volatile sig_atomic_t suspend_pending;
+
+    struct mcache mcache;
+    struct wbbuf wbbuf;
+};
+
+extern __thread struct mthread *current_thread __attribute__((tls_model("initial-exec")));
+
+void threads_init(int suspend_signal);
+/* Registers the calling thread; 0 on success, -1 if it already is. */
+int thread_register(void);
+int thread_unregister(void);
+
+/* Stops every registered thread except the caller (who may be registered
+ * or not), and returns with threads_lock held. */
+void stop_the_world(void);
+void start_the_world(void);
+/* Stops one thread and waits until it is stopped, or resumes it (the
+ * caller holds threads_lock). */
+void thread_suspend(struct mthread *t);
+void thread_suspend_wait(struct mthread *t);
+void thread_resume(struct mthread *t);
+
+/* The thread list; walk it only with threads_lock held (e.g. while the
+ * world is stopped). */
+struct mthread *threads_first(void);
+int threads_count(void);
+
+__attribute__((noreturn)) void not_registered(const char *what);
+void thread_park_pending(struct mthread *t);
+
+static inline struct mthread *enter_runtime(const char *what)
+{
+    struct mthread *t = current_thread;
+    if (__builtin_expect(t == NULL, 0))
+        not_registered(what);
+    t->in_runtime = 1;
+    compiler_fence();
+    return t;
+}
+
+static inline void exit_runtime(struct mthread *t)
+{
+    compiler_fence();
+    t->in_runtime = 0;
+    compiler_fence();
+    if (__builtin_expect(t->suspend_pending, 0))
+        thread_park_pending(t);
+}
+
+/* Around a wait inside the runtime: the thread may be stopped while it
+ * waits. It must hold no runtime lock and have a consistent cache. */
+static inline void runtime_block_begin(struct mthread *t)
+{
+    if (t)
+        exit_runtime(t);
+}
+
+static inline void runtime_block_end(struct mthread *t)
+{
+    if (t) {
+        t->in_runtime = 1;
+        compiler_fence();
+    }
+}
+
+#endif
