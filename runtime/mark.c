@@ -183,7 +183,10 @@ void mark_new_object(struct mspan *s, uintptr_t obj)
 
 /* ---- Scanning ----------------------------------------------------------- */
 
-void scan_block(uintptr_t lo, uintptr_t hi, struct gc_work *w)
+/* Conservative scanning reads whole stacks and segments, red zones included:
+ * it is exempt from AddressSanitizer. */
+__attribute__((no_sanitize("address"))) void scan_block(uintptr_t lo, uintptr_t hi,
+                                                     struct gc_work *w)
 {
     uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
     uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;

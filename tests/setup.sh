@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs what building and testing tricolor needs, if it is missing.
+# Debian or Ubuntu, as root (or with sudo available). BENCH=1 adds what the
+# benchmarks compare against: Boehm GC, mimalloc and Go.
+set -eu
+need="meson ninja-build pkg-config libatomic-ops-dev check libhwloc-dev gcc"
+[ "${BENCH:-0}" = 1 ] && need="$need libgc-dev libmimalloc-dev golang-go"
+missing=""
+for p in $need; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+echo "tricolor: installing$missing" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
