@@ -72,18 +72,51 @@ GC_API int gc_thread_unregister(void);
 GC_API void *gc_alloc(size_t size);
 GC_API void *gc_alloc_noscan(size_t size);
 
-/* The write barrier. While a cycle is marking it shades the old and the new
- * value (Go's hybrid barrier); otherwise it is a plain store. */
+/*
+ * The write barrier: the store *(void **)slot = value, for every store of a
+ * GC pointer into GC-allocated memory. While a cycle is marking it also
+ * shades the old and the new value (Go's hybrid barrier); otherwise it is
+ * one load of gc_write_barrier_enabled, one predictable branch and the store.
+ *
+ * The collector stops threads with a signal, which may land between the
+ * load of the flag and the store. On x86-64 the sequence is written so that
+ * the signal handler recognises it (by its exact bytes, ending in a marker
+ * no-op) and restarts it at the load: no store can slip past a cycle's start
+ * unbarriered. Elsewhere every store takes the out-of-line path, which runs
+ * inside the runtime and cannot be split by a stop.
+ */
 extern GC_API uint32_t gc_write_barrier_enabled;
 GC_API void gc_write_ptr_slow(void *slot, void *value);
 
+/* Bulk variants: copying or clearing memory that may hold GC pointers. */
+GC_API void *gc_memmove(void *dst, const void *src, size_t n);
+GC_API void gc_memclr(void *dst, size_t n);
+
+/* The marker no-op's 32-bit displacement: "GCWB". */
+#define GC_WB_MARKER 0x42574347
+
 static inline void gc_write_ptr(void *slot, void *value)
 {
-    if (__builtin_expect(__atomic_load_n(&gc_write_barrier_enabled, __ATOMIC_RELAXED), 0)) {
-        gc_write_ptr_slow(slot, value);
-        return;
-    }
-    *(void **)slot = value;
+#if defined(__x86_64__) && !defined(GC_WRITE_BARRIER_PORTABLE)
+    /* cmpl $0,(%rax); jne slow (rel32); movq %rsi,(%rdi); nopl MARKER(%rax)
+     * Fixed registers and encodings make the bytes exact: see threads.c. */
+    __asm__ goto("cmpl $0, (%%rax)\n\t"
+                 ".byte 0x0f, 0x85\n\t"
+                 ".long %l[slow] - . - 4\n\t"
+                 "movq %%rsi, (%%rdi)\n\t"
+                 ".byte 0x0f, 0x1f, 0x80\n\t"
+                 ".long %c[marker]"
+                 :
+                 : "a"(&gc_write_barrier_enabled), "D"(slot), "S"(value),
+                   [marker] "i"(GC_WB_MARKER)
+                 : "memory", "cc"
+                 : slow);
+    return;
+slow:
+    gc_write_ptr_slow(slot, value);
+#else
+    gc_write_ptr_slow(slot, value);
+#endif
 }
 
 /* Extra root ranges [lo, hi), scanned conservatively, word-aligned. */

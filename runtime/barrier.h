@@ -22,9 +22,9 @@ struct wbbuf {
     uintptr_t ptrs[WBBUF_ENTRIES];
 };
 
-struct mthread;
-/* Greys whatever the buffer holds and empties it. */
-void wbbuf_flush(struct wbbuf *b);
+struct gc_work;
+/* Greys whatever the buffer holds, into w, and empties it. */
+void wbbuf_flush(struct wbbuf *b, struct gc_work *w);
 /* Turns the barrier on or off; only with the world stopped. */
 void write_barrier_set(int enabled);
 

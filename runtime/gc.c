@@ -13,8 +13,11 @@
 #include "sweep.h"
 #include "threads.h"
 #include "trace.h"
+#include "worker.h"
 
 #include <limits.h>
+#include <sched.h>
+#include <time.h>
 #include <signal.h>
 #include <tricolor.h>
 
@@ -60,7 +63,23 @@ void gc_trigger(void)
     request_cycle(done + 1);
 }
 
+static void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {ns / 1000000000, ns % 1000000000};
+    nanosleep(&ts, NULL);
+}
+
 /* ---- The cycle ------------------------------------------------------------ */
+
+/* Per-cycle measurements for gctrace and the pacer. */
+struct cycle_record {
+    int forced;
+    int64_t t_start, t_mark, t_term, t_end; /* phase boundaries */
+    int64_t stw_ns;                          /* every pause of the cycle */
+    int64_t stw_aborted_ns;                  /* termination attempts given up */
+    uint64_t heap0, heap1, marked, goal;
+    int64_t cpu_background, cpu_assist;
+};
 
 static void mark_from_roots(void)
 {
@@ -92,94 +111,222 @@ static int stw_procs(void)
     return knobs.procs < n ? knobs.procs : n;
 }
 
-static void gc_cycle(int forced)
+/* Sweep termination, the first pause: no span may be unswept when marking
+ * starts, the barrier and allocate-black go on. */
+static void sweep_termination(struct cycle_record *rec)
 {
-    struct gctrace_cycle tr = {0};
     sweep_finish();
     roots_snapshot_globals();
-
-    int64_t t_start = nanotime();
-    uint64_t heap0 = atomic_load(&gc_controller.heap_live);
+    rec->t_start = nanotime();
+    rec->heap0 = atomic_load(&gc_controller.heap_live);
+    rec->goal = atomic_load(&gc_controller.heap_goal);
     stop_the_world();
-
-    /* Sweep termination. Mutators are stopped outside the runtime, so
-     * nothing is left half swept. */
     sweep_finish();
     mark_reset();
-    atomic_store(&gc_phase, GC_MARK);
-    int64_t t_mark = nanotime();
-    int64_t cpu_mark = thread_cpu_time();
-
-    mark_from_roots();
-    /* Anything the write barrier recorded is shaded too (nothing, while the
-     * whole mark runs with the world stopped; kept for the concurrent mark). */
+    atomic_xadd(&mark_state.cycle, 1);
+    atomic_store(&mark_state.roots_done, 0);
+    atomic_store(&mark_state.globals_claimed, 0);
+    atomic_store(&mark_state.bg_credit, 0);
+    atomic_store(&mark_state.scan_done, 0);
+    atomic_store(&mark_state.assist_ns, 0);
+    atomic_store(&mark_state.background_ns, 0);
     for (struct mthread *t = threads_first(); t; t = t->next)
-        wbbuf_flush(&t->wbbuf);
+        t->assist_bytes = 0;
+    write_barrier_set(1);
+    atomic_store(&gc_phase, GC_MARK);
+    rec->t_mark = nanotime();
+}
+
+/* Flushes every stopped thread's barrier buffer and private grey objects. */
+static void flush_threads(struct gc_work *w)
+{
+    for (struct mthread *t = threads_first(); t; t = t->next) {
+        wbbuf_flush(&t->wbbuf, w);
+        gcw_dispose(&t->gcw);
+    }
+}
+
+/* The ragged barrier before mark termination (Go's gcMarkDone): each thread
+ * is stopped on its own and its buffers flushed. Returns 1 if that produced
+ * grey objects, in which case marking goes on. */
+static int ragged_flush(void)
+{
+    while (!threads_trylock())
+        sched_yield();
     struct gc_work w = {0};
+    AO_t before = atomic_load(&work.nfull);
+    for (struct mthread *t = threads_first(); t; t = t->next) {
+        if (t->wbbuf.n == 0 && t->gcw.wbuf1 == NULL && t->gcw.wbuf2 == NULL)
+            continue; /* racy peek; mark termination flushes again */
+        thread_suspend_wait(t);
+        wbbuf_flush(&t->wbbuf, &w);
+        gcw_dispose(&t->gcw);
+        thread_resume(t);
+    }
+    threads_unlock();
+    int found = w.wbuf1 != NULL && (w.wbuf1->nobj || (w.wbuf2 && w.wbuf2->nobj));
+    gcw_dispose(&w);
+    return found || atomic_load(&work.nfull) > before;
+}
+
+/* Has concurrent marking run out of work, as far as a racy look can tell?
+ * Mark termination decides for sure, with the world stopped. */
+static int mark_looks_done(void)
+{
+    return atomic_load(&mark_state.roots_done) && !mark_work_available() &&
+           atomic_load(&mark_state.nbusy) == 0;
+}
+
+/* How much grey work mark termination may finish itself before it gives up
+ * and restarts concurrent marking instead: a pause must not grow with the
+ * heap. */
+#define TERMINATION_MAX_WORKBUFS 4
+#define TERMINATION_MAX_RETRIES 3
+
+static void concurrent_mark(struct cycle_record *rec)
+{
+    start_the_world();
+    rec->stw_ns += rec->t_mark - rec->t_start;
+    workers_wake();
+    for (int attempt = 0;; attempt++) {
+        while (!mark_looks_done())
+            sleep_ns(100000);
+        if (ragged_flush())
+            continue;
+        int64_t t0 = nanotime();
+        stop_the_world();
+        atomic_store(&gc_phase, GC_MARK_TERMINATION);
+        workers_stop();
+        struct gc_work w = {0};
+        flush_threads(&w);
+        /* C stores into globals, registered roots and stacks without a
+         * barrier: all of them are scanned again, with the world stopped.
+         * (Stacks too: a pointer can move from a global into a stack that
+         * was already scanned, and the global be cleared, with no barrier
+         * seeing either store; see docs/concurrency.md.) Most of what they
+         * reach is already marked, so this costs about one pass over the
+         * stacks and globals, however large the heap. */
+        for (struct mthread *t = threads_first(); t; t = t->next)
+            mark_thread_stack(t, &w);
+        mark_globals(&w);
+        gcw_dispose(&w);
+        if (atomic_load(&work.nfull) > TERMINATION_MAX_WORKBUFS &&
+            attempt < TERMINATION_MAX_RETRIES) {
+            atomic_store(&gc_phase, GC_MARK);
+            start_the_world();
+            int64_t d = nanotime() - t0;
+            rec->stw_ns += d;
+            rec->stw_aborted_ns += d;
+            workers_wake();
+            continue;
+        }
+        rec->t_term = t0;
+        mark_drain(&w);
+        gcw_dispose(&w);
+        return;
+    }
+}
+
+static void stw_mark(struct cycle_record *rec)
+{
+    mark_from_roots();
+    struct gc_work w = {0};
+    flush_threads(&w);
     mark_drain(&w);
     gcw_dispose(&w);
+    rec->t_term = nanotime();
+}
 
-    int64_t t_term = nanotime();
-    cpu_mark = thread_cpu_time() - cpu_mark;
-
-    /* Mark termination. */
+/* Mark termination, the second pause (entered with the world stopped). */
+static void mark_termination(struct cycle_record *rec)
+{
     atomic_store(&gc_phase, GC_MARK_TERMINATION);
     if (knobs.gccheckmark)
         checkmark();
     for (struct mthread *t = threads_first(); t; t = t->next)
         mcache_release_all(&t->mcache);
-    uint64_t heap1 = atomic_load(&gc_controller.heap_live);
-    uint64_t marked = atomic_load(&work.bytes_marked);
-    atomic_store(&gc_controller.heap_marked, marked);
-    atomic_store(&gc_controller.heap_live, marked);
-    uint64_t goal = atomic_load(&gc_controller.heap_goal);
-    atomic_store(&gc_controller.last_heap_goal, goal);
-    gc_controller.last_stack_scan = atomic_load(&work.stack_scan);
-    gc_controller.globals_scan = atomic_load(&work.globals_scan);
+    rec->heap1 = atomic_load(&gc_controller.heap_live);
+    rec->marked = atomic_load(&work.bytes_marked);
+    write_barrier_set(0);
     atomic_store(&gc_phase, GC_OFF);
     atomic_xadd(&mheap_.sweepgen, 2);
-    pacer_commit();
 
-    int64_t t_end = nanotime();
-    uint64_t pause = (uint64_t)(t_end - t_start);
+    rec->cpu_background = (int64_t)atomic_load(&mark_state.background_ns);
+    rec->cpu_assist = (int64_t)atomic_load(&mark_state.assist_ns);
+    struct pacer_cycle pc = {
+        .heap_trigger = rec->heap0,
+        .heap_live = rec->heap1,
+        .heap_marked = rec->marked,
+        .heap_scan = atomic_load(&work.heap_scan),
+        .stack_scan = atomic_load(&work.stack_scan),
+        .globals_scan = atomic_load(&work.globals_scan),
+        .mark_ns = rec->t_term - rec->t_mark,
+        .assist_ns = rec->cpu_assist,
+        .procs = knobs.procs,
+    };
+    pacer_end_cycle(&pc);
+
+    rec->t_end = nanotime();
+    rec->stw_ns += rec->t_end - rec->t_term;
     gc_stats.num_gc++;
-    if (forced)
+    if (rec->forced)
         gc_stats.num_forced_gc++;
-    gc_stats.pause_total_ns += pause;
+    gc_stats.pause_total_ns += (uint64_t)rec->stw_ns;
     gc_stats.last_gc_unix = (uint64_t)unix_nanotime();
-    gc_stats.pause_ns[(gc_stats.num_gc + 255) % 256] = pause;
+    gc_stats.pause_ns[(gc_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_ns;
     gc_stats.pause_end[(gc_stats.num_gc + 255) % 256] = gc_stats.last_gc_unix;
-    int procs = stw_procs();
-    int64_t stw1 = t_mark - t_start, stw2 = t_end - t_term;
-    gc_stats.gc_cpu_ns += (stw1 + stw2) * procs + cpu_mark;
+    gc_stats.gc_cpu_ns += rec->stw_ns * stw_procs() + rec->cpu_background + rec->cpu_assist;
     start_the_world();
+}
+
+static void print_gctrace(const struct cycle_record *rec)
+{
+    struct gctrace_cycle tr = {0};
+    int procs = stw_procs();
+    int64_t stw1 = rec->t_mark - rec->t_start, stw2 = rec->t_end - rec->t_term;
+    tr.num = gc_stats.num_gc;
+    tr.since_init_ns = rec->t_start - gc_stats.init_time;
+    int64_t elapsed = rec->t_end - gc_stats.init_time;
+    tr.cpu_percent = elapsed > 0 ? (int)(gc_stats.gc_cpu_ns * 100 / (elapsed * knobs.procs)) : 0;
+    tr.clock_ns[0] = stw1;
+    tr.clock_ns[1] = rec->t_term - rec->t_mark;
+    tr.clock_ns[2] = stw2;
+    tr.cpu_stw1_ns = stw1 * procs;
+    tr.cpu_assist_ns = rec->cpu_assist;
+    tr.cpu_background_ns = rec->cpu_background;
+    tr.cpu_stw2_ns = stw2 * procs;
+    tr.heap_start = rec->heap0;
+    tr.heap_end = rec->heap1;
+    tr.heap_marked = rec->marked;
+    tr.heap_goal = rec->goal;
+    tr.stacks = gc_controller.last_stack_scan;
+    tr.globals = gc_controller.globals_scan;
+    tr.procs = knobs.procs;
+    tr.forced = rec->forced;
+    char line[256];
+    int n = format_gctrace(line, sizeof line, &tr);
+    trace_emit(line, n < (int)sizeof line ? n : (int)sizeof line - 1);
+}
+
+static void gc_cycle(int forced)
+{
+    struct cycle_record rec = {.forced = forced};
+    sweep_termination(&rec);
+    if (knobs.gcstoptheworld) {
+        int64_t t = rec.t_mark;
+        stw_mark(&rec);
+        rec.cpu_background = rec.t_term - t;
+        atomic_store(&mark_state.background_ns, (AO_t)rec.cpu_background);
+        rec.stw_ns += rec.t_term - rec.t_start;
+    } else {
+        concurrent_mark(&rec);
+    }
+    mark_termination(&rec);
 
     atomic_xadd32(&cycles.sweep_wake, 1);
     futex_wake(&cycles.sweep_wake, 1);
-
-    if (knobs.gctrace) {
-        tr.num = gc_stats.num_gc;
-        tr.since_init_ns = t_start - gc_stats.init_time;
-        int64_t elapsed = t_end - gc_stats.init_time;
-        tr.cpu_percent = elapsed > 0 ? (int)(gc_stats.gc_cpu_ns * 100 / (elapsed * knobs.procs)) : 0;
-        tr.clock_ns[0] = stw1;
-        tr.clock_ns[1] = t_term - t_mark;
-        tr.clock_ns[2] = stw2;
-        tr.cpu_stw1_ns = stw1 * procs;
-        tr.cpu_background_ns = cpu_mark;
-        tr.cpu_stw2_ns = stw2 * procs;
-        tr.heap_start = heap0;
-        tr.heap_end = heap1;
-        tr.heap_marked = marked;
-        tr.heap_goal = goal;
-        tr.stacks = gc_controller.last_stack_scan;
-        tr.globals = gc_controller.globals_scan;
-        tr.procs = knobs.procs;
-        tr.forced = forced;
-        char line[256];
-        int n = format_gctrace(line, sizeof line, &tr);
-        trace_emit(line, n < (int)sizeof line ? n : (int)sizeof line - 1);
-    }
+    if (knobs.gctrace)
+        print_gctrace(&rec);
 }
 
 /* ---- Threads ------------------------------------------------------------ */
@@ -230,6 +377,7 @@ static void *sweeper_main(void *arg)
 void gc_start_threads(void)
 {
     gc_stats.init_time = nanotime();
+    workers_start(knobs.procs);
     if (pthread_create(&cycles.controller, NULL, controller_main, NULL) != 0 ||
         pthread_create(&cycles.sweeper, NULL, sweeper_main, NULL) != 0)
         fatal("cannot start the collector's threads");

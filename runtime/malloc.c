@@ -23,6 +23,7 @@
 #include "platform.h"
 #include "stats.h"
 #include "threads.h"
+#include "worker.h"
 
 #include <string.h>
 #include <tricolor.h>
@@ -62,7 +63,18 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     return s->base + (uintptr_t)idx * s->elemsize;
 }
 
-static __attribute__((noinline)) void *alloc_large(size_t size, int noscan)
+/* While marking: the new object is black, and its bytes are charged to the
+ * thread's assist balance. */
+static __attribute__((noinline)) void allocate_black(struct mthread *t, struct mspan *s,
+                                                     uintptr_t p)
+{
+    mark_new_object(s, p, &t->gcw);
+    t->assist_bytes -= (int64_t)s->elemsize;
+    if (t->assist_bytes < 0 && atomic_load_relaxed(&gc_phase) == GC_MARK)
+        gc_assist(t);
+}
+
+static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t size, int noscan)
 {
     if (size > MAX_ALLOC)
         out_of_memory(size);
@@ -79,7 +91,7 @@ static __attribute__((noinline)) void *alloc_large(size_t size, int noscan)
     atomic_xadd(&heap_stats.large_alloc_count, 1);
     atomic_xadd(&heap_stats.large_alloc_bytes, s->elemsize);
     if (atomic_load_relaxed(&gc_phase) != GC_OFF)
-        mark_new_object(s, s->base);
+        allocate_black(t, s, s->base);
     /* On the central list the sweeper finds it; no cycle can advance
      * sweepgen before this (we are inside the runtime). */
     mcentral_push_swept(&mcentral_[spc], s);
@@ -91,7 +103,7 @@ static __attribute__((noinline)) void *alloc_large(size_t size, int noscan)
 static inline void *mallocgc(struct mthread *t, size_t size, int noscan)
 {
     if (__builtin_expect(size > MAX_SMALL_SIZE, 0))
-        return alloc_large(size, noscan);
+        return alloc_large(t, size, noscan);
     unsigned spc = make_span_class(size_to_class(size), noscan);
     struct mspan *s = t->mcache.alloc[spc];
     uintptr_t p = mspan_next_free_fast(s);
@@ -100,7 +112,7 @@ static inline void *mallocgc(struct mthread *t, size_t size, int noscan)
     if (s->needzero)
         memset((void *)p, 0, s->elemsize);
     if (__builtin_expect(atomic_load_relaxed(&gc_phase) != GC_OFF, 0))
-        mark_new_object(s, p);
+        allocate_black(t, s, p);
     return (void *)p;
 }
 

@@ -141,12 +141,17 @@ static int mark_bit_try_set(AO_t *bits, unsigned i)
     }
 }
 
+/* Where the checkmark pass found the pointer it is greying, for its report. */
+static uintptr_t checkmark_from, checkmark_from_slot;
+
 __attribute__((noreturn)) static void checkmark_fail(struct mspan *s, uintptr_t obj)
 {
+    struct mspan *from = span_of_heap(checkmark_from);
     fatal("gccheckmark: object %p (span class %u, %s, size %zu, span %p) is reachable but "
-          "was not marked",
+          "was not marked; found at %p in %s %p",
           (void *)obj, s->spanclass, span_class_noscan(s->spanclass) ? "noscan" : "scan",
-          s->elemsize, (void *)s->base);
+          s->elemsize, (void *)s->base, (void *)checkmark_from_slot,
+          from ? "heap object" : "root range from", (void *)checkmark_from);
 }
 
 static void greyobject(struct mspan *s, unsigned idx, uintptr_t obj, struct gc_work *w)
@@ -174,11 +179,11 @@ void grey_pointer(uintptr_t p, struct gc_work *w)
         greyobject(s, idx, obj, w);
 }
 
-void mark_new_object(struct mspan *s, uintptr_t obj)
+void mark_new_object(struct mspan *s, uintptr_t obj, struct gc_work *w)
 {
     unsigned idx = span_object_index(s, obj);
     if (mark_bit_try_set(s->gcmark_bits, idx))
-        atomic_xadd(&work.bytes_marked, s->elemsize);
+        w->bytes_marked += s->elemsize;
 }
 
 /* ---- Scanning ----------------------------------------------------------- */
@@ -191,10 +196,15 @@ __attribute__((no_sanitize("address"))) void scan_block(uintptr_t lo, uintptr_t 
     uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
     uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    if (work.checkmark)
+        checkmark_from = lo;
     for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
         uintptr_t p = *(const uintptr_t *)a;
-        if (p - heap_lo < heap_span)
+        if (p - heap_lo < heap_span) {
+            if (work.checkmark)
+                checkmark_from_slot = a;
             grey_pointer(p, w);
+        }
     }
 }
 
@@ -224,13 +234,21 @@ void mark_drain(struct gc_work *w)
         scan_object(b, w);
 }
 
-void mark_shade_batch(const uintptr_t *ptrs, size_t n)
+uint64_t mark_drain_n(struct gc_work *w, uint64_t budget, const volatile AO_t *stop)
 {
-    struct gc_work w = {0};
+    uint64_t start = w->scan_work;
+    uintptr_t b;
+    while (w->scan_work - start < budget && !atomic_load_relaxed(stop) &&
+           (b = gcw_get(w)) != 0)
+        scan_object(b, w);
+    return w->scan_work - start;
+}
+
+void mark_shade_batch(const uintptr_t *ptrs, size_t n, struct gc_work *w)
+{
     uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
     uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
     for (size_t i = 0; i < n; i++)
         if (ptrs[i] - heap_lo < heap_span)
-            grey_pointer(ptrs[i], &w);
-    gcw_dispose(&w);
+            grey_pointer(ptrs[i], w);
 }

@@ -75,10 +75,19 @@ void grey_pointer(uintptr_t p, struct gc_work *w);
 void scan_block(uintptr_t lo, uintptr_t hi, struct gc_work *w);
 /* Scans until no grey object is left. */
 void mark_drain(struct gc_work *w);
-/* Greys a batch of pointers (the write barrier's buffer). */
-void mark_shade_batch(const uintptr_t *ptrs, size_t n);
-/* Marks a newly allocated object black (allocate-black while marking). */
-void mark_new_object(struct mspan *s, uintptr_t obj);
+/* Scans grey objects until about budget bytes were scanned or none is
+ * left; returns the bytes scanned. Stops early when *stop becomes nonzero. */
+uint64_t mark_drain_n(struct gc_work *w, uint64_t budget, const volatile AO_t *stop);
+/* Greys a batch of pointers (the write barrier's buffer) into w. */
+void mark_shade_batch(const uintptr_t *ptrs, size_t n, struct gc_work *w);
+/* Marks a newly allocated object black (allocate-black while marking),
+ * counting its bytes into w. */
+void mark_new_object(struct mspan *s, uintptr_t obj, struct gc_work *w);
+/* Is there grey work on the global list? */
+static inline int mark_work_available(void)
+{
+    return atomic_load_relaxed(&work.nfull) != 0;
+}
 /* Resets per-cycle counters; with the world stopped. */
 void mark_reset(void);
 

@@ -8,35 +8,86 @@
 struct gc_controller_state gc_controller;
 
 #define HEAP_MINIMUM ((uint64_t)4 << 20)
+#define BACKGROUND_UTILIZATION 0.25
 
 static int percent(void)
 {
     return (int)(intptr_t)atomic_load(&gc_controller.gc_percent);
 }
 
-void pacer_commit(void)
+static uint64_t percent_goal(int gogc)
 {
-    int gogc = percent();
+    if (gogc < 0)
+        return UINT64_MAX;
     uint64_t marked = atomic_load(&gc_controller.heap_marked);
-    uint64_t goal;
-    if (gogc < 0) {
-        goal = UINT64_MAX;
+    uint64_t scan = marked + gc_controller.last_stack_scan + gc_controller.globals_scan;
+    uint64_t goal = marked + scan / 100 * (uint64_t)gogc + scan % 100 * (uint64_t)gogc / 100;
+    uint64_t floor = HEAP_MINIMUM * (uint64_t)gogc / 100;
+    return goal < floor ? floor : goal;
+}
+
+static double cons_mark(void)
+{
+    double m = 0;
+    for (int i = 0; i < 4; i++)
+        if (gc_controller.cons_mark[i] > m)
+            m = gc_controller.cons_mark[i];
+    return m;
+}
+
+/* Computes goal and trigger from the current state (Go's commit). */
+static void commit(void)
+{
+    uint64_t goal = percent_goal(percent());
+    uint64_t marked = atomic_load(&gc_controller.heap_marked);
+    uint64_t trigger;
+    if (goal == UINT64_MAX) {
+        trigger = UINT64_MAX;
+    } else if (marked >= goal) {
+        trigger = goal;
     } else {
-        uint64_t scan = marked + gc_controller.last_stack_scan + gc_controller.globals_scan;
-        goal = marked + scan / 100 * (uint64_t)gogc + scan % 100 * (uint64_t)gogc / 100;
-        uint64_t floor = HEAP_MINIMUM * (uint64_t)gogc / 100;
-        if (goal < floor)
-            goal = floor;
+        uint64_t span = goal - marked;
+        uint64_t min_trigger = marked + span / 64 * 45;
+        uint64_t max_trigger = marked + span / 64 * 61;
+        if (goal > HEAP_MINIMUM && goal - HEAP_MINIMUM > max_trigger)
+            max_trigger = goal - HEAP_MINIMUM;
+        double runway = cons_mark() * (1 - BACKGROUND_UTILIZATION) / BACKGROUND_UTILIZATION *
+                        (double)gc_controller.scan_work_expected;
+        trigger = runway >= (double)goal ? min_trigger : goal - (uint64_t)runway;
+        if (trigger < min_trigger)
+            trigger = min_trigger;
+        if (trigger > max_trigger)
+            trigger = max_trigger;
     }
     atomic_store(&gc_controller.heap_goal, goal);
-    atomic_store(&gc_controller.trigger, goal);
+    atomic_store(&gc_controller.trigger, trigger);
+}
+
+void pacer_end_cycle(const struct pacer_cycle *c)
+{
+    uint64_t scan = c->heap_scan + c->stack_scan + c->globals_scan;
+    if (c->mark_ns > 0 && scan > 0 && c->procs > 0) {
+        double u = BACKGROUND_UTILIZATION + (double)c->assist_ns / ((double)c->mark_ns * c->procs);
+        if (u > 0.95)
+            u = 0.95;
+        double grown = c->heap_live > c->heap_trigger ? (double)(c->heap_live - c->heap_trigger) : 0;
+        for (int i = 3; i > 0; i--)
+            gc_controller.cons_mark[i] = gc_controller.cons_mark[i - 1];
+        gc_controller.cons_mark[0] = grown * u / ((double)scan * (1 - u));
+    }
+    atomic_store(&gc_controller.heap_marked, c->heap_marked);
+    atomic_store(&gc_controller.heap_live, c->heap_marked);
+    gc_controller.last_heap_scan = c->heap_scan;
+    gc_controller.last_stack_scan = c->stack_scan;
+    gc_controller.globals_scan = c->globals_scan;
+    gc_controller.scan_work_expected = scan;
+    commit();
 }
 
 void pacer_init(int gc_percent)
 {
     atomic_store(&gc_controller.gc_percent, (AO_t)(intptr_t)gc_percent);
-    pacer_commit();
-    atomic_store(&gc_controller.last_heap_goal, atomic_load(&gc_controller.heap_goal));
+    commit();
 }
 
 int pacer_set_percent(int p)
@@ -45,6 +96,6 @@ int pacer_set_percent(int p)
         p = -1;
     int old = percent();
     atomic_store(&gc_controller.gc_percent, (AO_t)(intptr_t)p);
-    pacer_commit();
+    commit();
     return old;
 }

@@ -39,6 +39,7 @@
 #include "atomics.h"
 #include "barrier.h"
 #include "cache.h"
+#include "mark.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -61,6 +62,14 @@ struct mthread {
 
     struct mcache mcache;
     struct wbbuf wbbuf;
+    /* This thread's share of marking: objects it greyed from its barrier
+     * buffer or in assists, and the bytes it allocated black. */
+    struct gc_work gcw;
+    /* Mark assist balance: bytes this thread may still allocate during the
+     * current mark before it must do scan work (negative: in debt). */
+    int64_t assist_bytes;
+    /* The cycle whose mark scanned this thread's stack, under threads_lock. */
+    uint32_t stack_scanned_cycle;
 };
 
 extern __thread struct mthread *current_thread __attribute__((tls_model("initial-exec")));
@@ -79,6 +88,11 @@ void start_the_world(void);
 void thread_suspend(struct mthread *t);
 void thread_suspend_wait(struct mthread *t);
 void thread_resume(struct mthread *t);
+
+/* threads_lock for the collector's workers, which must never block on it
+ * (the controller may hold it while it waits for them): 1 if taken. */
+int threads_trylock(void);
+void threads_unlock(void);
 
 /* The thread list; walk it only with threads_lock held (e.g. while the
  * world is stopped). */

@@ -1,0 +1,230 @@
+/*
+ * Mark workers and assists. See worker.h.
+ */
+#include "worker.h"
+
+#include "env.h"
+#include "mark.h"
+#include "pacer.h"
+#include "platform.h"
+#include "roots.h"
+#include "threads.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <time.h>
+
+struct mark_state mark_state;
+
+static int n_dedicated;
+static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none */
+
+/* Scan work a worker does between checks of its budget (bytes). */
+#define WORKER_SLICE_WORK ((uint64_t)64 << 10)
+/* The least an assist does, to amortise its cost (Go's gcOverAssistWork). */
+#define ASSIST_MIN_WORK ((uint64_t)64 << 10)
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {ns / 1000000000, ns % 1000000000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- Root jobs ------------------------------------------------------------ */
+
+int mark_unscanned_stacks(struct gc_work *w, int world_stopped)
+{
+    uint32_t cycle = (uint32_t)atomic_load(&mark_state.cycle);
+    if (world_stopped) {
+        for (struct mthread *t = threads_first(); t; t = t->next) {
+            if (t->stack_scanned_cycle != cycle) {
+                t->stack_scanned_cycle = cycle;
+                mark_thread_stack(t, w);
+            }
+        }
+        return 1;
+    }
+    /* One stack at a time, each thread stopped on its own. */
+    for (;;) {
+        if (!threads_trylock())
+            return 0;
+        struct mthread *t = threads_first();
+        while (t && t->stack_scanned_cycle == cycle)
+            t = t->next;
+        if (t == NULL) {
+            threads_unlock();
+            return 1;
+        }
+        t->stack_scanned_cycle = cycle;
+        thread_suspend_wait(t);
+        mark_thread_stack(t, w);
+        thread_resume(t);
+        threads_unlock();
+        if (atomic_load(&mark_state.stop))
+            return 0;
+    }
+}
+
+/* Does a root job if one is left; returns 1 if it did work. */
+static int root_job(struct gc_work *w)
+{
+    if (atomic_load(&mark_state.roots_done))
+        return 0;
+    if (atomic_cas(&mark_state.globals_claimed, 0, 1)) {
+        mark_globals(w);
+        return 1;
+    }
+    if (mark_unscanned_stacks(w, 0))
+        atomic_store(&mark_state.roots_done, 1);
+    return 1;
+}
+
+/* ---- Background workers ------------------------------------------------- */
+
+static void worker_mark(int fractional)
+{
+    struct gc_work w = {0};
+    int64_t start = nanotime(), busy = 0, cpu0 = thread_cpu_time();
+    int holding = 0;
+    while (!atomic_load(&mark_state.stop)) {
+        if (fractional) {
+            int64_t elapsed = nanotime() - start;
+            int64_t due = (int64_t)((double)busy / fractional_cpus);
+            if (due > elapsed) {
+                int64_t nap = due - elapsed;
+                sleep_ns(nap < 1000000 ? nap : 1000000);
+                continue;
+            }
+        }
+        int64_t t0 = nanotime();
+        if (!holding) {
+            atomic_xadd(&mark_state.nbusy, 1);
+            holding = 1;
+        }
+        int did = root_job(&w);
+        if (!did) {
+            uint64_t n = mark_drain_n(&w, WORKER_SLICE_WORK, &mark_state.stop);
+            if (n) {
+                atomic_xadd(&mark_state.bg_credit, n);
+                atomic_xadd(&mark_state.scan_done, n);
+                did = 1;
+            }
+        }
+        busy += nanotime() - t0;
+        if (!did) {
+            gcw_dispose(&w);
+            atomic_xadd(&mark_state.nbusy, (AO_t)-1);
+            holding = 0;
+            sleep_ns(50000);
+        }
+    }
+    gcw_dispose(&w);
+    if (holding)
+        atomic_xadd(&mark_state.nbusy, (AO_t)-1);
+    atomic_xadd(&mark_state.background_ns, (AO_t)(thread_cpu_time() - cpu0));
+}
+
+static void *worker_main(void *arg)
+{
+    int fractional = arg != NULL;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t e;
+        while ((e = atomic_load32(&mark_state.epoch)) == seen)
+            futex_wait(&mark_state.epoch, seen);
+        seen = e;
+        worker_mark(fractional);
+    }
+    return NULL;
+}
+
+void workers_start(int procs)
+{
+    double goal = 0.25 * procs;
+    int d = (int)(goal + 0.5);
+    double err = d / goal - 1;
+    if (err < -0.3 || err > 0.3) {
+        if (d > goal)
+            d--;
+        fractional_cpus = goal - d;
+    }
+    n_dedicated = d;
+    for (int i = 0; i < n_dedicated + (fractional_cpus > 0); i++) {
+        pthread_t th;
+        int fractional = i == n_dedicated;
+        if (pthread_create(&th, NULL, worker_main, fractional ? (void *)1 : NULL) != 0)
+            fatal("cannot start a mark worker");
+        pthread_detach(th);
+    }
+}
+
+void workers_wake(void)
+{
+    atomic_store(&mark_state.stop, 0);
+    atomic_xadd32(&mark_state.epoch, 1);
+    futex_wake(&mark_state.epoch, 1 << 20);
+}
+
+void workers_stop(void)
+{
+    atomic_store(&mark_state.stop, 1);
+    while (atomic_load(&mark_state.nbusy) != 0)
+        sched_yield();
+}
+
+/* ---- Assists -------------------------------------------------------------- */
+
+/* Go's revise(): the scan work left, spread over the heap growth left
+ * before the goal, in work bytes per allocated byte (x1024). */
+static uint64_t assist_work_per_byte_x1024(void)
+{
+    uint64_t expected = gc_controller.scan_work_expected;
+    uint64_t done = atomic_load_relaxed(&mark_state.scan_done);
+    uint64_t remaining = expected > done ? expected - done : expected / 10 + 1;
+    uint64_t goal = atomic_load_relaxed(&gc_controller.heap_goal);
+    uint64_t live = atomic_load_relaxed(&gc_controller.heap_live);
+    if (live >= goal)
+        goal = goal + goal / 10; /* past the goal: aim at 10% over it */
+    uint64_t distance = goal > live ? goal - live : 0;
+    if (distance < ((uint64_t)64 << 10))
+        distance = (uint64_t)64 << 10;
+    uint64_t r = remaining * 1024 / distance;
+    atomic_store_relaxed(&mark_state.assist_work_per_byte_x1024, r);
+    return r ? r : 1;
+}
+
+void gc_assist(struct mthread *t)
+{
+    int64_t t0 = nanotime();
+    uint64_t wpb = assist_work_per_byte_x1024();
+    uint64_t want = (uint64_t)(-t->assist_bytes) * wpb / 1024;
+    if (want < ASSIST_MIN_WORK)
+        want = ASSIST_MIN_WORK;
+    /* Banked background credit first. */
+    for (;;) {
+        AO_t credit = atomic_load_relaxed(&mark_state.bg_credit);
+        if (credit == 0)
+            break;
+        AO_t take = credit < want ? credit : want;
+        if (atomic_cas(&mark_state.bg_credit, credit, credit - take)) {
+            t->assist_bytes += (int64_t)(take * 1024 / wpb);
+            want -= take;
+            break;
+        }
+    }
+    if (t->assist_bytes < 0 && want > 0) {
+        uint64_t n = mark_drain_n(&t->gcw, want, &mark_state.stop);
+        atomic_xadd(&mark_state.scan_done, n);
+        t->assist_bytes += (int64_t)(n * 1024 / wpb);
+        /* Leftover grey objects go where the workers can see them. */
+        gcw_dispose(&t->gcw);
+    }
+    if (t->assist_bytes < 0)
+        /* No grey object was left to scan: the workers hold the rest and
+         * the cycle is about to end. Go on allocating. */
+        t->assist_bytes = 0;
+    atomic_xadd(&mark_state.assist_ns, (AO_t)(nanotime() - t0));
+}

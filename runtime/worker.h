@@ -1,0 +1,59 @@
+/*
+ * Mark workers and mark assists: who does the marking while the world runs.
+ *
+ * Background workers are threads started once at gc_init that sleep between
+ * cycles. Their budget is 25% of the CPU budget (GOMAXPROCS/GCPROCS), split
+ * as Go splits it: round(0.25 x procs) dedicated workers that mark without
+ * pause, unless that is more than 30% off the target, in which case the
+ * count is rounded down and one fractional worker makes up the rest by
+ * marking in short slices and sleeping between them (on 2 CPUs: no
+ * dedicated worker, one fractional worker at half a CPU).
+ *
+ * Workers first take root jobs (the globals, then each registered thread's
+ * stack, scanned with only that thread stopped), then drain the grey queue.
+ * The scan work they do is banked as credit for assists.
+ *
+ * Mark assists: a thread that allocates while marking runs owes scan work in
+ * proportion to its allocation (assist_work_per_byte, from the pacer). It
+ * first takes banked background credit, then scans objects itself (at least
+ * 64 KiB of work, to amortise the cost). If there is no grey object left to
+ * scan it goes on allocating: the cycle is about to end.
+ */
+#ifndef TRICOLOR_WORKER_H
+#define TRICOLOR_WORKER_H
+
+#include "atomics.h"
+
+#include <stdint.h>
+
+struct mthread;
+struct gc_work;
+
+/* Concurrent-mark state shared by the controller, workers and assists. */
+struct mark_state {
+    volatile AO_t cycle;       /* current cycle number, for stack scans */
+    volatile AO_t roots_done;  /* globals and every stack scanned */
+    volatile AO_t globals_claimed;
+    volatile AO_t nbusy;       /* workers holding grey work */
+    volatile AO_t stop;        /* workers must stop marking now */
+    volatile AO_t bg_credit;   /* banked background scan work, bytes */
+    volatile AO_t scan_done;   /* scan work done this cycle, all markers */
+    volatile AO_t assist_ns, background_ns; /* CPU spent, this cycle */
+    volatile AO_t assist_work_per_byte_x1024; /* fixed point */
+    volatile uint32_t epoch;   /* futex: bumped when a mark phase starts */
+};
+
+extern struct mark_state mark_state;
+
+void workers_start(int procs);
+/* Wakes the workers for a mark phase (after mark_state is reset). */
+void workers_wake(void);
+/* Tells the workers to stop and waits until none holds grey work. */
+void workers_stop(void);
+/* Pays this thread's assist debt; called when assist_bytes < 0. */
+void gc_assist(struct mthread *t);
+/* Scans the stacks of registered threads not yet scanned this cycle, each
+ * stopped on its own; returns 0 if threads_lock was busy (try later). */
+int mark_unscanned_stacks(struct gc_work *w, int world_stopped);
+
+#endif
