@@ -129,3 +129,15 @@ void mcentral_uncache_span(struct mcentral *c, struct mspan *s)
 {
     mcentral_push_swept(c, s);
 }
+
+void mcentral_lock_all(void)
+{
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
+        pthread_mutex_lock(&mcentral_[i].lock);
+}
+
+void mcentral_unlock_all(void)
+{
+    for (unsigned i = NUM_SPAN_CLASSES; i-- > 0;)
+        pthread_mutex_unlock(&mcentral_[i].lock);
+}

@@ -48,6 +48,9 @@ void mcentral_uncache_span(struct mcentral *c, struct mspan *s);
 void mcentral_push_swept(struct mcentral *c, struct mspan *s);
 /* Takes an unswept span off c's lists, or NULL. */
 struct mspan *mcentral_pop_unswept(struct mcentral *c);
+/* Every central lock, for fork(). */
+void mcentral_lock_all(void);
+void mcentral_unlock_all(void);
 /* Number of spans on c's unswept lists (racy; for pacing). */
 size_t mcentral_unswept_count(struct mcentral *c);
 

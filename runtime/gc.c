@@ -17,6 +17,7 @@
 
 #include <limits.h>
 #include <sched.h>
+#include <stdio.h>
 #include <time.h>
 #include <signal.h>
 #include <tricolor.h>
@@ -79,6 +80,7 @@ struct cycle_record {
     int64_t stw_aborted_ns;                  /* termination attempts given up */
     uint64_t heap0, heap1, marked, goal;
     int64_t cpu_background, cpu_assist;
+    AO_t termination_workbufs;
 };
 
 static void mark_from_roots(void)
@@ -221,8 +223,18 @@ static void concurrent_mark(struct cycle_record *rec)
             continue;
         }
         rec->t_term = t0;
+        rec->termination_workbufs = atomic_load(&work.nfull);
         mark_drain(&w);
         gcw_dispose(&w);
+        if (knobs.gcpacertrace) {
+            char line[160];
+            int n = snprintf(line, sizeof line,
+                             "pacer: termination: %d retries, %lu workbufs drained in the "
+                             "pause, %.3f ms\n",
+                             attempt, (unsigned long)rec->termination_workbufs,
+                             (nanotime() - t0) / 1e6);
+            trace_emit(line, n);
+        }
         return;
     }
 }
@@ -338,6 +350,10 @@ static void block_signals(void)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
+/* Held by the controller for the whole of a cycle, and by fork() (see
+ * gc_fork_prepare) so that a child is never born in the middle of one. */
+static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void *controller_main(void *arg)
 {
     (void)arg;
@@ -349,13 +365,49 @@ static void *controller_main(void *arg)
             futex_wait(&cycles.requested, req);
             continue;
         }
+        pthread_mutex_lock(&cycle_lock);
         uint32_t n = done + 1;
         atomic_store32(&cycles.started, n);
         gc_cycle((int32_t)(atomic_load32(&cycles.forced_upto) - n) >= 0);
         atomic_store32(&cycles.completed, n);
+        pthread_mutex_unlock(&cycle_lock);
         futex_wake(&cycles.completed, INT_MAX);
     }
     return NULL;
+}
+
+void gc_fork_prepare(void)
+{
+    struct mthread *t = current_thread;
+    /* Waiting here, the thread is outside the runtime: it can be stopped. */
+    pthread_mutex_lock(&cycle_lock);
+    /* No cycle runs; finish sweeping, so that no span is held by the
+     * sweeper (which the child would not have) when the fork happens. */
+    for (;;) {
+        if (t)
+            enter_runtime("fork");
+        size_t n = sweep_one();
+        if (t)
+            exit_runtime(t);
+        if (n == 0)
+            break;
+    }
+    sweep_wait_idle();
+}
+
+void gc_fork_parent(void)
+{
+    pthread_mutex_unlock(&cycle_lock);
+}
+
+void gc_fork_child(void)
+{
+    pthread_mutex_init(&cycle_lock, NULL);
+    uint32_t done = atomic_load32(&cycles.completed);
+    atomic_store32(&cycles.requested, done);
+    atomic_store32(&cycles.started, done);
+    atomic_store32(&cycles.forced_upto, done);
+    gc_start_threads();
 }
 
 static void *sweeper_main(void *arg)
@@ -376,7 +428,8 @@ static void *sweeper_main(void *arg)
 
 void gc_start_threads(void)
 {
-    gc_stats.init_time = nanotime();
+    if (gc_stats.init_time == 0)
+        gc_stats.init_time = nanotime();
     workers_start(knobs.procs);
     if (pthread_create(&cycles.controller, NULL, controller_main, NULL) != 0 ||
         pthread_create(&cycles.sweeper, NULL, sweeper_main, NULL) != 0)

@@ -43,6 +43,10 @@ struct gc_cycle_stats {
 extern struct gc_cycle_stats gc_stats;
 
 void gc_start_threads(void);
+/* fork() support (init.c registers them with pthread_atfork). */
+void gc_fork_prepare(void);
+void gc_fork_parent(void);
+void gc_fork_child(void);
 /* Asks for a cycle if the heap reached the trigger and none is pending. */
 void gc_trigger(void);
 

@@ -8,16 +8,20 @@
  * registers the calling thread. A second call does nothing.
  *
  * fork(): the child inherits the heap as it was at the fork, with only the
- * forking thread. The atfork handlers take the thread list lock across the
- * fork so no registration is half done, and the child drops every other
- * thread's registration and restarts the collector's threads.
+ * forking thread. The atfork handlers wait for any running cycle and for
+ * sweeping to end, then hold every runtime lock across the fork so that no
+ * structure is half updated; the child drops every other thread's
+ * registration (abandoning the spans those threads had cached: a leak of a
+ * few spans, never a corruption) and restarts the collector's threads.
  */
 #include "central.h"
 #include "env.h"
 #include "gc.h"
 #include "heap.h"
 #include "mark.h"
+#include "metadata.h"
 #include "pacer.h"
+#include "roots.h"
 #include "platform.h"
 #include "threads.h"
 
@@ -28,6 +32,49 @@ void malloc_set_oom_handler(void (*handler)(size_t));
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile AO_t initialized;
+
+/* fork(): every runtime lock is taken, in the runtime's lock order, so that
+ * the child starts with consistent structures; the child then keeps only
+ * the forking thread and restarts the collector's threads. */
+static void fork_prepare(void)
+{
+    gc_fork_prepare();
+    threads_fork_lock();
+    roots_fork_lock();
+    struct mthread *t = current_thread;
+    if (t)
+        enter_runtime("fork");
+    mcentral_lock_all();
+    pthread_mutex_lock(&mheap_.lock);
+    pthread_mutex_lock(&work.lock);
+    persistent_fork_lock();
+}
+
+static void fork_unlock(void)
+{
+    persistent_fork_unlock();
+    pthread_mutex_unlock(&work.lock);
+    pthread_mutex_unlock(&mheap_.lock);
+    mcentral_unlock_all();
+    struct mthread *t = current_thread;
+    if (t)
+        exit_runtime(t);
+    roots_fork_unlock();
+}
+
+static void fork_parent(void)
+{
+    fork_unlock();
+    threads_fork_unlock(0);
+    gc_fork_parent();
+}
+
+static void fork_child(void)
+{
+    fork_unlock();
+    threads_fork_unlock(1);
+    gc_fork_child();
+}
 
 int gc_init(const gc_options *opts)
 {
@@ -47,6 +94,7 @@ int gc_init(const gc_options *opts)
     pacer_init(knobs.gogc);
     gc_start_threads();
     thread_register();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     atomic_store(&initialized, 1);
     pthread_mutex_unlock(&init_lock);
     return 0;

@@ -91,3 +91,13 @@ void fixalloc_free(struct fixalloc *f, void *p)
     if (f->inuse_stat)
         atomic_xadd(f->inuse_stat, (AO_t) - (AO_t)f->size);
 }
+
+void persistent_fork_lock(void)
+{
+    pthread_mutex_lock(&persistent_lock);
+}
+
+void persistent_fork_unlock(void)
+{
+    pthread_mutex_unlock(&persistent_lock);
+}

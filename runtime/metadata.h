@@ -33,6 +33,10 @@ extern struct metadata_stats metadata_stats;
 /* Zeroed memory that is never freed; charges *sys_stat. Aborts on failure. */
 void *persistent_alloc(size_t size, size_t align, volatile AO_t *sys_stat);
 
+/* The persistent allocator's lock, for fork(). */
+void persistent_fork_lock(void);
+void persistent_fork_unlock(void);
+
 struct fixalloc {
     size_t size;
     void *free_list;

@@ -148,3 +148,13 @@ void gc_remove_roots(void *lo, void *hi)
     if (t)
         exit_runtime(t);
 }
+
+void roots_fork_lock(void)
+{
+    pthread_mutex_lock(&roots_lock);
+}
+
+void roots_fork_unlock(void)
+{
+    pthread_mutex_unlock(&roots_lock);
+}

@@ -306,3 +306,27 @@ void start_the_world(void)
             thread_resume(t);
     pthread_mutex_unlock(&threads_lock);
 }
+
+void threads_fork_lock(void)
+{
+    /* The caller is outside the runtime: it may be stopped while it waits. */
+    pthread_mutex_lock(&threads_lock);
+}
+
+void threads_fork_unlock(int in_child)
+{
+    if (in_child) {
+        /* Only the forking thread exists in the child. The others' records
+         * are dropped (not freed: their caches may be mid-update). */
+        struct mthread *self = current_thread;
+        all_threads = self;
+        nthreads = self ? 1 : 0;
+        if (self) {
+            self->next = self->prev = NULL;
+            self->pthread = pthread_self();
+            self->suspend_req = 0;
+            self->suspended = self->suspend_gen;
+        }
+    }
+    pthread_mutex_unlock(&threads_lock);
+}

@@ -94,6 +94,11 @@ void thread_resume(struct mthread *t);
 int threads_trylock(void);
 void threads_unlock(void);
 
+/* threads_lock across fork(); in the child, only the caller stays
+ * registered. */
+void threads_fork_lock(void);
+void threads_fork_unlock(int in_child);
+
 /* The thread list; walk it only with threads_lock held (e.g. while the
  * world is stopped). */
 struct mthread *threads_first(void);

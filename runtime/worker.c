@@ -84,7 +84,7 @@ static int root_job(struct gc_work *w)
 static void worker_mark(int fractional)
 {
     struct gc_work w = {0};
-    int64_t start = nanotime(), busy = 0, cpu0 = thread_cpu_time();
+    int64_t start = nanotime(), busy = 0;
     int holding = 0;
     while (!atomic_load(&mark_state.stop)) {
         if (fractional) {
@@ -96,7 +96,7 @@ static void worker_mark(int fractional)
                 continue;
             }
         }
-        int64_t t0 = nanotime();
+        int64_t t0 = nanotime(), cpu0 = thread_cpu_time();
         if (!holding) {
             atomic_xadd(&mark_state.nbusy, 1);
             holding = 1;
@@ -111,6 +111,7 @@ static void worker_mark(int fractional)
             }
         }
         busy += nanotime() - t0;
+        atomic_xadd(&mark_state.background_ns, (AO_t)(thread_cpu_time() - cpu0));
         if (!did) {
             gcw_dispose(&w);
             atomic_xadd(&mark_state.nbusy, (AO_t)-1);
@@ -121,7 +122,6 @@ static void worker_mark(int fractional)
     gcw_dispose(&w);
     if (holding)
         atomic_xadd(&mark_state.nbusy, (AO_t)-1);
-    atomic_xadd(&mark_state.background_ns, (AO_t)(thread_cpu_time() - cpu0));
 }
 
 static void *worker_main(void *arg)
