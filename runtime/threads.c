@@ -98,6 +98,8 @@ void thread_park_pending(struct mthread *t)
  * moves such a thread back to +0: it reloads the flag when it resumes. The
  * registers the sequence uses are untouched between +0 and +9.
  */
+volatile AO_t write_barrier_restarts;
+
 static const unsigned char wb_cmp[3] = {0x83, 0x38, 0x00};
 static const unsigned char wb_store_sig[10] = {0x48, 0x89, 0x37, 0x0f, 0x1f, 0x80,
                                                0x47, 0x43, 0x57, 0x42};
@@ -114,7 +116,7 @@ static int read_code(uintptr_t pc, uintptr_t addr, void *buf, size_t n)
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
 }
 
-static uintptr_t write_barrier_restart_pc(uintptr_t pc)
+uintptr_t write_barrier_restart_pc(uintptr_t pc)
 {
     unsigned char code[19];
     if (read_code(pc, pc, code, 2) == 0 && code[0] == 0x0f && code[1] == 0x85) {
@@ -135,8 +137,10 @@ static void restart_interrupted_barrier(void *ucv)
     ucontext_t *uc = ucv;
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     uintptr_t restart = write_barrier_restart_pc(pc);
-    if (restart)
+    if (restart) {
         uc->uc_mcontext.gregs[REG_RIP] = (greg_t)restart;
+        atomic_xadd(&write_barrier_restarts, 1);
+    }
 #else
     (void)ucv;
 #endif
@@ -283,13 +287,10 @@ void thread_suspend_wait(struct mthread *t)
 void stop_the_world(void)
 {
     struct mthread *self = current_thread;
-    /* Wait for the lock as a stoppable thread: another stopper may hold it
-     * and wait for us. */
-    if (self)
-        runtime_block_begin(self);
+    /* A registered caller is outside the runtime, so it can be stopped while
+     * it waits for the lock: another stopper may hold it and wait for us.
+     * Once it holds the lock nobody else can stop it. */
     pthread_mutex_lock(&threads_lock);
-    if (self)
-        runtime_block_end(self);
     for (struct mthread *t = all_threads; t; t = t->next)
         if (t != self)
             thread_suspend(t);
