@@ -5,9 +5,10 @@
 
 #include "central.h"
 #include "pacer.h"
+#include "platform.h"
 #include "stats.h"
 
-struct mspan empty_mspan;
+RUNTIME_STATE struct mspan empty_mspan;
 
 void mcache_init(struct mcache *c)
 {

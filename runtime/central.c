@@ -7,7 +7,7 @@
 #include "platform.h"
 #include "sweep.h"
 
-struct mcentral mcentral_[NUM_SPAN_CLASSES];
+RUNTIME_STATE struct mcentral mcentral_[NUM_SPAN_CLASSES];
 
 /* How many unswept spans cache_span sweeps looking for a free slot before
  * it takes a fresh span from the heap (Go's spanBudget): this bounds the

@@ -10,6 +10,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "roots.h"
+#include "scavenge.h"
 #include "sweep.h"
 #include "threads.h"
 #include "trace.h"
@@ -22,14 +23,14 @@
 #include <signal.h>
 #include <tricolor.h>
 
-volatile AO_t gc_phase;
-struct gc_cycle_stats gc_stats;
+RUNTIME_STATE volatile AO_t gc_phase;
+RUNTIME_STATE struct gc_cycle_stats gc_stats;
 
 /* Cycle bookkeeping. requested, started and completed count cycles since
  * init; completed <= started <= requested + 1. forced_upto: cycles up to this
  * number were asked for by gc_collect. The futex words wake the controller
  * (requested), gc_collect's waiters (completed) and the sweeper (sweep_wake). */
-static struct {
+static RUNTIME_STATE struct {
     volatile uint32_t requested;
     volatile uint32_t started;
     volatile uint32_t completed;
@@ -185,14 +186,30 @@ static int mark_looks_done(void)
 #define TERMINATION_MAX_WORKBUFS 4
 #define TERMINATION_MAX_RETRIES 3
 
+/* The limiter's view of GC time: every assist and pause so far. */
+static void feed_limiter(const struct cycle_record *rec, int marking)
+{
+    int64_t assist = gc_stats.assist_ns_total + (int64_t)atomic_load(&mark_state.assist_ns);
+    int64_t stw = (int64_t)gc_stats.pause_total_ns + (rec ? rec->stw_ns : 0);
+    limiter_update(assist, stw, marking, knobs.procs);
+    if (limiter_limiting())
+        gc_limiter.last_enabled_cycle = gc_stats.num_gc + 1;
+}
+
 static void concurrent_mark(struct cycle_record *rec)
 {
     start_the_world();
     rec->stw_ns += rec->t_mark - rec->t_start;
     workers_wake();
+    int64_t last_limiter = nanotime();
     for (int attempt = 0;; attempt++) {
-        while (!mark_looks_done())
+        while (!mark_looks_done()) {
             sleep_ns(100000);
+            if (nanotime() - last_limiter > 10000000) {
+                feed_limiter(rec, 1);
+                last_limiter = nanotime();
+            }
+        }
         if (ragged_flush())
             continue;
         int64_t t0 = nanotime();
@@ -277,6 +294,7 @@ static void mark_termination(struct cycle_record *rec)
         .procs = knobs.procs,
     };
     pacer_end_cycle(&pc);
+    scavenger_set_goals(atomic_load(&gc_controller.heap_goal), rec->goal);
 
     rec->t_end = nanotime();
     rec->stw_ns += rec->t_end - rec->t_term;
@@ -288,7 +306,9 @@ static void mark_termination(struct cycle_record *rec)
     gc_stats.pause_ns[(gc_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_ns;
     gc_stats.pause_end[(gc_stats.num_gc + 255) % 256] = gc_stats.last_gc_unix;
     gc_stats.gc_cpu_ns += rec->stw_ns * stw_procs() + rec->cpu_background + rec->cpu_assist;
+    gc_stats.assist_ns_total += rec->cpu_assist;
     start_the_world();
+    feed_limiter(NULL, 0);
 }
 
 static void print_gctrace(const struct cycle_record *rec)
@@ -323,6 +343,7 @@ static void print_gctrace(const struct cycle_record *rec)
 static void gc_cycle(int forced)
 {
     struct cycle_record rec = {.forced = forced};
+    feed_limiter(NULL, 0);
     sweep_termination(&rec);
     if (knobs.gcstoptheworld) {
         int64_t t = rec.t_mark;
@@ -422,6 +443,8 @@ static void *sweeper_main(void *arg)
         seen = now;
         while (sweep_one() != 0)
             ;
+        sweep_wait_idle();
+        scavenger_sweep_done();
     }
     return NULL;
 }
@@ -431,6 +454,7 @@ void gc_start_threads(void)
     if (gc_stats.init_time == 0)
         gc_stats.init_time = nanotime();
     workers_start(knobs.procs);
+    scavenger_start();
     if (pthread_create(&cycles.controller, NULL, controller_main, NULL) != 0 ||
         pthread_create(&cycles.sweeper, NULL, sweeper_main, NULL) != 0)
         fatal("cannot start the collector's threads");
@@ -462,6 +486,14 @@ void gc_collect(void)
             break;
     }
     sweep_wait_idle();
+}
+
+int64_t gc_set_memory_limit(int64_t bytes)
+{
+    int64_t old = pacer_set_memory_limit(bytes);
+    if (bytes >= 0 && pacer_should_trigger())
+        gc_trigger();
+    return old;
 }
 
 int gc_set_percent(int percent)

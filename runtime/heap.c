@@ -4,11 +4,13 @@
 #include "heap.h"
 
 #include "env.h"
+#include "pacer.h"
+#include "scavenge.h"
 #include "platform.h"
 
 #include <string.h>
 
-struct mheap mheap_;
+RUNTIME_STATE struct mheap mheap_;
 
 /* Where the first arena is placed: a recognisable, high address well away
  * from the executable, the C heap and the stacks (the same choice as Go). */
@@ -275,11 +277,14 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
 {
     pthread_mutex_lock(&mheap_.lock);
     struct mspan *f = free_find(npages);
+    size_t grew = 0;
     if (f == NULL) {
+        size_t before = mheap_.pages_free;
         if (mheap_grow(npages) != 0) {
             pthread_mutex_unlock(&mheap_.lock);
             return NULL;
         }
+        grew = (mheap_.pages_free - before) << PAGE_SHIFT;
         f = free_find(npages);
     }
     bin_remove(f);
@@ -333,6 +338,13 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
     for (size_t i = 0; i < npages; i++)
         set_span_entry(base + (i << PAGE_SHIFT), s);
     pthread_mutex_unlock(&mheap_.lock);
+    if (grew) {
+        /* More memory held from the OS lowers a memory-limit goal, and may
+         * put the heap over the scavenger's goals. */
+        if ((int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX)
+            pacer_recompute();
+        scavenge_on_growth(grew);
+    }
     return s;
 }
 
@@ -361,4 +373,119 @@ void mheap_read_pages(struct heap_pages *out)
     out->free = mheap_.pages_free;
     out->released = mheap_.pages_released;
     pthread_mutex_unlock(&mheap_.lock);
+}
+
+/* ---- Releasing free pages to the OS ------------------------------------- */
+
+#define HUGE_PAGE_BYTES ((uintptr_t)2 << 20)
+
+static int page_scavenged(uintptr_t p)
+{
+    size_t pi = page_index(p);
+    return (arena_of(p)->scavenged[pi / 64] >> (pi % 64)) & 1;
+}
+
+/* The highest free run below c->addr that has unreleased pages in the part
+ * that may be released (its range in *lo, *hi); NULL when none is left.
+ * Under the heap lock. */
+static struct mspan *release_candidate(struct release_cursor *c, int huge_aware, uintptr_t *lo,
+                                       uintptr_t *hi)
+{
+    uintptr_t lo_bound = mheap_.arena_lo;
+    uintptr_t p = c->addr;
+    /* A run this cursor stopped inside: its interior pages map to nothing,
+     * so resume from its first page, which does. */
+    struct mspan *resume = c->run_base ? span_of(c->run_base) : NULL;
+    if (resume && resume->base == c->run_base && resume->limit >= p && p > resume->base)
+        p = resume->limit;
+    else
+        c->run_base = 0;
+    while (p > lo_bound) {
+        uintptr_t page = p - PAGE_SIZE;
+        struct mspan *s = span_of(page);
+        if (s == NULL) {
+            p = page; /* not yet ready address space */
+            continue;
+        }
+        p = s->base;
+        if (atomic_load_relaxed(&s->state) != SPAN_FREE)
+            continue;
+        uintptr_t a = s->base, b = s->limit;
+        if (c->run_base == s->base && c->addr < b)
+            b = c->addr;
+        c->run_base = 0;
+        if (huge_aware) {
+            /* Only whole huge pages: releasing part of one would split a
+             * huge page whose other part is in use. */
+            a = (a + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
+            b &= ~(HUGE_PAGE_BYTES - 1);
+            if (a >= b)
+                continue;
+        }
+        for (uintptr_t q = b; q > a; q -= PAGE_SIZE) {
+            if (!page_scavenged(q - PAGE_SIZE)) {
+                c->addr = p;
+                *lo = a;
+                *hi = q;
+                return s;
+            }
+        }
+    }
+    c->addr = lo_bound;
+    return NULL;
+}
+
+size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware,
+                     int use_free)
+{
+    uintptr_t lo, hi;
+    pthread_mutex_lock(&mheap_.lock);
+    if (cursor->addr == 0 || cursor->addr > mheap_.arena_hi) {
+        cursor->addr = mheap_.arena_hi;
+        cursor->run_base = 0;
+    }
+    struct mspan *f = release_candidate(cursor, huge_aware, &lo, &hi);
+    if (f == NULL) {
+        pthread_mutex_unlock(&mheap_.lock);
+        return 0;
+    }
+    /* Take the run out of the heap so nobody allocates it while its pages
+     * are being released; the lock is not held across the madvise calls. */
+    bin_remove(f);
+    atomic_store(&f->state, SPAN_RELEASING);
+    pthread_mutex_unlock(&mheap_.lock);
+
+    /* Release from the top, at most max_pages unreleased pages, each
+     * maximal unreleased stretch in one call. Only this thread changes the
+     * bits of a run being released. */
+    size_t n = 0;
+    uintptr_t end = hi, stop = hi;
+    for (uintptr_t q = hi; q > lo && n < max_pages; q -= PAGE_SIZE) {
+        uintptr_t page = q - PAGE_SIZE;
+        if (page_scavenged(page)) {
+            if (end > q)
+                sys_unused((void *)q, end - q, use_free);
+            end = page;
+        } else {
+            n++;
+        }
+        stop = page;
+    }
+    if (end > stop)
+        sys_unused((void *)stop, end - stop, use_free);
+
+    pthread_mutex_lock(&mheap_.lock);
+    size_t changed = scavenged_update(stop, (hi - stop) >> PAGE_SHIFT, 1);
+    mheap_.pages_released += changed;
+    int needzero = f->needzero;
+    if (!use_free && stop == f->base && hi == f->limit)
+        needzero = 0; /* every page reads back as zero now */
+    if (stop > lo) {
+        /* More of this run is left for the next call. */
+        cursor->addr = stop;
+        cursor->run_base = f->base;
+    }
+    free_insert(f, f->base, f->npages, needzero);
+    pthread_mutex_unlock(&mheap_.lock);
+    return changed;
 }

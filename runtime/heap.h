@@ -121,6 +121,20 @@ static inline uintptr_t find_object(uintptr_t p, struct mspan **sp, unsigned *id
     return s->base + (uintptr_t)idx * s->elemsize;
 }
 
+/* Where the search for pages to release goes on: below addr; run_base is
+ * the free run it stopped inside, if any. Zeroed: from the top. */
+struct release_cursor {
+    uintptr_t addr, run_base;
+};
+
+/* Returns to the OS up to max_pages free pages that are not yet released,
+ * from the highest free run below the cursor, and moves the cursor down past
+ * what it looked at. huge_aware: release only whole 2 MiB-aligned huge
+ * pages. use_free: MADV_FREE rather than MADV_DONTNEED. Returns the pages
+ * released; 0 means nothing is left below the cursor. */
+size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware,
+                     int use_free);
+
 /* Page counts under the lock, for statistics and pacing. */
 struct heap_pages {
     size_t inuse, free, released;

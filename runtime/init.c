@@ -22,6 +22,7 @@
 #include "metadata.h"
 #include "pacer.h"
 #include "roots.h"
+#include "scavenge.h"
 #include "platform.h"
 #include "threads.h"
 
@@ -44,6 +45,7 @@ static void fork_prepare(void)
     struct mthread *t = current_thread;
     if (t)
         enter_runtime("fork");
+    scavenger_fork_lock();
     mcentral_lock_all();
     pthread_mutex_lock(&mheap_.lock);
     pthread_mutex_lock(&work.lock);
@@ -56,6 +58,7 @@ static void fork_unlock(void)
     pthread_mutex_unlock(&work.lock);
     pthread_mutex_unlock(&mheap_.lock);
     mcentral_unlock_all();
+    scavenger_fork_unlock();
     struct mthread *t = current_thread;
     if (t)
         exit_runtime(t);
@@ -89,9 +92,10 @@ int gc_init(const gc_options *opts)
     mheap_init();
     mcentral_init();
     mark_init();
+    scavenger_init();
     threads_init(opts ? opts->suspend_signal : 0);
     malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);
-    pacer_init(knobs.gogc);
+    pacer_init(knobs.gogc, knobs.memory_limit);
     gc_start_threads();
     thread_register();
     pthread_atfork(fork_prepare, fork_parent, fork_child);

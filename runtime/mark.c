@@ -7,7 +7,7 @@
 #include "metadata.h"
 #include "platform.h"
 
-struct mark_work work;
+RUNTIME_STATE struct mark_work work;
 
 void mark_init(void)
 {
@@ -142,7 +142,7 @@ static int mark_bit_try_set(AO_t *bits, unsigned i)
 }
 
 /* Where the checkmark pass found the pointer it is greying, for its report. */
-static uintptr_t checkmark_from, checkmark_from_slot;
+static RUNTIME_STATE uintptr_t checkmark_from, checkmark_from_slot;
 
 __attribute__((noreturn)) static void checkmark_fail(struct mspan *s, uintptr_t obj)
 {

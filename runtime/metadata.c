@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 
-struct metadata_stats metadata_stats;
+RUNTIME_STATE struct metadata_stats metadata_stats;
 
 #define PERSISTENT_CHUNK (256u << 10)
 

@@ -3,9 +3,16 @@
  */
 #include "pacer.h"
 
+#include "heap.h"
+#include "metadata.h"
+#include "stats.h"
+
+#include "platform.h"
+
 #include <stdint.h>
 
-struct gc_controller_state gc_controller;
+RUNTIME_STATE struct gc_controller_state gc_controller;
+RUNTIME_STATE struct gc_limiter gc_limiter = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 #define HEAP_MINIMUM ((uint64_t)4 << 20)
 #define BACKGROUND_UTILIZATION 0.25
@@ -26,6 +33,34 @@ static uint64_t percent_goal(int gogc)
     return goal < floor ? floor : goal;
 }
 
+#define LIMIT_HEADROOM ((uint64_t)1 << 20)
+
+/* Go 1.19's memoryLimitHeapGoal. */
+static uint64_t memory_limit_goal(void)
+{
+    int64_t limit = (int64_t)atomic_load(&gc_controller.memory_limit);
+    if (limit == INT64_MAX)
+        return UINT64_MAX;
+    struct heap_pages pages;
+    mheap_read_pages(&pages);
+    uint64_t marked = atomic_load(&gc_controller.heap_marked);
+    uint64_t heap_free = (uint64_t)(pages.free - pages.released) * PAGE_SIZE;
+    uint64_t heap_alloc = heap_alloc_bytes();
+    uint64_t mapped_ready = runtime_sys_bytes() - (uint64_t)pages.released * PAGE_SIZE;
+    if (heap_free + heap_alloc > mapped_ready)
+        heap_alloc = mapped_ready - heap_free;
+    uint64_t non_heap = mapped_ready - heap_free - heap_alloc;
+    uint64_t overage = mapped_ready > (uint64_t)limit ? mapped_ready - (uint64_t)limit : 0;
+    if (non_heap + overage >= (uint64_t)limit)
+        return marked;
+    uint64_t goal = (uint64_t)limit - (non_heap + overage);
+    if (goal < 2 * LIMIT_HEADROOM)
+        goal = LIMIT_HEADROOM;
+    else
+        goal -= LIMIT_HEADROOM;
+    return goal < marked ? marked : goal;
+}
+
 static double cons_mark(void)
 {
     double m = 0;
@@ -39,6 +74,9 @@ static double cons_mark(void)
 static void commit(void)
 {
     uint64_t goal = percent_goal(percent());
+    uint64_t limit_goal = memory_limit_goal();
+    if (limit_goal < goal)
+        goal = limit_goal;
     uint64_t marked = atomic_load(&gc_controller.heap_marked);
     uint64_t trigger;
     if (goal == UINT64_MAX) {
@@ -84,10 +122,54 @@ void pacer_end_cycle(const struct pacer_cycle *c)
     commit();
 }
 
-void pacer_init(int gc_percent)
+void pacer_init(int gc_percent, int64_t memory_limit)
 {
     atomic_store(&gc_controller.gc_percent, (AO_t)(intptr_t)gc_percent);
+    atomic_store(&gc_controller.memory_limit, (AO_t)memory_limit);
     commit();
+}
+
+void pacer_recompute(void)
+{
+    commit();
+}
+
+int64_t pacer_set_memory_limit(int64_t limit)
+{
+    int64_t old = (int64_t)atomic_load(&gc_controller.memory_limit);
+    if (limit < 0)
+        return old;
+    atomic_store(&gc_controller.memory_limit, (AO_t)limit);
+    commit();
+    return old;
+}
+
+void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs)
+{
+    int64_t now = nanotime();
+    pthread_mutex_lock(&gc_limiter.lock);
+    if (gc_limiter.last_update == 0) {
+        gc_limiter.last_update = now;
+        gc_limiter.capacity = (int64_t)procs * 1000000000;
+    }
+    int64_t window = now - gc_limiter.last_update;
+    int64_t total = window * procs;
+    int64_t gc = (assist_ns_total - gc_limiter.last_assist_ns) +
+                 (stw_ns_total - gc_limiter.last_stw_ns) * procs;
+    if (marking)
+        gc += total / 4;
+    if (gc > total)
+        gc = total;
+    gc_limiter.fill += gc - (total - gc);
+    if (gc_limiter.fill < 0)
+        gc_limiter.fill = 0;
+    if (gc_limiter.fill > gc_limiter.capacity)
+        gc_limiter.fill = gc_limiter.capacity;
+    atomic_store(&gc_limiter.limiting, gc_limiter.fill >= gc_limiter.capacity);
+    gc_limiter.last_update = now;
+    gc_limiter.last_assist_ns = assist_ns_total;
+    gc_limiter.last_stw_ns = stw_ns_total;
+    pthread_mutex_unlock(&gc_limiter.lock);
 }
 
 int pacer_set_percent(int p)

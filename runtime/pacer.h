@@ -19,11 +19,28 @@
  * allocation to scan work during the last cycles (the largest of the last
  * four, as newer Go does). The trigger is kept between 70% and 95% of the
  * way from marked to the goal (Go's bounds), or goal - 4 MiB if higher.
+ *
+ * The memory limit (GOMEMLIMIT, gc_set_memory_limit) lowers the goal so
+ * that what the runtime holds from the OS (Sys - HeapReleased) stays under
+ * the limit: goal = limit - (memory that is not heap objects) - overage -
+ * 1 MiB of headroom, never below what was marked (Go 1.19's formula). The
+ * goal is recomputed when a cycle ends, when the heap grows and when a knob
+ * changes. The limit is soft: when the live heap alone exceeds it, cycles run
+ * back to back, and the GC CPU limiter below keeps them from taking more than
+ * about half of the CPU.
+ *
+ * The GC CPU limiter (Go's leaky bucket): a bucket of capacity GOMAXPROCS x
+ * 1 CPU-second fills with GC time (assists, 25% of the CPU while marking,
+ * pauses x procs) and drains with mutator time. While it is full, assists
+ * are skipped, so a limit below the live heap costs throughput, not
+ * progress.
  */
 #ifndef TRICOLOR_PACER_H
 #define TRICOLOR_PACER_H
 
 #include "atomics.h"
+
+#include <pthread.h>
 
 #include <stdint.h>
 
@@ -38,7 +55,19 @@ struct gc_controller_state {
     /* What the next cycle's marking is expected to scan. */
     uint64_t scan_work_expected;
     double cons_mark[4]; /* the last measurements, newest first */
+    volatile AO_t memory_limit; /* bytes, as int64; INT64_MAX = none */
 };
+
+/* The GC CPU limiter. */
+struct gc_limiter {
+    pthread_mutex_t lock;
+    int64_t fill, capacity; /* CPU-nanoseconds */
+    int64_t last_update;
+    int64_t last_assist_ns, last_stw_ns;
+    volatile AO_t limiting;     /* the bucket is full: skip assists */
+    uint32_t last_enabled_cycle; /* the last cycle during which it limited */
+};
+extern struct gc_limiter gc_limiter;
 
 extern struct gc_controller_state gc_controller;
 
@@ -52,12 +81,24 @@ struct pacer_cycle {
     int procs;
 };
 
-void pacer_init(int gc_percent);
+void pacer_init(int gc_percent, int64_t memory_limit);
 /* With the world stopped at mark termination: resets heap_live to what was
  * marked, updates cons/mark, computes the next goal and trigger. */
 void pacer_end_cycle(const struct pacer_cycle *c);
 /* Sets GOGC (and recomputes goal and trigger); returns the old value. */
 int pacer_set_percent(int percent);
+/* Sets the memory limit (bytes, INT64_MAX for none); returns the old one. */
+int64_t pacer_set_memory_limit(int64_t limit);
+/* Recomputes goal and trigger from the current state (the heap grew). */
+void pacer_recompute(void);
+/* Feeds the limiter: total assist and pause time so far, whether marking
+ * runs. Called by the controller every few milliseconds and at phase
+ * changes. */
+void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs);
+static inline int limiter_limiting(void)
+{
+    return atomic_load_relaxed(&gc_limiter.limiting) != 0;
+}
 
 static inline int pacer_should_trigger(void)
 {

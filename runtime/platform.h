@@ -16,6 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The runtime's own state that may hold heap addresses (arena bounds, search
+ * cursors, statistics) lives in this section, which the root scanner skips:
+ * the runtime's bookkeeping must never keep a heap object alive, also when
+ * the library is linked into the executable. */
+#define RUNTIME_STATE __attribute__((section("tricolor_state")))
+
 /* Reserves n bytes of address space near hint (a hint only). NULL on failure. */
 void *sys_reserve(void *hint, size_t n);
 /* Makes [p, p+n) of a reservation readable and writable. 0 on success. */

@@ -39,13 +39,13 @@ static void range_set_add(struct range_set *s, uintptr_t lo, uintptr_t hi)
 
 /* Segments of loaded objects: rebuilt before each cycle, under the
  * collector's own serialisation (one cycle at a time). */
-static struct range_set globals;
+static RUNTIME_STATE struct range_set globals;
 static uint64_t globals_bytes;
 
 /* gc_add_roots ranges; roots_lock protects them. Mutators take it inside
  * the runtime, so a stopped thread never holds it. */
 static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct range_set user_roots;
+static RUNTIME_STATE struct range_set user_roots;
 
 /* Is this loaded object libtricolor as a shared library? Its writable
  * segments hold only runtime state, never heap pointers. (When the runtime
@@ -65,6 +65,24 @@ static int is_runtime_library(struct dl_phdr_info *info)
     return 0;
 }
 
+/* The bounds of the runtime's own state (platform.h, RUNTIME_STATE). */
+extern char __start_tricolor_state[], __stop_tricolor_state[];
+
+/* Records [lo, hi) minus the runtime's own state. */
+static void add_segment(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t s = (uintptr_t)__start_tricolor_state, e = (uintptr_t)__stop_tricolor_state;
+    if (s < hi && e > lo) {
+        if (lo < s)
+            add_segment(lo, s);
+        if (e < hi)
+            add_segment(e, hi);
+        return;
+    }
+    range_set_add(&globals, lo, hi);
+    globals_bytes += hi - lo;
+}
+
 static int collect_segments(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -76,9 +94,7 @@ static int collect_segments(struct dl_phdr_info *info, size_t size, void *data)
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        uintptr_t hi = lo + ph->p_memsz;
-        range_set_add(&globals, lo, hi);
-        globals_bytes += hi - lo;
+        add_segment(lo, lo + ph->p_memsz);
     }
     return 0;
 }

@@ -43,6 +43,7 @@ enum span_state {
     SPAN_DEAD = 0, /* descriptor not describing memory */
     SPAN_IN_USE,   /* holds heap objects */
     SPAN_FREE,     /* a run of free pages in the page heap */
+    SPAN_RELEASING, /* free pages taken out of the heap while being released */
 };
 
 struct mspan {

@@ -17,7 +17,30 @@
 #include <string.h>
 #include <tricolor.h>
 
-struct heap_stats heap_stats;
+RUNTIME_STATE struct heap_stats heap_stats;
+
+uint64_t heap_alloc_bytes(void)
+{
+    uint64_t bytes = atomic_load(&heap_stats.large_alloc_bytes) -
+                     atomic_load(&heap_stats.large_free_bytes);
+    for (unsigned c = 1; c < NUM_SIZE_CLASSES; c++)
+        bytes += (atomic_load(&heap_stats.nmalloc[c]) - atomic_load(&heap_stats.nfree[c])) *
+                 class_to_size[c];
+    return bytes;
+}
+
+static uint64_t metadata_sys(void)
+{
+    return atomic_load(&metadata_stats.mspan_sys) + atomic_load(&metadata_stats.mcache_sys) +
+           atomic_load(&metadata_stats.gc_sys) + atomic_load(&metadata_stats.other_sys);
+}
+
+uint64_t runtime_sys_bytes(void)
+{
+    struct heap_pages pages;
+    mheap_read_pages(&pages);
+    return (uint64_t)(pages.inuse + pages.free) * PAGE_SIZE + metadata_sys();
+}
 
 void gc_read_memstats(gc_memstats *m)
 {

@@ -26,4 +26,10 @@ struct heap_stats {
 
 extern struct heap_stats heap_stats;
 
+/* Bytes of allocated objects as the counters stand now, without the
+ * unfolded counts of cached spans (Go's totalAlloc - totalFree). */
+uint64_t heap_alloc_bytes(void);
+/* Everything obtained from the OS: the heap and all metadata (MemStats.Sys). */
+uint64_t runtime_sys_bytes(void);
+
 #endif

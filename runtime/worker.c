@@ -14,7 +14,7 @@
 #include <signal.h>
 #include <time.h>
 
-struct mark_state mark_state;
+RUNTIME_STATE struct mark_state mark_state;
 
 static int n_dedicated;
 static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none */
@@ -198,6 +198,11 @@ static uint64_t assist_work_per_byte_x1024(void)
 
 void gc_assist(struct mthread *t)
 {
+    if (limiter_limiting()) {
+        /* GC already takes half the CPU: let the heap grow instead. */
+        t->assist_bytes = (int64_t)ASSIST_MIN_WORK;
+        return;
+    }
     int64_t t0 = nanotime();
     uint64_t wpb = assist_work_per_byte_x1024();
     uint64_t want = (uint64_t)(-t->assist_bytes) * wpb / 1024;

@@ -1,0 +1,249 @@
+/*
+ * The scavenger. See scavenge.h.
+ */
+#include "scavenge.h"
+
+#include "env.h"
+#include "gc.h"
+#include "heap.h"
+#include "pacer.h"
+#include "platform.h"
+#include "stats.h"
+#include "threads.h"
+#include "trace.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <tricolor.h>
+
+#define CHUNK_PAGES (((size_t)16 << 20) / PAGE_SIZE)
+#define RETAIN_EXTRA_PERCENT 10
+#define REDUCE_EXTRA_PERCENT 5
+/* The share of one CPU the scavenger aims for, the least it works at once,
+ * the most it works before it sleeps, and how much unused share it may save
+ * up (100 ms: 1% of 10 s). */
+#define CPU_FRACTION 0.01
+#define BURST_NS 1000000
+#define MAX_BURST_NS 20000000
+#define BUDGET_CAP 100000000
+
+static RUNTIME_STATE struct {
+    volatile AO_t retain_goal; /* bytes of retained memory; UINT64_MAX: none */
+    volatile AO_t limit_goal;  /* bytes of Sys - HeapReleased; UINT64_MAX: none */
+    volatile uint32_t wake;    /* futex */
+    int huge_aware;
+    pthread_mutex_t lock;      /* serialises the release cursor */
+    struct release_cursor cursor;
+    volatile AO_t released_bg; /* bytes released in the background since the last line */
+    volatile AO_t cpu_ns;      /* the background scavenger's CPU time */
+} scav = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void scavenger_init(void)
+{
+    scav.retain_goal = UINT64_MAX;
+    scav.limit_goal = UINT64_MAX;
+    char buf[128] = {0};
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        if (fgets(buf, sizeof buf, f) == NULL)
+            buf[0] = 0;
+        fclose(f);
+    }
+    scav.huge_aware = strstr(buf, "[always]") != NULL;
+}
+
+static uint64_t retained_bytes(const struct heap_pages *p)
+{
+    return (uint64_t)(p->inuse + p->free - p->released) * PAGE_SIZE;
+}
+
+void scavenger_set_goals(uint64_t heap_goal, uint64_t last_heap_goal)
+{
+    struct heap_pages p;
+    mheap_read_pages(&p);
+    uint64_t inuse = (uint64_t)p.inuse * PAGE_SIZE;
+    uint64_t retain = UINT64_MAX;
+    if (gc_stats.num_gc >= 1 && heap_goal != UINT64_MAX && last_heap_goal) {
+        double g = (double)inuse * ((double)heap_goal / (double)last_heap_goal);
+        g *= 1 + RETAIN_EXTRA_PERCENT / 100.0;
+        retain = (uint64_t)g & ~(uint64_t)(PAGE_SIZE - 1);
+    }
+    int64_t limit = (int64_t)atomic_load(&gc_controller.memory_limit);
+    uint64_t limit_goal = UINT64_MAX;
+    if (limit != INT64_MAX)
+        limit_goal = (uint64_t)limit / 100 * (100 - REDUCE_EXTRA_PERCENT);
+    atomic_store(&scav.retain_goal, retain);
+    atomic_store(&scav.limit_goal, limit_goal);
+    pthread_mutex_lock(&scav.lock);
+    scav.cursor.addr = 0; /* from the top again */
+    pthread_mutex_unlock(&scav.lock);
+}
+
+/* Bytes by which the heap exceeds the scavenger's goals, 0 if none. */
+static uint64_t excess(void)
+{
+    struct heap_pages p;
+    mheap_read_pages(&p);
+    uint64_t over = 0;
+    uint64_t retained = retained_bytes(&p);
+    uint64_t retain_goal = atomic_load(&scav.retain_goal);
+    if (retained > retain_goal)
+        over = retained - retain_goal;
+    uint64_t limit_goal = atomic_load(&scav.limit_goal);
+    if (limit_goal != UINT64_MAX) {
+        uint64_t ready = runtime_sys_bytes() - (uint64_t)p.released * PAGE_SIZE;
+        if (ready > limit_goal && ready - limit_goal > over)
+            over = ready - limit_goal;
+    }
+    return over;
+}
+
+/* Releases up to pages pages; returns the pages released (0: none left). */
+static size_t release(size_t pages, int huge_aware)
+{
+    pthread_mutex_lock(&scav.lock);
+    size_t n = mheap_release(&scav.cursor, pages, huge_aware, !knobs.madvdontneed);
+    pthread_mutex_unlock(&scav.lock);
+    return n;
+}
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {ns / 1000000000, ns % 1000000000};
+    nanosleep(&ts, NULL);
+}
+
+static void *scavenger_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* CPU-time budget: it accrues at CPU_FRACTION of wall time, up to
+     * BUDGET_CAP, and starts full, so a large excess (a heap that just
+     * shrank by a gigabyte) goes back at once while the average stays
+     * near 1% of one CPU. */
+    int64_t budget = BUDGET_CAP, last = nanotime();
+    for (;;) {
+        uint32_t seen = atomic_load32(&scav.wake);
+        int64_t now = nanotime();
+        budget += (int64_t)((double)(now - last) * CPU_FRACTION);
+        if (budget > BUDGET_CAP)
+            budget = BUDGET_CAP;
+        last = now;
+        if (excess() == 0) {
+            futex_wait(&scav.wake, seen);
+            continue;
+        }
+        if (budget < BURST_NS) {
+            sleep_ns((int64_t)((double)(BURST_NS - budget) / CPU_FRACTION));
+            continue;
+        }
+        int64_t c0 = thread_cpu_time(), spent = 0;
+        size_t released = 0;
+        int exhausted = 0;
+        while (spent < budget && spent < MAX_BURST_NS && excess() > 0) {
+            size_t n = release(CHUNK_PAGES, scav.huge_aware);
+            if (n == 0) {
+                exhausted = 1;
+                break;
+            }
+            released += n;
+            spent = thread_cpu_time() - c0;
+        }
+        budget -= spent;
+        atomic_xadd(&scav.released_bg, (AO_t)released * PAGE_SIZE);
+        atomic_xadd(&scav.cpu_ns, (AO_t)spent);
+        if (exhausted) {
+            /* Nothing left to release until the next cycle. */
+            while (atomic_load32(&scav.wake) == seen)
+                futex_wait(&scav.wake, seen);
+            continue;
+        }
+        sleep_ns(BURST_NS);
+    }
+    return NULL;
+}
+
+void scavenger_start(void)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, scavenger_main, NULL) != 0)
+        fatal("cannot start the scavenger");
+    pthread_detach(th);
+}
+
+static void print_scavtrace(uint64_t work, int forced)
+{
+    struct heap_pages p;
+    mheap_read_pages(&p);
+    struct scavtrace_line l = {
+        .released_since_last = work,
+        .released_total = (uint64_t)p.released * PAGE_SIZE,
+        .heap_inuse = (uint64_t)p.inuse * PAGE_SIZE,
+        .heap_free = (uint64_t)(p.free - p.released) * PAGE_SIZE,
+        .forced = forced,
+    };
+    char line[128];
+    int n = format_scavtrace(line, sizeof line, &l);
+    trace_emit(line, n < (int)sizeof line ? n : (int)sizeof line - 1);
+}
+
+void scavenger_sweep_done(void)
+{
+    atomic_xadd32(&scav.wake, 1);
+    futex_wake(&scav.wake, 1);
+    if (knobs.scavtrace) {
+        AO_t work = atomic_load(&scav.released_bg);
+        atomic_xadd(&scav.released_bg, (AO_t) - work);
+        print_scavtrace(work, 0);
+    }
+}
+
+void scavenge_on_growth(size_t bytes)
+{
+    if (limiter_limiting())
+        return;
+    uint64_t over = excess();
+    if (over == 0)
+        return;
+    size_t pages = (size_t)((over < bytes ? over : bytes) + PAGE_SIZE - 1) / PAGE_SIZE;
+    while (pages > 0) {
+        size_t n = release(pages, 0);
+        if (n == 0)
+            break;
+        pages = n >= pages ? 0 : pages - n;
+    }
+}
+
+uint64_t scavenger_cpu_ns(void)
+{
+    return atomic_load(&scav.cpu_ns);
+}
+
+void gc_free_os_memory(void)
+{
+    gc_collect();
+    uint64_t released = 0;
+    struct release_cursor cursor = {0, 0};
+    size_t n;
+    pthread_mutex_lock(&scav.lock);
+    while ((n = mheap_release(&cursor, SIZE_MAX, 0, !knobs.madvdontneed)) > 0)
+        released += n;
+    pthread_mutex_unlock(&scav.lock);
+    if (knobs.scavtrace)
+        print_scavtrace(released * PAGE_SIZE, 1);
+}
+
+void scavenger_fork_lock(void)
+{
+    pthread_mutex_lock(&scav.lock);
+}
+
+void scavenger_fork_unlock(void)
+{
+    pthread_mutex_unlock(&scav.lock);
+}

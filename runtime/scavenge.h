@@ -1,0 +1,47 @@
+/*
+ * The scavenger: giving free pages back to the OS.
+ *
+ * Free pages that stay free cost RSS for nothing. A background thread
+ * releases them with madvise(MADV_DONTNEED) (MADV_FREE with
+ * GODEBUG=madvdontneed=0), from the highest addresses down, in chunks of
+ * 64 KiB, paced to about 1% of one CPU: it works for about a millisecond,
+ * then sleeps 99 times as long. It runs while either of Go's goals is unmet:
+ *
+ *   retained (in-use + free, unreleased pages) <= 110% of the in-use heap
+ *     scaled to the next goal: last_heap_inuse * goal / last_goal * 1.10
+ *   with a memory limit, Sys - HeapReleased <= 95% of the limit
+ *     (Go 1.19 computed this one as limit * 95 and so never ran it)
+ *
+ * The goals are set at each mark termination, and the scavenger is woken
+ * when sweeping finishes. When the heap grows past the retention goal or the
+ * limit, the allocating thread releases the excess itself, up to what it
+ * just grew by (bounded: it never stalls one allocation for long).
+ *
+ * When the kernel backs anonymous memory with transparent huge pages
+ * (/sys/kernel/mm/transparent_hugepage/enabled is "always"), the background
+ * scavenger releases only whole 2 MiB-aligned huge pages, so as never to
+ * split a huge page whose other part is in use; gc_free_os_memory releases
+ * everything. Releasing never changes protections or mappings, so it never
+ * adds entries to /proc/self/maps.
+ */
+#ifndef TRICOLOR_SCAVENGE_H
+#define TRICOLOR_SCAVENGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void scavenger_init(void);
+void scavenger_start(void);
+/* At mark termination: new goals, search from the top again. */
+void scavenger_set_goals(uint64_t heap_goal, uint64_t last_heap_goal);
+/* When sweeping has finished: wake the scavenger, print scavtrace. */
+void scavenger_sweep_done(void);
+/* After the heap grew by bytes: release the excess over the goals. */
+void scavenge_on_growth(size_t bytes);
+/* The release cursor's lock, for fork(). */
+void scavenger_fork_lock(void);
+void scavenger_fork_unlock(void);
+/* CPU time the background scavenger has used, in nanoseconds. */
+uint64_t scavenger_cpu_ns(void);
+
+#endif
