@@ -40,7 +40,8 @@ void mheap_init(void)
     if (mheap_.arenas == NULL)
         fatal("cannot reserve the arena index");
     mheap_.hint = ARENA_HINT;
-    mheap_.arena_lo = ~(AO_t)0 >> 1;
+    /* An empty range: span_of rejects every address until an arena exists. */
+    mheap_.arena_lo = 0;
     mheap_.arena_hi = 0;
     fixalloc_init(&mheap_.span_alloc, sizeof(struct mspan), &metadata_stats.mspan_sys,
                   &metadata_stats.mspan_inuse);
@@ -216,10 +217,14 @@ static void register_arenas(uintptr_t base, size_t n)
             persistent_alloc(sizeof(struct heap_arena), 64, &metadata_stats.gc_sys);
         atomic_store((volatile AO_t *)&mheap_.arenas[a >> ARENA_SHIFT], (AO_t)ha);
     }
-    if (base < mheap_.arena_lo)
-        atomic_store(&mheap_.arena_lo, base);
+    /* The index entries are published first, and hi before lo: a reader
+     * racing with the first growth sees [0, hi), which only lets it look up
+     * index entries that exist (NULL or not), never an inverted range. */
+    int first = mheap_.arena_hi == 0;
     if (base + n > mheap_.arena_hi)
         atomic_store(&mheap_.arena_hi, base + n);
+    if (first || base < mheap_.arena_lo)
+        atomic_store(&mheap_.arena_lo, base);
 }
 
 /* Makes at least npages new pages ready and adds them to the free runs,
