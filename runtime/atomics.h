@@ -19,6 +19,9 @@
 #include <atomic_ops.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 typedef AO_t atomic_word;
 
 static inline AO_t atomic_load(const volatile AO_t *p)
@@ -89,5 +92,7 @@ static inline void compiler_fence(void)
 {
     AO_compiler_barrier();
 }
+
+#pragma GCC visibility pop
 
 #endif

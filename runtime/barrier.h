@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 #define WBBUF_ENTRIES 512
 
 struct wbbuf {
@@ -27,5 +30,7 @@ struct gc_work;
 void wbbuf_flush(struct wbbuf *b, struct gc_work *w);
 /* Turns the barrier on or off; only with the world stopped. */
 void write_barrier_set(int enabled);
+
+#pragma GCC visibility pop
 
 #endif

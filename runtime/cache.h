@@ -17,6 +17,9 @@
 
 #include "span.h"
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct mcache {
     struct mspan *alloc[NUM_SPAN_CLASSES];
 };
@@ -51,5 +54,7 @@ static inline uintptr_t mspan_next_free_fast(struct mspan *s)
     s->alloc_count++;
     return s->base + (uintptr_t)idx * s->elemsize;
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -24,6 +24,9 @@
 
 #include <pthread.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct span_list {
     struct mspan *first;
     size_t count;
@@ -53,5 +56,7 @@ void mcentral_lock_all(void);
 void mcentral_unlock_all(void);
 /* Number of spans on c's unswept lists (racy; for pacing). */
 size_t mcentral_unswept_count(struct mcentral *c);
+
+#pragma GCC visibility pop
 
 #endif

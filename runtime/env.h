@@ -10,6 +10,9 @@
 
 #include "tricolor.h"
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct knobs {
     int gogc;             /* percent; -1 = off. default 100 */
     int64_t memory_limit; /* bytes; INT64_MAX = no limit (default) */
@@ -62,5 +65,7 @@ int parse_godebug(const char *s, struct knobs *k, const char *varname);
  * have replaced is kept.
  */
 void knobs_load(struct knobs *k, const struct gc_options *opts, int ncpu);
+
+#pragma GCC visibility pop
 
 #endif

@@ -21,6 +21,9 @@
 
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 enum gc_phase {
     GC_OFF = 0,
     GC_MARK,
@@ -50,5 +53,7 @@ void gc_fork_parent(void);
 void gc_fork_child(void);
 /* Asks for a cycle if the heap reached the trigger and none is pending. */
 void gc_trigger(void);
+
+#pragma GCC visibility pop
 
 #endif

@@ -41,6 +41,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 #define ARENA_SHIFT 26
 #define ARENA_BYTES ((uintptr_t)1 << ARENA_SHIFT)
 #define PAGES_PER_ARENA (ARENA_BYTES >> PAGE_SHIFT)
@@ -140,5 +143,7 @@ struct heap_pages {
     size_t inuse, free, released;
 };
 void mheap_read_pages(struct heap_pages *out);
+
+#pragma GCC visibility pop
 
 #endif

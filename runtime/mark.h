@@ -33,6 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 #define WORKBUF_ENTRIES 253
 #define OBLET_BYTES ((size_t)128 << 10)
 
@@ -90,5 +93,7 @@ static inline int mark_work_available(void)
 }
 /* Resets per-cycle counters; with the world stopped. */
 void mark_reset(void);
+
+#pragma GCC visibility pop
 
 #endif

@@ -21,6 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 /* Where metadata bytes are charged: MemStats' *_sys fields. */
 struct metadata_stats {
     volatile AO_t mspan_sys, mspan_inuse;
@@ -51,5 +54,7 @@ void fixalloc_init(struct fixalloc *f, size_t size, volatile AO_t *sys_stat,
 /* Zeroed object. */
 void *fixalloc_alloc(struct fixalloc *f);
 void fixalloc_free(struct fixalloc *f, void *p);
+
+#pragma GCC visibility pop
 
 #endif

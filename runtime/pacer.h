@@ -44,6 +44,9 @@
 
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct gc_controller_state {
     volatile AO_t heap_live;
     volatile AO_t heap_marked; /* bytes marked by the last cycle */
@@ -105,5 +108,7 @@ static inline int pacer_should_trigger(void)
     return atomic_load_relaxed(&gc_controller.heap_live) >=
            atomic_load_relaxed(&gc_controller.trigger);
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 /* The runtime's own state that may hold heap addresses (arena bounds, search
  * cursors, statistics) lives in this section, which the root scanner skips:
  * the runtime's bookkeeping must never keep a heap object alive, also when
@@ -53,5 +56,7 @@ void futex_wake(volatile uint32_t *addr, int n);
 __attribute__((noreturn, format(printf, 1, 2))) void fatal(const char *fmt, ...);
 /* Prints "tricolor: ..." on stderr. */
 __attribute__((format(printf, 1, 2))) void runtime_warn(const char *fmt, ...);
+
+#pragma GCC visibility pop
 
 #endif

@@ -22,6 +22,9 @@
 
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct mthread;
 
 /* Records the current writable segments; call with the world running. */
@@ -35,5 +38,7 @@ void roots_fork_lock(void);
 void roots_fork_unlock(void);
 /* Bytes of scannable globals in the last snapshot (for gctrace). */
 uint64_t roots_globals_bytes(void);
+
+#pragma GCC visibility pop
 
 #endif

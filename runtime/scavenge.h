@@ -30,6 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 void scavenger_init(void);
 void scavenger_start(void);
 /* At mark termination: new goals, search from the top again. */
@@ -43,5 +46,7 @@ void scavenger_fork_lock(void);
 void scavenger_fork_unlock(void);
 /* CPU time the background scavenger has used, in nanoseconds. */
 uint64_t scavenger_cpu_ns(void);
+
+#pragma GCC visibility pop
 
 #endif

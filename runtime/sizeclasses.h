@@ -35,6 +35,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 #define PAGE_SHIFT        13
 #define PAGE_SIZE         ((size_t)1 << PAGE_SHIFT) /* 8 KiB */
 #define NUM_SIZE_CLASSES  68                        /* class 0 = large objects */
@@ -98,5 +101,7 @@ static inline int span_class_noscan(unsigned spc)
 {
     return (int)(spc & 1);
 }
+
+#pragma GCC visibility pop
 
 #endif

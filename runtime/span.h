@@ -39,6 +39,9 @@
 
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 enum span_state {
     SPAN_DEAD = 0, /* descriptor not describing memory */
     SPAN_IN_USE,   /* holds heap objects */
@@ -112,5 +115,7 @@ static inline int span_object_allocated(const struct mspan *s, unsigned i)
 {
     return i < *(volatile const uint16_t *)&s->freeindex || bit_is_set(s->alloc_bits, i);
 }
+
+#pragma GCC visibility pop
 
 #endif

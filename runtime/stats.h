@@ -17,6 +17,9 @@
 #include "atomics.h"
 #include "sizeclasses.h"
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct heap_stats {
     volatile AO_t nmalloc[NUM_SIZE_CLASSES]; /* small objects by class, folded in */
     volatile AO_t nfree[NUM_SIZE_CLASSES];
@@ -31,5 +34,7 @@ extern struct heap_stats heap_stats;
 uint64_t heap_alloc_bytes(void);
 /* Everything obtained from the OS: the heap and all metadata (MemStats.Sys). */
 uint64_t runtime_sys_bytes(void);
+
+#pragma GCC visibility pop
 
 #endif

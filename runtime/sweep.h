@@ -16,6 +16,9 @@
 
 #include <stddef.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 enum sweep_purpose {
     SWEEP_FOR_ALLOCATION, /* the caller wants to allocate from the span */
     SWEEP_TO_LISTS,       /* put the span where it belongs */
@@ -42,5 +45,7 @@ void sweep_wait_idle(void);
 
 /* The pattern clobberfree=1 writes into freed objects. */
 #define CLOBBER_PATTERN 0xdeadbeefu
+
+#pragma GCC visibility pop
 
 #endif

@@ -45,6 +45,9 @@
 #include <signal.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct mthread {
     struct mthread *next, *prev; /* the thread list, under threads_lock */
     pthread_t pthread;
@@ -147,5 +150,7 @@ static inline void runtime_block_end(struct mthread *t)
         compiler_fence();
     }
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct gctrace_cycle {
     uint32_t num;          /* cycle number N (after increment) */
     int64_t since_init_ns; /* sweep-termination start minus runtime init time */
@@ -56,5 +59,7 @@ void trace_emit(const char *line, int len);
  * most 3 decimals; under 1us: "0"). Writes into buf (NUL-terminated, truncated to n), returns the
  * length it needed. */
 int format_ns_as_ms(char *buf, size_t n, uint64_t ns);
+
+#pragma GCC visibility pop
 
 #endif

@@ -26,6 +26,9 @@
 
 #include <stdint.h>
 
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct mthread;
 struct gc_work;
 
@@ -55,5 +58,7 @@ void gc_assist(struct mthread *t);
 /* Scans the stacks of registered threads not yet scanned this cycle, each
  * stopped on its own; returns 0 if threads_lock was busy (try later). */
 int mark_unscanned_stacks(struct gc_work *w, int world_stopped);
+
+#pragma GCC visibility pop
 
 #endif
