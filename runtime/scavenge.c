@@ -29,6 +29,8 @@
 #define BURST_NS 1000000
 #define MAX_BURST_NS 20000000
 #define BUDGET_CAP 100000000
+/* The most an allocating thread releases itself after growing the heap. */
+#define SYNC_MAX_BYTES ((uint64_t)64 << 20)
 
 static RUNTIME_STATE struct {
     volatile AO_t retain_goal; /* bytes of retained memory; UINT64_MAX: none */
@@ -210,7 +212,12 @@ void scavenge_on_growth(size_t bytes)
     uint64_t over = excess();
     if (over == 0)
         return;
-    size_t pages = (size_t)((over < bytes ? over : bytes) + PAGE_SIZE - 1) / PAGE_SIZE;
+    /* At most what the heap just grew by, and at most SYNC_MAX_BYTES, so
+     * that one allocation never stalls for more than a few milliseconds. */
+    uint64_t want = over < bytes ? over : bytes;
+    if (want > SYNC_MAX_BYTES)
+        want = SYNC_MAX_BYTES;
+    size_t pages = (size_t)(want + PAGE_SIZE - 1) / PAGE_SIZE;
     while (pages > 0) {
         size_t n = release(pages, 0);
         if (n == 0)
