@@ -12,6 +12,7 @@
 #include "metadata.h"
 #include "pacer.h"
 #include "platform.h"
+#include "sweep.h"
 #include "threads.h"
 
 #include <string.h>
@@ -48,6 +49,9 @@ void gc_read_memstats(gc_memstats *m)
     struct heap_pages pages;
 
     stop_the_world();
+    /* Mutators are stopped outside the runtime, so none is sweeping; the
+     * background sweeper is held off too, so frees and pages agree. */
+    sweep_pause();
     for (unsigned c = 0; c < NUM_SIZE_CLASSES; c++) {
         nmalloc[c] = atomic_load(&heap_stats.nmalloc[c]);
         nfree[c] = atomic_load(&heap_stats.nfree[c]);
@@ -100,5 +104,6 @@ void gc_read_memstats(gc_memstats *m)
     if (elapsed > 0 && knobs.procs > 0)
         m->gc_cpu_fraction = (double)gc_stats.gc_cpu_ns / ((double)elapsed * knobs.procs);
     m->enable_gc = 1;
+    sweep_unpause();
     start_the_world();
 }

@@ -109,9 +109,34 @@ int sweep_span_owned(struct mspan *s, enum sweep_purpose why)
     return 0;
 }
 
+/* Set while a reader needs the heap still (gc_read_memstats): sweep_one
+ * waits instead of starting. */
+static volatile AO_t sweep_paused;
+
+void sweep_pause(void)
+{
+    atomic_store(&sweep_paused, 1);
+    atomic_fence();
+    sweep_wait_idle();
+}
+
+void sweep_unpause(void)
+{
+    atomic_store(&sweep_paused, 0);
+}
+
 size_t sweep_one(void)
 {
-    sweep_begin();
+    /* Announce, then check the pause flag; sweep_pause sets the flag, then
+     * waits for announcements to drain: one of the two sees the other. */
+    for (;;) {
+        sweep_begin();
+        if (!atomic_load(&sweep_paused))
+            break;
+        sweep_end();
+        while (atomic_load(&sweep_paused))
+            sched_yield();
+    }
     unsigned start = (unsigned)atomic_load_relaxed(&sweep_cursor);
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++) {
         unsigned spc = (start + i) % NUM_SPAN_CLASSES;

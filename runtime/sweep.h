@@ -42,6 +42,10 @@ void sweep_end(void);
 void sweep_finish(void);
 /* Waits until no thread is sweeping. */
 void sweep_wait_idle(void);
+/* Holds the background sweepers off (for a consistent statistics snapshot
+ * with the world stopped), and lets them go again. */
+void sweep_pause(void);
+void sweep_unpause(void);
 
 /* The pattern clobberfree=1 writes into freed objects. */
 #define CLOBBER_PATTERN 0xdeadbeefu
