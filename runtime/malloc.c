@@ -26,6 +26,7 @@
 #include "worker.h"
 
 #include <emmintrin.h>
+#include <sched.h>
 #include <string.h>
 #include <tricolor.h>
 
@@ -150,16 +151,42 @@ void *gc_alloc_noscan(size_t size)
     return p;
 }
 
+/* find_object for callers that may run while spans are being swept (the
+ * collector itself only looks objects up while marking, when no sweep
+ * runs). A span's sweepgen is odd while it is being swept: wait that out,
+ * and retry if a sweep started or ended during the lookup, as a seqlock
+ * reader does. */
+static uintptr_t find_object_stable(uintptr_t p, size_t *size)
+{
+    for (;;) {
+        struct mspan *s = span_of_heap(p);
+        if (s == NULL)
+            return 0;
+        AO_t sg = atomic_load(&s->sweepgen);
+        if (sg & 1) {
+            sched_yield();
+            continue;
+        }
+        struct mspan *s2;
+        unsigned idx;
+        uintptr_t base = find_object(p, &s2, &idx);
+        size_t n = base ? s2->elemsize : 0;
+        atomic_fence();
+        if (atomic_load(&s->sweepgen) == sg && span_of_heap(p) == s) {
+            *size = n;
+            return base;
+        }
+    }
+}
+
 void *gc_base(const void *p)
 {
-    struct mspan *s;
-    unsigned idx;
-    return (void *)find_object((uintptr_t)p, &s, &idx);
+    size_t size;
+    return (void *)find_object_stable((uintptr_t)p, &size);
 }
 
 size_t gc_size(const void *p)
 {
-    struct mspan *s;
-    unsigned idx;
-    return find_object((uintptr_t)p, &s, &idx) ? s->elemsize : 0;
+    size_t size;
+    return find_object_stable((uintptr_t)p, &size) ? size : 0;
 }
