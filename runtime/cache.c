@@ -7,6 +7,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "stats.h"
+#include "sweep.h"
 
 RUNTIME_STATE struct mspan empty_mspan;
 
@@ -42,6 +43,9 @@ struct mspan *mcache_refill(struct mcache *c, unsigned spc)
         mcentral_uncache_span(&mcentral_[spc], s);
         c->alloc[spc] = &empty_mspan;
     }
+    unsigned sc = span_class_size(spc);
+    sweep_deduct_credit(atomic_load_relaxed(&gc_controller.heap_live),
+                        class_to_npages[sc] * PAGE_SIZE);
     s = mcentral_cache_span(&mcentral_[spc]);
     if (s == NULL)
         return NULL;

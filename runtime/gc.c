@@ -225,6 +225,10 @@ static void concurrent_mark(struct cycle_record *rec)
          * seeing either store; see docs/concurrency.md.) Most of what they
          * reach is already marked, so this costs about one pass over the
          * stacks and globals, however large the heap. */
+        /* The rescan's sizes are the cycle's stack and globals sizes (the
+         * pacer's and gctrace's), not the sum of both passes. */
+        atomic_store(&work.stack_scan, 0);
+        atomic_store(&work.globals_scan, 0);
         for (struct mthread *t = threads_first(); t; t = t->next)
             mark_thread_stack(t, &w);
         mark_globals(&w);
@@ -294,6 +298,12 @@ static void mark_termination(struct cycle_record *rec)
         .procs = knobs.procs,
     };
     pacer_end_cycle(&pc);
+    {
+        struct heap_pages pages;
+        mheap_read_pages(&pages);
+        sweep_pacing_commit(atomic_load(&gc_controller.heap_live),
+                            atomic_load(&gc_controller.trigger), pages.inuse);
+    }
     scavenger_set_goals(atomic_load(&gc_controller.heap_goal), rec->goal);
 
     rec->t_end = nanotime();

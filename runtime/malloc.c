@@ -22,6 +22,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "stats.h"
+#include "sweep.h"
 #include "threads.h"
 #include "worker.h"
 
@@ -82,6 +83,7 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
         out_of_memory(size);
     size_t npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
     unsigned spc = make_span_class(0, noscan);
+    sweep_deduct_credit(atomic_load_relaxed(&gc_controller.heap_live), npages * PAGE_SIZE);
     struct mspan *s = mheap_alloc(npages, spc);
     if (s == NULL)
         out_of_memory(size);

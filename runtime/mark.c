@@ -234,13 +234,37 @@ void mark_drain(struct gc_work *w)
         scan_object(b, w);
 }
 
+/* Go's balance: when the global list is empty, publish some of this
+ * marker's private work so that other markers (assists above all) find
+ * some. A marker scanning a tree keeps a short private stack that would
+ * otherwise never reach the global list. */
+static void gcw_balance(struct gc_work *w)
+{
+    if (w->wbuf2 != NULL && w->wbuf2->nobj > 0) {
+        putfull(w->wbuf2);
+        w->wbuf2 = NULL;
+    } else if (w->wbuf1 != NULL && w->wbuf1->nobj > 4) {
+        struct workbuf *half = getempty();
+        size_t n = w->wbuf1->nobj / 2;
+        w->wbuf1->nobj -= n;
+        for (size_t i = 0; i < n; i++)
+            half->obj[i] = w->wbuf1->obj[w->wbuf1->nobj + i];
+        half->nobj = n;
+        putfull(half);
+    }
+}
+
 uint64_t mark_drain_n(struct gc_work *w, uint64_t budget, const volatile AO_t *stop)
 {
     uint64_t start = w->scan_work;
     uintptr_t b;
+    unsigned n = 0;
     while (w->scan_work - start < budget && !atomic_load_relaxed(stop) &&
-           (b = gcw_get(w)) != 0)
+           (b = gcw_get(w)) != 0) {
         scan_object(b, w);
+        if (++n % 64 == 0 && !mark_work_available())
+            gcw_balance(w);
+    }
     return w->scan_work - start;
 }
 

@@ -15,6 +15,18 @@
 /* Threads between sweep_begin and sweep_end: they may hold an unswept span
  * that is on no list. sweep_finish waits for this to reach zero. */
 static volatile AO_t sweepers_active;
+/* Proportional sweeping (Go's sweep pacing): at mark termination the pages
+ * left to sweep are spread over the allocation expected before the next
+ * trigger, and every span-sized allocation first sweeps its share, so the
+ * next cycle never starts on an unswept heap even when the background
+ * sweeper gets no CPU. pages_swept counts pages swept since the basis. */
+static RUNTIME_STATE struct {
+    volatile AO_t pages_swept;
+    volatile AO_t pages_per_byte_x1024; /* fixed point */
+    volatile AO_t heap_live_basis;
+    volatile AO_t pages_basis;
+} pace;
+
 /* Where sweep_one looks first, so that successive calls spread over the
  * classes instead of rescanning empty ones. */
 static volatile AO_t sweep_cursor;
@@ -65,6 +77,7 @@ int sweep_span_owned(struct mspan *s, enum sweep_purpose why)
         if (s->checkmark_bits)
             s->checkmark_bits[0] = 0;
         atomic_store(&s->sweepgen, sg);
+        atomic_xadd(&pace.pages_swept, s->npages);
         if (!live) {
             free_large(s);
             return 0;
@@ -95,6 +108,8 @@ int sweep_span_owned(struct mspan *s, enum sweep_purpose why)
         atomic_xadd(&heap_stats.nfree[span_class_size(s->spanclass)], nfreed);
     }
     atomic_store(&s->sweepgen, sg);
+
+    atomic_xadd(&pace.pages_swept, s->npages);
 
     if (why == SWEEP_FOR_ALLOCATION) {
         if (nalloc < nelems)
@@ -164,4 +179,31 @@ void sweep_finish(void)
     while (sweep_one() != 0)
         ;
     sweep_wait_idle();
+}
+
+void sweep_pacing_commit(uint64_t heap_live, uint64_t trigger, size_t pages_to_sweep)
+{
+    int64_t distance = (int64_t)trigger - (int64_t)heap_live - ((int64_t)1 << 20);
+    if (distance < (int64_t)PAGE_SIZE)
+        distance = (int64_t)PAGE_SIZE;
+    atomic_store(&pace.heap_live_basis, heap_live);
+    atomic_store(&pace.pages_basis, atomic_load(&pace.pages_swept));
+    atomic_store(&pace.pages_per_byte_x1024, (AO_t)(pages_to_sweep * 1024 / (uint64_t)distance));
+}
+
+void sweep_deduct_credit(uint64_t heap_live, size_t span_bytes)
+{
+    AO_t rate = atomic_load_relaxed(&pace.pages_per_byte_x1024);
+    if (rate == 0)
+        return;
+    uint64_t basis = atomic_load_relaxed(&pace.heap_live_basis);
+    uint64_t grown = heap_live + span_bytes > basis ? heap_live + span_bytes - basis : 0;
+    uint64_t target = grown * rate / 1024;
+    while (atomic_load_relaxed(&pace.pages_swept) - atomic_load_relaxed(&pace.pages_basis) <
+           target) {
+        if (sweep_one() == 0) {
+            atomic_store_relaxed(&pace.pages_per_byte_x1024, 0); /* all swept */
+            break;
+        }
+    }
 }

@@ -47,6 +47,12 @@ void sweep_wait_idle(void);
 void sweep_pause(void);
 void sweep_unpause(void);
 
+/* At mark termination: spread pages_to_sweep over the allocation between
+ * heap_live and the next trigger. */
+void sweep_pacing_commit(uint64_t heap_live, uint64_t trigger, size_t pages_to_sweep);
+/* Before an allocation of span_bytes: sweep this allocation's share. */
+void sweep_deduct_credit(uint64_t heap_live, size_t span_bytes);
+
 /* The pattern clobberfree=1 writes into freed objects. */
 #define CLOBBER_PATTERN 0xdeadbeefu
 
