@@ -82,6 +82,7 @@ struct cycle_record {
     uint64_t heap0, heap1, marked, goal;
     int64_t cpu_background, cpu_assist;
     AO_t termination_workbufs;
+    int64_t stop1_ns, stop2_ns; /* of the pauses: time to stop the world */
 };
 
 static void mark_from_roots(void)
@@ -124,6 +125,7 @@ static void sweep_termination(struct cycle_record *rec)
     rec->heap0 = atomic_load(&gc_controller.heap_live);
     rec->goal = atomic_load(&gc_controller.heap_goal);
     stop_the_world();
+    rec->stop1_ns = nanotime() - rec->t_start;
     sweep_finish();
     mark_reset();
     atomic_xadd(&mark_state.cycle, 1);
@@ -214,6 +216,7 @@ static void concurrent_mark(struct cycle_record *rec)
             continue;
         int64_t t0 = nanotime();
         stop_the_world();
+        rec->stop2_ns = nanotime() - t0;
         atomic_store(&gc_phase, GC_MARK_TERMINATION);
         workers_stop();
         struct gc_work w = {0};
@@ -251,9 +254,9 @@ static void concurrent_mark(struct cycle_record *rec)
             char line[160];
             int n = snprintf(line, sizeof line,
                              "pacer: termination: %d retries, %lu workbufs drained in the "
-                             "pause, %.3f ms\n",
+                             "pause, %.3f ms; stopping took %.3f + %.3f ms\n",
                              attempt, (unsigned long)rec->termination_workbufs,
-                             (nanotime() - t0) / 1e6);
+                             (nanotime() - t0) / 1e6, rec->stop1_ns / 1e6, rec->stop2_ns / 1e6);
             trace_emit(line, n);
         }
         return;
@@ -304,7 +307,6 @@ static void mark_termination(struct cycle_record *rec)
         sweep_pacing_commit(atomic_load(&gc_controller.heap_live),
                             atomic_load(&gc_controller.trigger), pages.inuse);
     }
-    scavenger_set_goals(atomic_load(&gc_controller.heap_goal), rec->goal);
 
     rec->t_end = nanotime();
     rec->stw_ns += rec->t_end - rec->t_term;
@@ -318,6 +320,7 @@ static void mark_termination(struct cycle_record *rec)
     gc_stats.gc_cpu_ns += rec->stw_ns * stw_procs() + rec->cpu_background + rec->cpu_assist;
     gc_stats.assist_ns_total += rec->cpu_assist;
     start_the_world();
+    scavenger_set_goals(atomic_load(&gc_controller.heap_goal), rec->goal);
     feed_limiter(NULL, 0);
 }
 

@@ -53,18 +53,36 @@ void not_registered(const char *what)
           what);
 }
 
-/* Waits, stopped, until the stopper clears suspend_req. The registers are
- * spilled into uc, which lies on the stack below every frame of the thread,
- * so scanning from &uc up to the stack base covers them. */
+/* Spills the callee-saved registers into regs, which lies in the caller's
+ * frame below every frame of the thread: scanning from regs up to the stack
+ * base covers them. (Caller-saved registers hold nothing live across the
+ * call that got here; in the signal path, the kernel saved every register
+ * in the signal frame, higher up the same stack.) */
+#if defined(__x86_64__)
+#define SPILL_REGISTERS(regs)                                                                     \
+    __asm__ volatile("movq %%rbx, 0(%0)\n\tmovq %%rbp, 8(%0)\n\tmovq %%r12, 16(%0)\n\t"          \
+                     "movq %%r13, 24(%0)\n\tmovq %%r14, 32(%0)\n\tmovq %%r15, 40(%0)"            \
+                     :                                                                            \
+                     : "r"(regs)                                                                  \
+                     : "memory")
+#else
+#define SPILL_REGISTERS(regs) getcontext((ucontext_t *)(regs))
+#endif
+
+/* Waits, stopped, until the stopper clears suspend_req. */
 static __attribute__((noinline)) void park(struct mthread *t)
 {
     t->suspend_pending = 0;
     uint32_t gen = atomic_load32(&t->suspend_req);
     if (gen == 0)
         return;
-    ucontext_t uc;
-    getcontext(&uc);
-    t->stopped_sp = (uintptr_t)&uc;
+#if defined(__x86_64__)
+    uintptr_t regs[6];
+#else
+    ucontext_t regs[1];
+#endif
+    SPILL_REGISTERS(regs);
+    t->stopped_sp = (uintptr_t)regs;
     /* Acknowledge this request by its generation, so that a stopper never
      * mistakes the acknowledgement of an earlier stop for its own. */
     atomic_store32(&t->suspended, gen);
@@ -267,6 +285,14 @@ void thread_suspend(struct mthread *t)
 
 static void wait_suspended(struct mthread *t)
 {
+    /* Spin a little first: a running thread acknowledges within a few
+     * microseconds, and sleeping on the futex would add a wake-up's worth
+     * of latency to every pause. */
+    for (int i = 0; i < 2000; i++) {
+        if (atomic_load32(&t->suspended) == t->suspend_gen)
+            return;
+        __builtin_ia32_pause();
+    }
     uint32_t seen;
     while ((seen = atomic_load32(&t->suspended)) != t->suspend_gen)
         futex_wait(&t->suspended, seen);
