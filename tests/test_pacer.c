@@ -1,0 +1,605 @@
+/*
+ * The pacer, end to end: when cycles start, how far the heap grows between
+ * them, and what the statistics and the trace say about it.
+ *
+ * - GOGC semantics: gc_set_percent returns the previous value; after a
+ *   collection the goal is exactly Go's (1.18+) formula, marked + (marked +
+ *   stacks + globals) * GOGC / 100 with the 4 MiB * GOGC / 100 floor, computed
+ *   here from the controller's own inputs, for a live set above the floor and
+ *   for one below it; the roots' sizes it uses are the sizes of the roots
+ *   (the scannable globals once, not once per pass over them). GOGC=off makes
+ *   next_gc UINT64_MAX and no cycle starts on its own through 64 MiB of
+ *   garbage, while gc_collect still runs one (counted as forced).
+ * - Steady state: a 16 MiB live set of small scannable objects churned
+ *   through 256 MiB of allocation (at most 128 MiB/s, see CHURN_RATE) runs
+ *   about allocation / (goal - live) cycles (within 2x either way) and the
+ *   peak of heap_alloc, sampled every MiB, stays under 2.6x the live set;
+ *   GOGC=50 runs clearly more cycles (over 1.3x) with a lower peak.
+ * - The memory limit: gc_set_memory_limit returns the old limit and a
+ *   negative value only reads it; with GOGC off and a 64 MiB limit, 512 MiB
+ *   of churn through a 16 MiB live set keeps Sys - HeapReleased under the
+ *   limit plus 15% at every sample, with cycles running.
+ * - gctrace=1: a forced cycle prints one line in Go 1.19's format, field by
+ *   field (the time grammar is test_trace.c's); its number is num_gc, its
+ *   goal, marked, stacks and globals are the controller's, and its P count
+ *   is GOMAXPROCS.
+ * - MemStats: the identities between fields hold in one snapshot taken after
+ *   churn; the latest pause is in pause_ns[(num_gc+255)%256], positive, and
+ *   accounted in pause_total_ns; gc_cpu_fraction is in (0, 1); next_gc is the
+ *   controller's goal; last_gc is recent Unix time. Snapshots taken while
+ *   the background sweeper frees spans are consistent too: in 5000 of them,
+ *   heap_alloc never exceeds heap_inuse.
+ *
+ * The tests share one process (CK_FORK=no): each restores the knobs it
+ * changes and drops its live set before it returns.
+ */
+#include <check.h>
+#include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tricolor.h>
+
+#include "env.h"
+#include "pacer.h"
+#include "roots.h"
+
+#define KiB ((uint64_t)1 << 10)
+#define MiB ((uint64_t)1 << 20)
+
+/* ---- Helpers ------------------------------------------------------------- */
+
+/* The live set: a rooted array of small scannable objects. */
+static void **live;
+static size_t live_n, live_size;
+
+/* Overwrites 64 KiB of stack below the caller, so that stale copies of
+ * pointers in dead frames do not keep objects alive. */
+static __attribute__((noinline)) void clear_stack(void)
+{
+    volatile char buf[64 * 1024];
+    memset((char *)buf, 0, sizeof buf);
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+/* A new object with its first and last words written, as a program would
+ * (an untouched fresh page would first be read, and faulted in, by the
+ * marker). */
+static void *new_object(size_t size, uint64_t tag)
+{
+    uint64_t *o = gc_alloc(size);
+    o[0] = tag;
+    o[size / sizeof *o - 1] = tag;
+    return o;
+}
+
+static __attribute__((noinline)) void build_live(uint64_t bytes, size_t objsize)
+{
+    live_n = (size_t)(bytes / objsize);
+    live_size = objsize;
+    live = gc_alloc(live_n * sizeof(void *));
+    for (size_t i = 0; i < live_n; i++)
+        gc_write_ptr(&live[i], new_object(objsize, i));
+}
+
+static __attribute__((noinline)) void drop_live(void)
+{
+    live = NULL;
+    live_n = 0;
+    clear_stack();
+    gc_collect();
+}
+
+struct churn_result {
+    uint32_t cycles;        /* cycles completed during the churn */
+    uint64_t peak_alloc;    /* largest heap_alloc sampled */
+    uint64_t peak_retained; /* largest sys - heap_released sampled */
+    uint64_t samples;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* The steady workloads allocate at most this fast: a program that does some
+ * work per object, not a tight allocation loop. Allocated during a mark, an
+ * object is allocated black and counted as marked (as in Go), so a loop that
+ * allocates gigabytes a second while a 2-CPU machine marks raises the next
+ * goal by what it allocated meanwhile, whatever the pacer does. */
+#define CHURN_RATE (128 * MiB)
+
+/* Replaces the live objects round-robin until bytes have been allocated, at
+ * most CHURN_RATE bytes a second, reading the statistics every sample_every
+ * bytes. */
+static __attribute__((noinline)) void churn(uint64_t bytes, uint64_t sample_every,
+                                            struct churn_result *r)
+{
+    gc_memstats *m = malloc(sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    gc_read_memstats(m);
+    uint32_t gc0 = m->num_gc;
+    memset(r, 0, sizeof *r);
+    uint64_t done = 0, next_sample = sample_every;
+    size_t i = 0;
+    double t0 = now_s();
+    while (done < bytes) {
+        gc_write_ptr(&live[i], new_object(live_size, done));
+        i = i + 1 == live_n ? 0 : i + 1;
+        done += live_size;
+        if (done % (256 * KiB) == 0)
+            sleep_s(t0 + (double)done / CHURN_RATE - now_s());
+        if (done >= next_sample) {
+            next_sample += sample_every;
+            gc_read_memstats(m);
+            ck_assert_uint_eq(m->heap_idle + m->heap_inuse, m->heap_sys);
+            if (m->heap_alloc > r->peak_alloc)
+                r->peak_alloc = m->heap_alloc;
+            uint64_t retained = m->sys - m->heap_released;
+            if (retained > r->peak_retained)
+                r->peak_retained = retained;
+            r->samples++;
+        }
+    }
+    gc_read_memstats(m);
+    r->cycles = m->num_gc - gc0;
+    free(m);
+}
+
+/* Go's gcPercentGoal from the controller's inputs. */
+static uint64_t percent_goal_formula(int gogc)
+{
+    uint64_t marked = gc_controller.heap_marked;
+    uint64_t scan = marked + gc_controller.last_stack_scan + gc_controller.globals_scan;
+    uint64_t goal = marked + scan * (uint64_t)gogc / 100;
+    uint64_t floor = 4 * MiB * (uint64_t)gogc / 100;
+    return goal < floor ? floor : goal;
+}
+
+static gc_memstats *memstats(void)
+{
+    gc_memstats *m = malloc(sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    gc_read_memstats(m);
+    return m;
+}
+
+/* ---- Capturing stderr ---------------------------------------------------- */
+
+static int saved_fd = -1;
+static FILE *capture_file;
+static char captured[16384];
+
+static void capture_begin(void)
+{
+    fflush(stderr);
+    capture_file = tmpfile();
+    ck_assert_ptr_nonnull(capture_file);
+    saved_fd = dup(2);
+    ck_assert_int_ge(saved_fd, 0);
+    ck_assert_int_eq(dup2(fileno(capture_file), 2), 2);
+}
+
+static const char *capture_end(void)
+{
+    fflush(stderr);
+    dup2(saved_fd, 2);
+    close(saved_fd);
+    saved_fd = -1;
+    rewind(capture_file);
+    size_t n = fread(captured, 1, sizeof captured - 1, capture_file);
+    captured[n] = '\0';
+    fclose(capture_file);
+    capture_file = NULL;
+    return captured;
+}
+
+/* Restores what a failed test may have left changed. */
+static void teardown(void)
+{
+    if (saved_fd >= 0) {
+        dup2(saved_fd, 2);
+        close(saved_fd);
+        saved_fd = -1;
+    }
+    if (capture_file) {
+        fclose(capture_file);
+        capture_file = NULL;
+    }
+    knobs.gctrace = 0;
+    gc_set_percent(knobs.gogc);
+    gc_set_memory_limit(knobs.memory_limit);
+    live = NULL;
+    live_n = 0;
+}
+
+/* ---- GOGC ---------------------------------------------------------------- */
+
+START_TEST(test_set_percent_returns_old)
+{
+    int first = gc_set_percent(50);
+    ck_assert_int_eq(first, knobs.gogc);
+    if (getenv("GOGC") == NULL)
+        ck_assert_int_eq(first, 100);
+    ck_assert_int_eq(gc_set_percent(77), 50);
+    ck_assert_int_eq(gc_set_percent(-5), 77);
+    /* Every negative value is "off", reported back as -1. */
+    ck_assert_int_eq(gc_set_percent(first), -1);
+    ck_assert_int_eq(gc_set_percent(first), first);
+}
+END_TEST
+
+START_TEST(test_goal_formula)
+{
+    int old = gc_set_percent(50);
+    build_live(8 * MiB, 256);
+    gc_collect();
+    uint64_t goal = gc_controller.heap_goal;
+    ck_assert_uint_ge(gc_controller.heap_marked, 8 * MiB);
+    ck_assert_uint_eq(goal, percent_goal_formula(50));
+    /* Above the floor: about 1.5x the live set. */
+    ck_assert_uint_ge(goal, 12 * MiB);
+    ck_assert_uint_le(goal, 12 * MiB + 3 * MiB);
+    gc_memstats *m = memstats();
+    ck_assert_uint_eq(m->next_gc, goal);
+    free(m);
+
+    /* The roots count once: the globals' scannable size, not that size once
+     * per pass the collector made over them. */
+    ck_assert_uint_eq(gc_controller.globals_scan, roots_globals_bytes());
+    ck_assert_uint_lt(gc_controller.last_stack_scan, 8 * MiB);
+
+    /* A changed GOGC takes effect at once, from the same inputs. */
+    ck_assert_int_eq(gc_set_percent(200), 50);
+    ck_assert_uint_eq(gc_controller.heap_goal, percent_goal_formula(200));
+    ck_assert_int_eq(gc_set_percent(50), 200);
+
+    /* Below the floor: 4 MiB * 50 / 100. */
+    drop_live();
+    ck_assert_uint_lt(gc_controller.heap_marked, 1 * MiB);
+    ck_assert_uint_eq(gc_controller.heap_goal, percent_goal_formula(50));
+    ck_assert_uint_eq(gc_controller.heap_goal, 2 * MiB);
+    gc_set_percent(old);
+}
+END_TEST
+
+static __attribute__((noinline)) void alloc_garbage(uint64_t bytes, size_t objsize)
+{
+    for (uint64_t done = 0; done < bytes; done += objsize)
+        gc_alloc(objsize);
+}
+
+START_TEST(test_gogc_off)
+{
+    gc_collect();
+    int old = gc_set_percent(-1);
+    gc_memstats *m0 = memstats();
+    ck_assert_uint_eq(m0->next_gc, UINT64_MAX);
+    ck_assert_uint_eq(gc_controller.trigger, UINT64_MAX);
+    alloc_garbage(32 * MiB, 512);
+    alloc_garbage(32 * MiB, 64 * KiB);
+    gc_memstats *m1 = memstats();
+    ck_assert_uint_eq(m1->num_gc, m0->num_gc);
+    ck_assert_uint_ge(m1->heap_alloc, m0->heap_alloc + 60 * MiB);
+    gc_collect();
+    gc_memstats *m2 = memstats();
+    ck_assert_uint_eq(m2->num_gc, m0->num_gc + 1);
+    ck_assert_uint_eq(m2->num_forced_gc, m0->num_forced_gc + 1);
+    ck_assert_uint_eq(m2->next_gc, UINT64_MAX);
+    ck_assert_uint_lt(m2->heap_alloc, m0->heap_alloc + 4 * MiB);
+    ck_assert_int_eq(gc_set_percent(old), -1);
+    free(m0);
+    free(m1);
+    free(m2);
+}
+END_TEST
+
+/* ---- Steady state -------------------------------------------------------- */
+
+#define STEADY_LIVE  (16 * MiB)
+#define STEADY_CHURN (256 * MiB)
+
+/* Churns through the live set with the given GOGC; the expected number of
+ * cycles comes from the goal after a collection of the live set. */
+static void steady(int gogc, struct churn_result *r, double *expected)
+{
+    int old = gc_set_percent(gogc);
+    build_live(STEADY_LIVE, 512);
+    gc_collect();
+    uint64_t marked = gc_controller.heap_marked;
+    uint64_t goal = gc_controller.heap_goal;
+    ck_assert_uint_gt(goal, marked);
+    *expected = (double)STEADY_CHURN / (double)(goal - marked);
+    churn(STEADY_CHURN, 1 * MiB, r);
+    drop_live();
+    gc_set_percent(old);
+    fprintf(stderr,
+            "pacer GOGC=%d: %u cycles (%.1f expected), peak heap_alloc %.1f MiB, "
+            "goal %.1f MiB\n",
+            gogc, r->cycles, *expected, (double)r->peak_alloc / MiB, (double)goal / MiB);
+}
+
+START_TEST(test_steady_state)
+{
+    struct churn_result r100, r50;
+    double e100, e50;
+    steady(100, &r100, &e100);
+    steady(50, &r50, &e50);
+
+    ck_assert_uint_ge(r100.samples, 200);
+    ck_assert_msg(r100.cycles >= e100 * 0.5 && r100.cycles <= e100 * 2,
+                  "GOGC=100: %u cycles, %.1f expected", r100.cycles, e100);
+    ck_assert_msg(r100.peak_alloc < STEADY_LIVE * 26 / 10, "GOGC=100: peak %lu",
+                  (unsigned long)r100.peak_alloc);
+    ck_assert_msg(r50.cycles >= e50 * 0.5 && r50.cycles <= e50 * 2,
+                  "GOGC=50: %u cycles, %.1f expected", r50.cycles, e50);
+    ck_assert_msg((double)r50.cycles > 1.3 * r100.cycles, "GOGC=50: %u cycles, GOGC=100: %u",
+                  r50.cycles, r100.cycles);
+    ck_assert_msg(r50.peak_alloc < r100.peak_alloc, "GOGC=50 peak %lu, GOGC=100 peak %lu",
+                  (unsigned long)r50.peak_alloc, (unsigned long)r100.peak_alloc);
+}
+END_TEST
+
+/* ---- Memory limit -------------------------------------------------------- */
+
+START_TEST(test_memory_limit)
+{
+    int64_t first = gc_set_memory_limit(-1);
+    ck_assert_int_eq(first, knobs.memory_limit);
+    if (getenv("GOMEMLIMIT") == NULL)
+        ck_assert_int_eq(first, INT64_MAX);
+    /* Negative: only reads. */
+    ck_assert_int_eq(gc_set_memory_limit(-12345), first);
+
+    /* Start from what this test holds: earlier tests' free pages are given
+     * back first (a new limit reaches the scavenger at the next cycle). */
+    gc_free_os_memory();
+    const int64_t limit = 64 * MiB;
+    int old_percent = gc_set_percent(-1);
+    ck_assert_int_eq(gc_set_memory_limit(limit), first);
+    ck_assert_int_eq(gc_set_memory_limit(-1), limit);
+    ck_assert_int_eq((int64_t)gc_controller.memory_limit, limit);
+    ck_assert_uint_le(gc_controller.heap_goal, (uint64_t)limit);
+
+    build_live(16 * MiB, 512);
+    struct churn_result r;
+    churn(512 * MiB, 1 * MiB, &r);
+    drop_live();
+    fprintf(stderr, "pacer limit 64 MiB: %u cycles, peak sys - released %.1f MiB\n", r.cycles,
+            (double)r.peak_retained / MiB);
+    ck_assert_int_eq(gc_set_memory_limit(first), limit);
+    ck_assert_int_eq(gc_set_percent(old_percent), -1);
+
+    ck_assert_uint_ge(r.samples, 500);
+    ck_assert_uint_ge(r.cycles, 4);
+    ck_assert_msg(r.peak_retained < (uint64_t)limit * 115 / 100,
+                  "sys - heap_released reached %lu, limit %ld", (unsigned long)r.peak_retained,
+                  (long)limit);
+}
+END_TEST
+
+/* ---- gctrace ------------------------------------------------------------- */
+
+/* test_trace.c's grammar for a fmtNSAsMS time. */
+#define T "(0|[1-9][0-9]+|[1-9]\\.[0-9]|0\\.[1-9][0-9]|0\\.0[1-9][0-9]|0\\.00[1-9])"
+#define N "([0-9]+)"
+
+static const char gctrace_re[] =
+    "^gc " N " @[0-9]+\\.[0-9]{3}s " N "%: " T "\\+" T "\\+" T " ms clock, " T "\\+" T "/" T "/" T
+    "\\+" T " ms cpu, " N "->" N "->" N " MB, " N " MB goal, " N " MB stacks, " N " MB globals, " N
+    " P \\(forced\\)$";
+
+/* The subexpressions of gctrace_re that are numbers, in order. */
+enum { F_NUM, F_PCT, F_H0, F_H1, F_H2, F_GOAL, F_STACKS, F_GLOBALS, F_PROCS, F_COUNT };
+static const int field_group[F_COUNT] = {1, 2, 11, 12, 13, 14, 15, 16, 17};
+
+START_TEST(test_gctrace)
+{
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, gctrace_re, REG_EXTENDED), 0);
+    ck_assert_uint_eq(re.re_nsub, 17);
+
+    build_live(6 * MiB, 1024);
+    gc_collect();
+    uint64_t goal_before = gc_controller.heap_goal;
+
+    capture_begin();
+    knobs.gctrace = 1;
+    gc_collect();
+    knobs.gctrace = 0;
+    gc_memstats *m = memstats();
+    const char *out = capture_end();
+
+    /* Find this cycle's line among any others. */
+    char want_prefix[32];
+    snprintf(want_prefix, sizeof want_prefix, "gc %u @", m->num_gc);
+    const char *line = NULL;
+    for (const char *p = out; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p))
+        if (strncmp(p, want_prefix, strlen(want_prefix)) == 0)
+            line = p;
+    ck_assert_msg(line != NULL, "no line for cycle %u in: %s", m->num_gc, out);
+    char buf[512];
+    size_t len = strcspn(line, "\n");
+    ck_assert_uint_lt(len, sizeof buf);
+    ck_assert_msg(line[len] == '\n', "unterminated line: %s", line);
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+
+    regmatch_t g[18];
+    ck_assert_msg(regexec(&re, buf, 18, g, 0) == 0, "no match: %s", buf);
+    uint64_t f[F_COUNT];
+    for (int i = 0; i < F_COUNT; i++)
+        f[i] = strtoull(buf + g[field_group[i]].rm_so, NULL, 10);
+    ck_assert_uint_eq(f[F_NUM], m->num_gc);
+    ck_assert_uint_eq(f[F_PROCS], (uint64_t)knobs.procs);
+    ck_assert_uint_le(f[F_PCT], 100);
+    ck_assert_uint_eq(f[F_GOAL], goal_before >> 20);
+    ck_assert_uint_eq(f[F_H2], gc_controller.heap_marked >> 20);
+    ck_assert_uint_ge(f[F_H2], 6);
+    ck_assert_uint_ge(f[F_H1], f[F_H2]);
+    ck_assert_uint_eq(f[F_STACKS], gc_controller.last_stack_scan >> 20);
+    ck_assert_uint_eq(f[F_GLOBALS], gc_controller.globals_scan >> 20);
+    free(m);
+    regfree(&re);
+    drop_live();
+}
+END_TEST
+
+/* ---- MemStats ------------------------------------------------------------ */
+
+static uint64_t unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void check_identities(const gc_memstats *m)
+{
+    ck_assert_uint_eq(m->heap_idle + m->heap_inuse, m->heap_sys);
+    ck_assert_uint_le(m->heap_released, m->heap_idle);
+    ck_assert_uint_eq(m->heap_objects, m->mallocs - m->frees);
+    ck_assert_uint_eq(m->alloc, m->heap_alloc);
+    ck_assert_uint_le(m->heap_alloc, m->heap_inuse);
+    ck_assert_uint_le(m->heap_alloc, m->total_alloc);
+    ck_assert_uint_eq(m->sys, m->heap_sys + m->mspan_sys + m->mcache_sys + m->gc_sys +
+                                  m->other_sys + m->stack_sys + m->buck_hash_sys);
+    ck_assert_uint_le(m->mspan_inuse, m->mspan_sys);
+    ck_assert_uint_le(m->mcache_inuse, m->mcache_sys);
+    ck_assert_uint_eq(m->lookups, 0);
+    ck_assert_int_eq(m->enable_gc, 1);
+}
+
+START_TEST(test_memstats)
+{
+    build_live(4 * MiB, 256);
+    struct churn_result r;
+    churn(48 * MiB, 4 * MiB, &r);
+    alloc_garbage(8 * MiB, 100 * KiB); /* large objects too */
+    ck_assert_uint_ge(r.cycles, 1);
+
+    gc_memstats *m0 = memstats();
+    check_identities(m0);
+    ck_assert_uint_gt(m0->heap_alloc, 4 * MiB);
+    ck_assert_uint_gt(m0->heap_objects, live_n);
+    ck_assert_uint_eq(m0->next_gc, gc_controller.heap_goal);
+    uint64_t by_size_mallocs = 0;
+    for (int c = 0; c < 61; c++)
+        by_size_mallocs += m0->by_size[c].mallocs;
+    ck_assert_uint_le(by_size_mallocs, m0->mallocs);
+    ck_assert_uint_ge(by_size_mallocs, live_n + 48 * MiB / 256);
+
+    gc_collect();
+    gc_memstats *m1 = memstats();
+    uint64_t now = unix_ns();
+    check_identities(m1);
+    unsigned last = (m1->num_gc + 255) % 256;
+    ck_assert_uint_gt(m1->num_gc, m0->num_gc);
+    ck_assert_uint_gt(m1->pause_ns[last], 0);
+    ck_assert_uint_lt(m1->pause_ns[last], 1000000000u);
+    ck_assert_uint_ge(m1->pause_total_ns - m0->pause_total_ns, m1->pause_ns[last]);
+    if (m1->num_gc == m0->num_gc + 1)
+        ck_assert_uint_eq(m1->pause_total_ns - m0->pause_total_ns, m1->pause_ns[last]);
+    ck_assert_uint_eq(m1->pause_end[last], m1->last_gc);
+    ck_assert_uint_le(m1->last_gc, now);
+    ck_assert_uint_gt(m1->last_gc, now - 5000000000u);
+    ck_assert_msg(m1->gc_cpu_fraction > 0 && m1->gc_cpu_fraction < 1, "gc_cpu_fraction %g",
+                  m1->gc_cpu_fraction);
+    ck_assert_uint_eq(m1->next_gc, gc_controller.heap_goal);
+    ck_assert_uint_ge(m1->total_alloc, m0->total_alloc);
+    ck_assert_uint_lt(m1->heap_alloc, m0->heap_alloc);
+    free(m0);
+    free(m1);
+    drop_live();
+}
+END_TEST
+
+/* One snapshot while the background sweeper frees spans is still one
+ * snapshot: the objects counted as allocated fit in the spans counted as in
+ * use. Garbage in one-page spans (8 KiB objects) keeps the sweeper freeing
+ * whole spans while the snapshots are taken. */
+START_TEST(test_memstats_while_sweeping)
+{
+    gc_memstats *m = malloc(sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    unsigned bad = 0, reads = 0;
+    uint64_t worst = 0;
+    uint32_t gc0 = 0;
+    for (int round = 0; round < 1000; round++) {
+        alloc_garbage(8 * MiB, 8 * KiB);
+        for (int k = 0; k < 5; k++, reads++) {
+            gc_read_memstats(m);
+            if (round == 0 && k == 0)
+                gc0 = m->num_gc;
+            ck_assert_uint_eq(m->heap_idle + m->heap_inuse, m->heap_sys);
+            if (m->heap_alloc > m->heap_inuse) {
+                bad++;
+                if (m->heap_alloc - m->heap_inuse > worst)
+                    worst = m->heap_alloc - m->heap_inuse;
+            }
+        }
+    }
+    uint32_t cycles = m->num_gc - gc0;
+    free(m);
+    ck_assert_uint_ge(cycles, 20);
+    ck_assert_msg(bad == 0,
+                  "%u of %u snapshots had heap_alloc > heap_inuse (by up to %lu bytes) "
+                  "over %u cycles",
+                  bad, reads, (unsigned long)worst, cycles);
+}
+END_TEST
+
+static Suite *pacer_suite(void)
+{
+    Suite *s = suite_create("pacer");
+    TCase *tc = tcase_create("gogc");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_set_percent_returns_old);
+    tcase_add_test(tc, test_goal_formula);
+    tcase_add_test(tc, test_gogc_off);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("steady");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_steady_state);
+    tcase_add_test(tc, test_memory_limit);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("report");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_gctrace);
+    tcase_add_test(tc, test_memstats);
+    tcase_add_test(tc, test_memstats_while_sweeping);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (gc_init(NULL) != 0)
+        return EXIT_FAILURE;
+    gc_alloc(1); /* the heap's first arena */
+    SRunner *sr = srunner_create(pacer_suite());
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
