@@ -512,6 +512,14 @@ int64_t gc_set_memory_limit(int64_t bytes)
 int gc_set_percent(int percent)
 {
     int old = pacer_set_percent(percent);
+    if (percent < 0) {
+        /* As debug.SetGCPercent(-1): a cycle already running finishes
+         * before this returns, so none is running once the GC is off. */
+        uint32_t started = atomic_load32(&cycles.started), done;
+        while ((int32_t)((done = atomic_load32(&cycles.completed)) - started) < 0)
+            futex_wait(&cycles.completed, done);
+        return old;
+    }
     if (pacer_should_trigger())
         gc_trigger();
     return old;
