@@ -1,6 +1,8 @@
 /*
  * alloc.c: allocation microbenchmark, nanoseconds per allocation, for tricolor's gc_alloc (with
- * the collector off: GOGC=off), glibc malloc and mimalloc's mi_malloc, in one run.
+ * the collector off: GOGC=off), glibc malloc and mimalloc's mi_malloc, and, because gc_alloc
+ * returns zeroed memory, the zeroing allocators glibc calloc(1, size) and mimalloc's
+ * mi_zalloc, in one run.
  *
  * For each object size (16, 64, 256, 1024, 4096 bytes) and each contender, a fresh child
  * process (fork, so no contender inherits another's heap) allocates a batch of objects worth
@@ -16,14 +18,22 @@
  *
  * The whole thing is repeated ALLOC_ROUNDS times (default 3), contenders interleaved, and the
  * best figure is kept, because the machines are noisy. Read only the ratios: tricolor/malloc
- * above 1 means tricolor is slower. The page-fault tables show whether a "warm" batch really
- * was warm (0 or close to it) for each contender. ALLOC_VERBOSE=1 prints every batch on stderr.
+ * above 1 means tricolor is slower. tricolor/calloc and tricolor/mi_zalloc are the
+ * like-for-like comparisons (all three hand out zeroed memory); tricolor/malloc and
+ * tricolor/mimalloc show what the zeroing costs on top of a bare allocator. The page-fault
+ * tables show whether a "warm" batch really was warm (0 or close to it) for each contender.
+ * ALLOC_VERBOSE=1 prints every batch on stderr.
+ * A child that crashes, or gives no result within ALLOC_CHILD_TIMEOUT seconds (default 120),
+ * is reported on stderr and in the tables, and its contender is left out from then on; the
+ * exit status is then 1.
  *
  * Fairness notes, also printed with the tables:
  *  - gc_alloc returns zeroed memory; malloc and mi_malloc do not, so tricolor pays for clearing.
+ *    calloc and mi_zalloc do clear, and are the fair comparison. On memory fresh from the OS
+ *    both may skip the clearing (they know it is zero already), as tricolor may.
  *  - libmimalloc interposes malloc (and __libc_malloc) for the whole process, so glibc's
- *    malloc and free are called through pointers that dlsym finds in libc.so.6; mimalloc and
- *    tricolor are called directly. An indirect call costs about a nanosecond at most.
+ *    malloc, calloc and free are called through pointers that dlsym finds in libc.so.6;
+ *    mimalloc and tricolor are called directly. An indirect call costs about a nanosecond at most.
  *  - glibc would give the freed batch back to the OS (top-of-heap trimming) and fault it in
  *    again; M_TRIM_THRESHOLD is raised so its warm batch reuses memory like the others do.
  *  - If gc_collect() frees nothing (the collector is not there yet), tricolor's warm batch
@@ -36,11 +46,13 @@
 #include <gnu/lib-names.h>
 #include <malloc.h>
 #include <mimalloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,6 +64,7 @@
  * glibc's own definitions. find_glibc_malloc() checks that the result is not mimalloc's.
  */
 static void *(*glibc_malloc)(size_t);
+static void *(*glibc_calloc)(size_t, size_t);
 static void (*glibc_free)(void *);
 
 static void find_glibc_malloc(void)
@@ -59,9 +72,10 @@ static void find_glibc_malloc(void)
     void *libc = dlopen(LIBC_SO, RTLD_NOW | RTLD_NOLOAD);
     if (libc != NULL) {
         *(void **)&glibc_malloc = dlsym(libc, "malloc");
+        *(void **)&glibc_calloc = dlsym(libc, "calloc");
         *(void **)&glibc_free = dlsym(libc, "free");
     }
-    if (glibc_malloc == NULL || glibc_free == NULL) {
+    if (glibc_malloc == NULL || glibc_calloc == NULL || glibc_free == NULL) {
         fprintf(stderr, "alloc: cannot find glibc's malloc in %s: %s\n", LIBC_SO, dlerror());
         exit(1);
     }
@@ -71,10 +85,17 @@ static void find_glibc_malloc(void)
         exit(1);
     }
     glibc_free(probe);
+    probe = glibc_calloc(1, 64);
+    if (probe == NULL || mi_is_in_heap_region(probe)) {
+        fprintf(stderr, "alloc: %s's calloc is mimalloc's; cannot measure glibc\n", LIBC_SO);
+        exit(1);
+    }
+    glibc_free(probe);
 }
 
-enum { TRICOLOR, MALLOC, MIMALLOC, NCONTENDERS };
-static const char *const contender_names[NCONTENDERS] = {"tricolor", "malloc", "mimalloc"};
+enum { TRICOLOR, MALLOC, MIMALLOC, CALLOC, MI_ZALLOC, NCONTENDERS };
+static const char *const contender_names[NCONTENDERS] = {"tricolor", "malloc", "mimalloc", "calloc",
+                                                         "mi_zalloc"};
 
 static const size_t sizes[] = {16, 64, 256, 1024, 4096};
 enum { NSIZES = sizeof sizes / sizeof sizes[0], WARM_REPS = 5 };
@@ -135,6 +156,12 @@ static double batch(int who, size_t size, void **ptrs, size_t count, long *fault
     case MIMALLOC:
         BATCH_LOOP(mi_malloc(size));
         break;
+    case CALLOC:
+        BATCH_LOOP(glibc_calloc(1, size));
+        break;
+    case MI_ZALLOC:
+        BATCH_LOOP(mi_zalloc(size));
+        break;
     }
     double t1 = now_ns();
     *faults = page_faults() - f0;
@@ -154,10 +181,12 @@ static uint64_t release(int who, void **ptrs, size_t count)
         break;
     }
     case MALLOC:
+    case CALLOC:
         for (size_t i = 0; i < count; i++)
             glibc_free(ptrs[i]);
         break;
     case MIMALLOC:
+    case MI_ZALLOC:
         for (size_t i = 0; i < count; i++)
             mi_free(ptrs[i]);
         break;
@@ -195,7 +224,7 @@ static void measure(int who, size_t size, size_t batch_bytes, result *r)
         opts.gogc = "off";
         if (gc_init(&opts) != 0)
             _exit(1);
-    } else if (who == MALLOC) {
+    } else if (who == MALLOC || who == CALLOC) {
         mallopt(M_TRIM_THRESHOLD, 1 << 30);
     }
 
@@ -223,8 +252,10 @@ static void measure(int who, size_t size, size_t batch_bytes, result *r)
     r->ok = 1;
 }
 
-/* Forks, measures in the child, reads its result back. */
-static void measure_in_child(int who, size_t size, size_t batch_bytes, result *r)
+static long child_timeout_s; /* ALLOC_CHILD_TIMEOUT: a child that hangs is killed */
+
+/* Forks, measures in the child, reads its result back. Returns 0 when the child failed. */
+static int measure_in_child(int who, size_t size, size_t batch_bytes, result *r)
 {
     memset(r, 0, sizeof *r);
     int fds[2];
@@ -233,12 +264,17 @@ static void measure_in_child(int who, size_t size, size_t batch_bytes, result *r
         exit(1);
     }
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         perror("alloc: fork");
         exit(1);
     }
     if (pid == 0) {
+        /* Die with the parent, so a killed run leaves no child behind. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
         close(fds[0]);
         result mine;
         measure(who, size, batch_bytes, &mine);
@@ -246,24 +282,42 @@ static void measure_in_child(int who, size_t size, size_t batch_bytes, result *r
         _exit(w == (ssize_t)sizeof mine ? 0 : 1);
     }
     close(fds[1]);
+
     result got;
-    ssize_t n;
+    ssize_t n = -1;
+    int timed_out = 0;
+    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    int ready;
     do {
-        n = read(fds[0], &got, sizeof got);
-    } while (n < 0 && errno == EINTR);
+        ready = poll(&pfd, 1, (int)(child_timeout_s * 1000));
+    } while (ready < 0 && errno == EINTR);
+    if (ready > 0) {
+        do {
+            n = read(fds[0], &got, sizeof got);
+        } while (n < 0 && errno == EINTR);
+    } else {
+        timed_out = 1;
+        kill(pid, SIGKILL);
+    }
     close(fds[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (n == (ssize_t)sizeof got && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+
+    if (!timed_out && n == (ssize_t)sizeof got && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         *r = got;
-    } else if (WIFSIGNALED(status)) {
+        return 1;
+    }
+    if (timed_out)
+        fprintf(stderr, "alloc: %s, %zu bytes: no result after %ld s; child killed\n",
+                contender_names[who], size, child_timeout_s);
+    else if (WIFSIGNALED(status))
         fprintf(stderr, "alloc: %s, %zu bytes: child killed by signal %d (%s)\n",
                 contender_names[who], size, WTERMSIG(status), strsignal(WTERMSIG(status)));
-    } else {
+    else
         fprintf(stderr, "alloc: %s, %zu bytes: child failed (exit status %d)\n",
                 contender_names[who], size, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    }
+    return 0;
 }
 
 static long env_long(const char *name, long dflt, long lo, long hi)
@@ -302,24 +356,36 @@ static void print_ratio(const result *a, const result *b, int fresh)
 
 static void print_time_table(result best[NSIZES][NCONTENDERS], int fresh)
 {
-    printf("| size | tricolor ns | malloc ns | mimalloc ns | tricolor/malloc | "
-           "tricolor/mimalloc |\n");
-    printf("|---:|---:|---:|---:|---:|---:|\n");
+    printf("| size |");
+    for (int c = 0; c < NCONTENDERS; c++)
+        printf(" %s ns |", contender_names[c]);
+    for (int c = 1; c < NCONTENDERS; c++)
+        printf(" tricolor/%s |", contender_names[c]);
+    printf("\n|---:|");
+    for (int c = 1; c < 2 * NCONTENDERS; c++)
+        printf("---:|");
+    printf("\n");
     for (int s = 0; s < NSIZES; s++) {
         printf("| %zu |", sizes[s]);
         for (int c = 0; c < NCONTENDERS; c++)
             print_ns(&best[s][c], fresh);
-        print_ratio(&best[s][TRICOLOR], &best[s][MALLOC], fresh);
-        print_ratio(&best[s][TRICOLOR], &best[s][MIMALLOC], fresh);
+        for (int c = 1; c < NCONTENDERS; c++)
+            print_ratio(&best[s][TRICOLOR], &best[s][c], fresh);
         printf("\n");
     }
 }
 
 static void print_fault_table(result best[NSIZES][NCONTENDERS], size_t batch_bytes)
 {
-    printf("| size | objects per batch | tricolor warm | malloc warm | mimalloc warm | "
-           "tricolor fresh | malloc fresh | mimalloc fresh |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| size | objects per batch |");
+    for (int fresh = 0; fresh < 2; fresh++) {
+        for (int c = 0; c < NCONTENDERS; c++)
+            printf(" %s %s |", contender_names[c], fresh ? "fresh" : "warm");
+    }
+    printf("\n|---:|---:|");
+    for (int c = 0; c < 2 * NCONTENDERS; c++)
+        printf("---:|");
+    printf("\n");
     for (int s = 0; s < NSIZES; s++) {
         printf("| %zu | %zu |", sizes[s], batch_bytes / sizes[s]);
         for (int fresh = 0; fresh < 2; fresh++) {
@@ -343,7 +409,9 @@ int main(void)
     find_glibc_malloc();
     size_t batch_bytes = (size_t)batch_mib << 20;
 
+    child_timeout_s = env_long("ALLOC_CHILD_TIMEOUT", 120, 1, 3600);
     static result best[NSIZES][NCONTENDERS];
+    int failed[NCONTENDERS] = {0};
     int tricolor_reused = 1, tricolor_ran = 0;
     uint64_t tricolor_min_frees = UINT64_MAX;
 
@@ -352,10 +420,16 @@ int main(void)
             for (int c = 0; c < NCONTENDERS; c++) {
                 /* Rotate the order, so no contender always runs first or last. */
                 int who = (int)((c + round + s) % NCONTENDERS);
-                result r;
-                measure_in_child(who, sizes[s], batch_bytes, &r);
-                if (!r.ok)
+                if (failed[who])
                     continue;
+                result r;
+                if (!measure_in_child(who, sizes[s], batch_bytes, &r)) {
+                    /* It would most likely fail again: leave it out from here on. */
+                    fprintf(stderr, "alloc: leaving %s out of the remaining measurements\n",
+                            contender_names[who]);
+                    failed[who] = 1;
+                    continue;
+                }
                 result *b = &best[s][who];
                 if (who == TRICOLOR) {
                     tricolor_ran = 1;
@@ -385,9 +459,13 @@ int main(void)
            batch_mib, rounds, WARM_REPS);
 
     printf("## warm: a released batch's memory, reused\n\n");
-    if (!tricolor_ran) {
-        printf("**Note: tricolor did not run (see the messages on stderr).**\n\n");
-    } else if (!tricolor_reused) {
+    for (int c = 0; c < NCONTENDERS; c++) {
+        if (failed[c])
+            printf("**Note: %s failed (crashed, hung or exited with an error; see stderr) and "
+                   "was left out from then on: its n/a cells are missing results.**\n\n",
+                   contender_names[c]);
+    }
+    if (tricolor_ran && !tricolor_reused) {
         printf("**Note: gc_collect() freed fewer than half of a dropped batch (as few as %llu "
                "objects), so tricolor's warm figures are on fresh memory, not reused memory; "
                "compare its warm page faults below.**\n\n",
@@ -401,10 +479,14 @@ int main(void)
     printf("\n## page faults per batch (warm: the best batch; 0 means it really was warm)\n\n");
     print_fault_table(best, batch_bytes);
 
-    printf("\nNotes: gc_alloc returns zeroed memory, malloc and mi_malloc do not. tricolor runs "
-           "with GOGC=off. glibc's malloc/free are called through pointers from dlsym (libmimalloc "
-           "interposes malloc in this process), with M_TRIM_THRESHOLD raised so glibc keeps "
-           "freed memory. "
-           "mimalloc runs with its defaults.\n");
+    printf("\nNotes: gc_alloc returns zeroed memory, malloc and mi_malloc do not; calloc(1, size) "
+           "and mi_zalloc do, so tricolor/calloc and tricolor/mi_zalloc compare like with like. "
+           "tricolor runs with GOGC=off. glibc's malloc/calloc/free are called through pointers "
+           "from dlsym (libmimalloc interposes malloc in this process), with M_TRIM_THRESHOLD "
+           "raised so glibc keeps freed memory. mimalloc runs with its defaults.\n");
+    for (int c = 0; c < NCONTENDERS; c++) {
+        if (failed[c])
+            return 1;
+    }
     return 0;
 }

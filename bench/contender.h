@@ -1,5 +1,6 @@
 /*
- * contender.h: the allocator shim shared by the GC benchmarks (binary_trees.c, gcbench.c).
+ * contender.h: the allocator shim shared by the GC benchmarks (binary_trees.c, gcbench.c,
+ * latency.c, spike.c).
  *
  * Each benchmark is written once against these few names and compiled twice, with
  * -DCONTENDER_TRICOLOR or -DCONTENDER_BOEHM, so both collectors run exactly the same code:
@@ -11,6 +12,22 @@
  *                             unspecified (tricolor zeroes it, GC_MALLOC_ATOMIC does not)
  *   store_ptr(slot, value)    store a GC pointer into a GC object (tricolor's write barrier)
  *   contender_gcs()           collections so far, as the collector counts them
+ *   contender_free_os_memory()  a full collection, then free memory back to the OS
+ *                             (gc_free_os_memory / GC_gcollect_and_unmap)
+ *
+ * Stop-the-world pauses, from the collector's own bookkeeping (latency.c):
+ *
+ *   pause_watch_start()       call once after contender_init, before the measured work
+ *   pause_watch_sample()      call often enough that no record is lost (tricolor keeps the last
+ *                             256 cycles' pauses: sample at least every 256 cycles); it must not
+ *                             run inside a timed region, as it may stop the world itself
+ *   pause_watch               the totals: cycles seen, worst and total pause, cycles whose
+ *                             pause was lost (overwritten before a sample), whether measured
+ *
+ * What a "pause" is differs, and the benchmarks say so: tricolor's is the stop-the-world time
+ * of one cycle (both of its pauses added, gc_memstats.pause_ns, as Go's PauseNs); Boehm's is a
+ * whole collection (GC_EVENT_START to GC_EVENT_END), because its default collector is not
+ * incremental: the allocating thread waits for the whole mark and for the start of sweeping.
  *
  * bench_report() prints the one result line every benchmark ends with, on stderr:
  *
@@ -60,11 +77,58 @@ static inline void store_ptr(void *slot, void *value)
     gc_write_ptr(slot, value);
 }
 
+static gc_memstats contender_stats_; /* about 8 KiB: keep it off the stack */
+
 static inline unsigned long contender_gcs(void)
 {
-    static gc_memstats stats; /* about 8 KiB: keep it off the stack */
-    gc_read_memstats(&stats);
-    return stats.num_gc;
+    gc_read_memstats(&contender_stats_);
+    return contender_stats_.num_gc;
+}
+
+static inline void contender_free_os_memory(void)
+{
+    gc_free_os_memory();
+}
+
+typedef struct pause_totals {
+    unsigned long cycles; /* cycles whose pause was seen */
+    unsigned long lost;   /* cycles that ran but whose pause was overwritten unseen */
+    uint64_t max_ns;      /* worst single cycle's stop-the-world time */
+    uint64_t total_ns;    /* all stop-the-world time (the collector's cumulative figure) */
+    int measured;         /* 1: the figures are the collector's own */
+} pause_totals;
+
+static pause_totals pause_watch;
+static uint32_t pause_watch_seen_; /* num_gc at the last sample */
+static uint64_t pause_watch_base_; /* pause_total_ns at the start */
+
+/* Folds the cycles completed since the last sample into pause_watch. */
+static inline void pause_watch_sample(void)
+{
+    gc_read_memstats(&contender_stats_);
+    uint32_t n = contender_stats_.num_gc;
+    uint32_t first = pause_watch_seen_;
+    if (n - first > 256) {
+        pause_watch.lost += n - first - 256;
+        first = n - 256;
+    }
+    /* Cycle k+1's pause is at pause_ns[k % 256]. */
+    for (uint32_t k = first; k != n; k++) {
+        uint64_t p = contender_stats_.pause_ns[k % 256];
+        if (p > pause_watch.max_ns)
+            pause_watch.max_ns = p;
+        pause_watch.cycles++;
+    }
+    pause_watch_seen_ = n;
+    pause_watch.total_ns = contender_stats_.pause_total_ns - pause_watch_base_;
+}
+
+static inline void pause_watch_start(void)
+{
+    gc_read_memstats(&contender_stats_);
+    pause_watch_seen_ = contender_stats_.num_gc;
+    pause_watch_base_ = contender_stats_.pause_total_ns;
+    pause_watch.measured = 1;
 }
 
 #elif defined(CONTENDER_BOEHM) && !defined(CONTENDER_TRICOLOR)
@@ -100,6 +164,50 @@ static inline unsigned long contender_gcs(void)
 {
     return (unsigned long)GC_get_gc_no();
 }
+
+static inline void contender_free_os_memory(void)
+{
+    GC_gcollect_and_unmap();
+}
+
+typedef struct pause_totals {
+    unsigned long cycles; /* collections whose pause was seen */
+    unsigned long lost;   /* always 0: every collection is seen as it happens */
+    uint64_t max_ns;      /* worst single collection, start to end */
+    uint64_t total_ns;    /* all collections */
+    int measured;         /* 1: the figures were measured */
+} pause_totals;
+
+static pause_totals pause_watch;
+static uint64_t pause_watch_t0_; /* CLOCK_MONOTONIC ns at GC_EVENT_START; 0 outside one */
+
+/* Runs with Boehm's allocation lock held: no allocation here, only the clock. */
+static void GC_CALLBACK pause_watch_event_(GC_EventType ev)
+{
+    struct timespec ts;
+    if (ev != GC_EVENT_START && ev != GC_EVENT_END)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (ev == GC_EVENT_START) {
+        pause_watch_t0_ = t;
+    } else if (pause_watch_t0_ != 0) {
+        uint64_t p = t - pause_watch_t0_;
+        if (p > pause_watch.max_ns)
+            pause_watch.max_ns = p;
+        pause_watch.total_ns += p;
+        pause_watch.cycles++;
+        pause_watch_t0_ = 0;
+    }
+}
+
+static inline void pause_watch_start(void)
+{
+    GC_set_on_collection_event(pause_watch_event_);
+    pause_watch.measured = 1;
+}
+
+static inline void pause_watch_sample(void) {}
 
 #else
 #error "compile with exactly one of -DCONTENDER_TRICOLOR or -DCONTENDER_BOEHM"
