@@ -71,6 +71,21 @@ static void sleep_ns(int64_t ns)
     nanosleep(&ts, NULL);
 }
 
+void gc_wait_for_start(struct mthread *t)
+{
+    /* Bounded: at most about 10 ms, whatever the controller does. */
+    for (int i = 0; i < 100; i++) {
+        if ((int32_t)(atomic_load32(&cycles.requested) - atomic_load32(&cycles.started)) <= 0)
+            return;
+        if (atomic_load_relaxed(&gc_controller.heap_live) <
+            atomic_load_relaxed(&gc_controller.heap_goal))
+            return;
+        runtime_block_begin(t);
+        sleep_ns(100000);
+        runtime_block_end(t);
+    }
+}
+
 /* ---- The cycle ------------------------------------------------------------ */
 
 /* Per-cycle measurements for gctrace and the pacer. */

@@ -53,6 +53,13 @@ void gc_fork_parent(void);
 void gc_fork_child(void);
 /* Asks for a cycle if the heap reached the trigger and none is pending. */
 void gc_trigger(void);
+struct mthread;
+/* Called by an allocating thread at a point where its cache is consistent:
+ * if the heap is already past its goal and the cycle asked for has not
+ * started, wait (stoppable) for the controller to start it, rather than
+ * run the heap further past the goal while the controller waits for a
+ * CPU (Go's allocating goroutine starts the cycle itself). */
+void gc_wait_for_start(struct mthread *t);
 
 #pragma GCC visibility pop
 

@@ -343,13 +343,16 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
     for (size_t i = 0; i < npages; i++)
         set_span_entry(base + (i << PAGE_SHIFT), s);
     pthread_mutex_unlock(&mheap_.lock);
+    int limited = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX;
     if (grew) {
         /* More memory held from the OS lowers a memory-limit goal, and may
          * put the heap over the scavenger's goals. */
-        if ((int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX)
+        if (limited)
             pacer_recompute();
         scavenge_on_growth(grew);
     }
+    if (limited)
+        scavenge_for_limit();
     return s;
 }
 

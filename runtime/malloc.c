@@ -54,6 +54,7 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     struct mspan *s = t->mcache.alloc[spc];
     unsigned idx = span_next_free_index(s);
     if (idx >= s->nelems) {
+        gc_wait_for_start(t);
         s = mcache_refill(&t->mcache, spc);
         if (s == NULL)
             out_of_memory(size);
@@ -81,6 +82,7 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
 {
     if (size > MAX_ALLOC)
         out_of_memory(size);
+    gc_wait_for_start(t);
     size_t npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
     unsigned spc = make_span_class(0, noscan);
     sweep_deduct_credit(atomic_load_relaxed(&gc_controller.heap_live), npages * PAGE_SIZE);

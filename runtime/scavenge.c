@@ -226,6 +226,28 @@ void scavenge_on_growth(size_t bytes)
     }
 }
 
+void scavenge_for_limit(void)
+{
+    int64_t limit = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit);
+    if (limit == INT64_MAX || limiter_limiting())
+        return;
+    struct heap_pages p;
+    mheap_read_pages(&p);
+    uint64_t ready = runtime_sys_bytes() - (uint64_t)p.released * PAGE_SIZE;
+    if (ready <= (uint64_t)limit)
+        return;
+    uint64_t want = ready - (uint64_t)limit;
+    if (want > SYNC_MAX_BYTES)
+        want = SYNC_MAX_BYTES;
+    size_t pages = (size_t)(want + PAGE_SIZE - 1) / PAGE_SIZE;
+    while (pages > 0) {
+        size_t n = release(pages, 0);
+        if (n == 0)
+            break;
+        pages = n >= pages ? 0 : pages - n;
+    }
+}
+
 uint64_t scavenger_cpu_ns(void)
 {
     return atomic_load(&scav.cpu_ns);

@@ -44,6 +44,10 @@ void scavenge_on_growth(size_t bytes);
 /* The release cursor's lock, for fork(). */
 void scavenger_fork_lock(void);
 void scavenger_fork_unlock(void);
+/* With a memory limit, after any span allocation: if the runtime holds more
+ * than the limit from the OS, release the excess now (Go's allocation-path
+ * scavenging), bounded as scavenge_on_growth is. */
+void scavenge_for_limit(void);
 /* CPU time the background scavenger has used, in nanoseconds. */
 uint64_t scavenger_cpu_ns(void);
 
