@@ -399,6 +399,23 @@ static void block_signals(void)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
+/* Sweeps until nothing is left, then waits for the other sweepers. A
+ * registered caller sweeps one span at a time inside the runtime, so that
+ * it can be stopped between spans. */
+static void help_sweep(struct mthread *t, const char *what)
+{
+    for (;;) {
+        if (t)
+            enter_runtime(what);
+        size_t n = sweep_one();
+        if (t)
+            exit_runtime(t);
+        if (n == 0)
+            break;
+    }
+    sweep_wait_idle();
+}
+
 /* Held by the controller for the whole of a cycle, and by fork() (see
  * gc_fork_prepare) so that a child is never born in the middle of one. */
 static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -432,16 +449,7 @@ void gc_fork_prepare(void)
     pthread_mutex_lock(&cycle_lock);
     /* No cycle runs; finish sweeping, so that no span is held by the
      * sweeper (which the child would not have) when the fork happens. */
-    for (;;) {
-        if (t)
-            enter_runtime("fork");
-        size_t n = sweep_one();
-        if (t)
-            exit_runtime(t);
-        if (n == 0)
-            break;
-    }
-    sweep_wait_idle();
+    help_sweep(t, "fork");
 }
 
 void gc_fork_parent(void)
@@ -502,18 +510,8 @@ void gc_collect(void)
     uint32_t done;
     while ((int32_t)((done = atomic_load32(&cycles.completed)) - target) < 0)
         futex_wait(&cycles.completed, done);
-    /* Help sweep, then wait for the other sweepers: runtime.GC returns with
-     * the heap fully swept. */
-    for (;;) {
-        if (t)
-            enter_runtime("gc_collect");
-        size_t n = sweep_one();
-        if (t)
-            exit_runtime(t);
-        if (n == 0)
-            break;
-    }
-    sweep_wait_idle();
+    /* runtime.GC returns with the heap fully swept. */
+    help_sweep(t, "gc_collect");
 }
 
 int64_t gc_set_memory_limit(int64_t bytes)

@@ -102,30 +102,32 @@ void futex_wake(volatile uint32_t *addr, int n)
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-void fatal(const char *fmt, ...)
+/* Writes "tricolor: <prefix><message>\n" to stderr in one write, so that
+ * the line is not interleaved with other output. No allocation: it may run
+ * with the world stopped. */
+static void write_line(const char *prefix, const char *fmt, va_list ap)
 {
     char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    /* One write, so that the line is not interleaved with other output. */
     char line[600];
-    int n = snprintf(line, sizeof line, "tricolor: fatal error: %s\n", buf);
+    int n = snprintf(line, sizeof line, "tricolor: %s%s\n", prefix, buf);
     if (n > 0)
         (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+void fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    write_line("fatal error: ", fmt, ap);
+    va_end(ap);
     abort();
 }
 
 void runtime_warn(const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    write_line("", fmt, ap);
     va_end(ap);
-    char line[600];
-    int n = snprintf(line, sizeof line, "tricolor: %s\n", buf);
-    if (n > 0)
-        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

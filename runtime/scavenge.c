@@ -205,6 +205,21 @@ void scavenger_sweep_done(void)
     }
 }
 
+/* Releases about bytes on the allocating thread, at most SYNC_MAX_BYTES, so
+ * that one allocation never stalls for more than a few milliseconds. */
+static void release_now(uint64_t bytes)
+{
+    if (bytes > SYNC_MAX_BYTES)
+        bytes = SYNC_MAX_BYTES;
+    size_t pages = (size_t)(bytes + PAGE_SIZE - 1) / PAGE_SIZE;
+    while (pages > 0) {
+        size_t n = release(pages, 0);
+        if (n == 0)
+            break;
+        pages = n >= pages ? 0 : pages - n;
+    }
+}
+
 void scavenge_on_growth(size_t bytes)
 {
     if (limiter_limiting())
@@ -212,18 +227,8 @@ void scavenge_on_growth(size_t bytes)
     uint64_t over = excess();
     if (over == 0)
         return;
-    /* At most what the heap just grew by, and at most SYNC_MAX_BYTES, so
-     * that one allocation never stalls for more than a few milliseconds. */
-    uint64_t want = over < bytes ? over : bytes;
-    if (want > SYNC_MAX_BYTES)
-        want = SYNC_MAX_BYTES;
-    size_t pages = (size_t)(want + PAGE_SIZE - 1) / PAGE_SIZE;
-    while (pages > 0) {
-        size_t n = release(pages, 0);
-        if (n == 0)
-            break;
-        pages = n >= pages ? 0 : pages - n;
-    }
+    /* At most what the heap just grew by. */
+    release_now(over < bytes ? over : bytes);
 }
 
 void scavenge_for_limit(void)
@@ -236,16 +241,7 @@ void scavenge_for_limit(void)
     uint64_t ready = runtime_sys_bytes() - (uint64_t)p.released * PAGE_SIZE;
     if (ready <= (uint64_t)limit)
         return;
-    uint64_t want = ready - (uint64_t)limit;
-    if (want > SYNC_MAX_BYTES)
-        want = SYNC_MAX_BYTES;
-    size_t pages = (size_t)(want + PAGE_SIZE - 1) / PAGE_SIZE;
-    while (pages > 0) {
-        size_t n = release(pages, 0);
-        if (n == 0)
-            break;
-        pages = n >= pages ? 0 : pages - n;
-    }
+    release_now(ready - (uint64_t)limit);
 }
 
 uint64_t scavenger_cpu_ns(void)
