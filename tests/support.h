@@ -1,0 +1,96 @@
+/*
+ * Helpers shared by the collector's test suites: collecting without stale
+ * copies of pointers in the stack or the registers keeping garbage alive.
+ *
+ * A conservative collector keeps any object that a word on a stack or in a
+ * register points to. A test that wants to see an object freed must first
+ * wipe the copies the compiler and the C library leave behind.
+ */
+#ifndef TRICOLOR_TESTS_SUPPORT_H
+#define TRICOLOR_TESTS_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tricolor.h>
+
+#ifndef NOINLINE
+#define NOINLINE __attribute__((noinline, noipa))
+#endif
+
+/* Zeroes 16 KiB of the stack below this frame, where the callees of the
+ * caller's next call will run. Not a local array: its redzones under
+ * AddressSanitizer, and the gap above it, would keep stale words. */
+static NOINLINE __attribute__((no_sanitize_address)) void clear_stack(void)
+{
+    volatile uintptr_t *fp = __builtin_frame_address(0);
+    for (size_t i = 4; i < 4 + 16384 / sizeof *fp; i++)
+        fp[-(ptrdiff_t)i] = 0;
+}
+
+/* Zeroes the caller-saved registers, the vector registers included. The
+ * suspend signal saves every register on the stack, where the collector
+ * scans them, so a stale copy of a pointer would keep its object alive
+ * (vectorised loops broadcast pointers into vector registers; libc's memcpy
+ * moves them through ymm/zmm registers). Being an out-of-line call, it also
+ * tells the compiler all these registers are dead afterwards. */
+static NOINLINE void clear_registers(void)
+{
+#ifdef __x86_64__
+    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
+                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
+                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
+                     :
+                     :
+                     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
+    if (__builtin_cpu_supports("avx512f")) {
+        __asm__ volatile("vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm1\n\tvmovdqa64 %%zmm0, %%zmm2\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm3\n\tvmovdqa64 %%zmm0, %%zmm4\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm5\n\tvmovdqa64 %%zmm0, %%zmm6\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm7\n\tvmovdqa64 %%zmm0, %%zmm8\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm9\n\tvmovdqa64 %%zmm0, %%zmm10\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm11\n\tvmovdqa64 %%zmm0, %%zmm12\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm13\n\tvmovdqa64 %%zmm0, %%zmm14\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm15\n\tvmovdqa64 %%zmm0, %%zmm16\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm17\n\tvmovdqa64 %%zmm0, %%zmm18\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm19\n\tvmovdqa64 %%zmm0, %%zmm20\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm21\n\tvmovdqa64 %%zmm0, %%zmm22\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm23\n\tvmovdqa64 %%zmm0, %%zmm24\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm25\n\tvmovdqa64 %%zmm0, %%zmm26\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm27\n\tvmovdqa64 %%zmm0, %%zmm28\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm29\n\tvmovdqa64 %%zmm0, %%zmm30\n\t"
+                         "vmovdqa64 %%zmm0, %%zmm31\n\tvzeroupper" ::
+                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+                               "xmm15");
+    } else if (__builtin_cpu_supports("avx")) {
+        __asm__ volatile("vzeroall" ::
+                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+                               "xmm15");
+    } else {
+        __asm__ volatile("xorps %%xmm0, %%xmm0\n\txorps %%xmm1, %%xmm1\n\t"
+                         "xorps %%xmm2, %%xmm2\n\txorps %%xmm3, %%xmm3\n\t"
+                         "xorps %%xmm4, %%xmm4\n\txorps %%xmm5, %%xmm5\n\t"
+                         "xorps %%xmm6, %%xmm6\n\txorps %%xmm7, %%xmm7\n\t"
+                         "xorps %%xmm8, %%xmm8\n\txorps %%xmm9, %%xmm9\n\t"
+                         "xorps %%xmm10, %%xmm10\n\txorps %%xmm11, %%xmm11\n\t"
+                         "xorps %%xmm12, %%xmm12\n\txorps %%xmm13, %%xmm13\n\t"
+                         "xorps %%xmm14, %%xmm14\n\txorps %%xmm15, %%xmm15" ::
+                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+                               "xmm15");
+    }
+#endif
+}
+
+/* A full cycle, with the stack below the caller and the scratch registers
+ * cleared first, so that stale copies cannot keep garbage alive. */
+static NOINLINE void collect(void)
+{
+    clear_stack();
+    clear_registers();
+    gc_collect();
+}
+
+#endif
