@@ -156,7 +156,11 @@ static void *scavenger_main(void *arg)
             released += n;
             spent = thread_cpu_time() - c0;
         }
+        /* A burst may overrun its budget by one call; the debt is capped so
+         * that a long call cannot silence the scavenger for seconds. */
         budget -= spent;
+        if (budget < -MAX_BURST_NS)
+            budget = -MAX_BURST_NS;
         atomic_xadd(&scav.released_bg, (AO_t)released * PAGE_SIZE);
         atomic_xadd(&scav.cpu_ns, (AO_t)spent);
         if (exhausted) {
