@@ -9,10 +9,13 @@
  *          -> (start) GC_OFF, concurrent sweeping
  *
  * Sweep termination finishes the previous cycle's sweep, so no span is
- * unswept when marking starts. Mark termination flushes every thread's
- * cache, turns mark bits into the next cycle's truth by advancing the heap's
- * sweepgen, and commits the pacer. With this version of the collector the
- * whole mark runs with the world stopped (gcstoptheworld mode).
+ * unswept when marking starts, and turns on the write barrier and
+ * allocate-black. Marking then runs concurrently (worker.c); mark
+ * termination rescans the roots, flushes every thread's cache, turns mark
+ * bits into the next cycle's truth by advancing the heap's sweepgen, and
+ * commits the pacer. GODEBUG=gcstoptheworld=1 runs the whole mark inside the
+ * first pause instead. docs/concurrency.md walks through it and argues why
+ * nothing reachable is lost.
  */
 #ifndef TRICOLOR_GC_H
 #define TRICOLOR_GC_H

@@ -4,8 +4,11 @@
  * After mark termination every in-use span is unswept (its sweepgen is two
  * behind the heap's). A span is swept by whoever takes it first: the
  * background sweeper, or an allocating thread that needs a span of that class
- * (central.c), so allocation never waits for the whole heap to be swept, and
- * the next cycle finishes whatever is left before it starts marking. Sweeping
+ * (central.c), so allocation never waits for the whole heap to be swept.
+ * Proportional sweeping makes every span-sized allocation first sweep its
+ * share of what is left, so sweeping is done by the next trigger even when
+ * the background sweeper gets no CPU; the next cycle finishes whatever is
+ * left before it starts marking. Sweeping
  * a span: the freed objects are counted, optionally clobbered, the mark bits
  * become the alloc bits, and an empty span goes back to the page heap.
  */
