@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "env.h"
 
 /* Every variable a test may set; cleared before and after each test. */
@@ -27,35 +28,6 @@ static void clear_env(void)
         unsetenv(env_vars[i]);
 }
 
-/* Capturing stderr (fd 2, which runtime_warn writes to) into a buffer. */
-static char captured[8192];
-static int saved_fd = -1;
-static FILE *capture_file;
-
-static void capture_begin(void)
-{
-    fflush(stderr);
-    capture_file = tmpfile();
-    ck_assert_ptr_nonnull(capture_file);
-    saved_fd = dup(2);
-    ck_assert_int_ge(saved_fd, 0);
-    ck_assert_int_eq(dup2(fileno(capture_file), 2), 2);
-}
-
-/* Restores stderr; returns what was written meanwhile. */
-static const char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    saved_fd = -1;
-    rewind(capture_file);
-    size_t n = fread(captured, 1, sizeof captured - 1, capture_file);
-    captured[n] = '\0';
-    fclose(capture_file);
-    capture_file = NULL;
-    return captured;
-}
 
 static int count_lines(const char *s)
 {

@@ -36,43 +36,10 @@
 
 #include <tricolor.h>
 
+#include "capture.h"
+
 /* ---- Capturing stderr ---------------------------------------------------- */
 
-static char captured[8192];
-static int saved_fd = -1;
-static FILE *capture_file;
-
-static void capture_begin(void)
-{
-    fflush(stderr);
-    capture_file = tmpfile();
-    ck_assert_ptr_nonnull(capture_file);
-    saved_fd = dup(2);
-    ck_assert_int_ge(saved_fd, 0);
-    ck_assert_int_eq(dup2(fileno(capture_file), 2), 2);
-}
-
-/* Reads what f holds from its start into captured. */
-static const char *read_all(FILE *f)
-{
-    rewind(f);
-    size_t n = fread(captured, 1, sizeof captured - 1, f);
-    captured[n] = '\0';
-    return captured;
-}
-
-/* Restores stderr; returns what was written meanwhile. */
-static const char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    saved_fd = -1;
-    const char *s = read_all(capture_file);
-    fclose(capture_file);
-    capture_file = NULL;
-    return s;
-}
 
 static void teardown(void)
 {

@@ -47,6 +47,7 @@
 
 #include <tricolor.h>
 
+#include "capture.h"
 #include "env.h"
 #include "pacer.h"
 #include "roots.h"
@@ -192,33 +193,6 @@ static gc_memstats *memstats(void)
 
 /* ---- Capturing stderr ---------------------------------------------------- */
 
-static int saved_fd = -1;
-static FILE *capture_file;
-static char captured[16384];
-
-static void capture_begin(void)
-{
-    fflush(stderr);
-    capture_file = tmpfile();
-    ck_assert_ptr_nonnull(capture_file);
-    saved_fd = dup(2);
-    ck_assert_int_ge(saved_fd, 0);
-    ck_assert_int_eq(dup2(fileno(capture_file), 2), 2);
-}
-
-static const char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    saved_fd = -1;
-    rewind(capture_file);
-    size_t n = fread(captured, 1, sizeof captured - 1, capture_file);
-    captured[n] = '\0';
-    fclose(capture_file);
-    capture_file = NULL;
-    return captured;
-}
 
 /* Restores what a failed test may have left changed. */
 static void teardown(void)
