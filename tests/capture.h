@@ -49,4 +49,19 @@ static __attribute__((unused)) const char *capture_end(void)
     return s;
 }
 
+/* For a fixture's teardown: if a test failed while capturing, put fd 2 back
+ * and drop the capture. */
+static __attribute__((unused)) void capture_abandon(void)
+{
+    if (saved_fd >= 0) {
+        dup2(saved_fd, 2);
+        close(saved_fd);
+        saved_fd = -1;
+    }
+    if (capture_file != NULL) {
+        fclose(capture_file);
+        capture_file = NULL;
+    }
+}
+
 #endif

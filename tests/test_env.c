@@ -44,15 +44,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (saved_fd >= 0) { /* a test failed while capturing */
-        dup2(saved_fd, 2);
-        close(saved_fd);
-        saved_fd = -1;
-    }
-    if (capture_file != NULL) {
-        fclose(capture_file);
-        capture_file = NULL;
-    }
+    capture_abandon();
     clear_env();
 }
 

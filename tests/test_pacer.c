@@ -197,15 +197,7 @@ static gc_memstats *memstats(void)
 /* Restores what a failed test may have left changed. */
 static void teardown(void)
 {
-    if (saved_fd >= 0) {
-        dup2(saved_fd, 2);
-        close(saved_fd);
-        saved_fd = -1;
-    }
-    if (capture_file) {
-        fclose(capture_file);
-        capture_file = NULL;
-    }
+    capture_abandon();
     knobs.gctrace = 0;
     gc_set_percent(knobs.gogc);
     gc_set_memory_limit(knobs.memory_limit);
