@@ -3,19 +3,29 @@
  *
  * Free pages that stay free cost RSS for nothing. A background thread
  * releases them with madvise(MADV_DONTNEED) (MADV_FREE with
- * GODEBUG=madvdontneed=0), from the highest addresses down, in chunks of
- * 64 KiB, paced to about 1% of one CPU: it works for about a millisecond,
- * then sleeps 99 times as long. It runs while either of Go's goals is unmet:
+ * GODEBUG=madvdontneed=0), from the highest addresses down, in chunks of up
+ * to 16 MiB, each stretch of unreleased pages in one call (heap.c). Chunks
+ * are large because a call costs as much as the pages it covers: on the
+ * machines measured, releasing 1 GiB took 6 s of CPU in Go's 64 KiB calls
+ * and 50-60 ms in 4-32 MiB calls. It runs while either of Go's goals is unmet:
  *
  *   retained (in-use + free, unreleased pages) <= 110% of the in-use heap
  *     scaled to the next goal: last_heap_inuse * goal / last_goal * 1.10
  *   with a memory limit, Sys - HeapReleased <= 95% of the limit
  *     (Go 1.19 computed this one as limit * 95 and so never ran it)
  *
+ * Pacing: about 1% of one CPU on average. The scavenger has a CPU-time
+ * budget that accrues at 1% of wall time and may save up to 100 ms (it
+ * starts full), so a heap that just shrank by a gigabyte goes back within a
+ * fraction of a second; a burst that overruns its budget owes at most one
+ * burst's worth.
+ *
  * The goals are set at each mark termination, and the scavenger is woken
  * when sweeping finishes. When the heap grows past the retention goal or the
  * limit, the allocating thread releases the excess itself, up to what it
- * just grew by (bounded: it never stalls one allocation for long).
+ * just grew by; and with a memory limit, any span allocation that finds the
+ * runtime over the limit releases the excess. Both are bounded to 64 MiB, so
+ * one allocation never stalls for long.
  *
  * When the kernel backs anonymous memory with transparent huge pages
  * (/sys/kernel/mm/transparent_hugepage/enabled is "always"), the background
