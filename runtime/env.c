@@ -10,7 +10,7 @@
  *               1024, or "off". Default off (INT64_MAX).
  *   GODEBUG     comma-separated name=int: gctrace, scavtrace, gcpacertrace,
  *               gccheckmark, gcstoptheworld, clobberfree, madvdontneed
- *               (default 1). Go's other names, and unknown ones, are ignored.
+ *               (default 1), disablethp. Go's other names, and unknown ones, are ignored.
  *   GOMAXPROCS  the worker budget, a positive integer lowered to at most
  *   (GCPROCS)   KNOBS_MAX_PROCS. Default: the CPUs this process may run on.
  *               GCPROCS is an alias that wins when both are set, for programs
@@ -191,6 +191,7 @@ static const struct {
     {"gcstoptheworld", offsetof(struct knobs, gcstoptheworld)},
     {"clobberfree", offsetof(struct knobs, clobberfree)},
     {"madvdontneed", offsetof(struct knobs, madvdontneed)},
+    {"disablethp", offsetof(struct knobs, disablethp)},
 };
 
 static int *godebug_var(struct knobs *k, const char *name, size_t len)

@@ -26,6 +26,13 @@ static inline size_t page_index(uintptr_t p)
     return (p >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1);
 }
 
+#define CHUNK_BYTES ((uintptr_t)CHUNK_PAGES << PAGE_SHIFT)
+
+static inline size_t chunk_index(uintptr_t p)
+{
+    return page_index(p) / CHUNK_PAGES;
+}
+
 static void set_span_entry(uintptr_t page_addr, struct mspan *s)
 {
     atomic_store((volatile AO_t *)&arena_of(page_addr)->spans[page_index(page_addr)], (AO_t)s);
@@ -39,7 +46,11 @@ void mheap_init(void)
     mheap_.arenas = sys_alloc(ARENA_INDEX_COUNT * sizeof(struct heap_arena *));
     if (mheap_.arenas == NULL)
         fatal("cannot reserve the arena index");
+    mheap_.arena_bases = sys_alloc(ARENA_INDEX_COUNT * sizeof(uintptr_t));
+    if (mheap_.arena_bases == NULL)
+        fatal("cannot reserve the arena list");
     mheap_.hint = ARENA_HINT;
+    mheap_.huge_pages = !knobs.disablethp && sys_thp_mode() != THP_NEVER;
     /* An empty range: span_of rejects every address until an arena exists. */
     mheap_.arena_lo = 0;
     mheap_.arena_hi = 0;
@@ -51,131 +62,179 @@ void mheap_init(void)
     mheap_.sweepgen = 2;
 }
 
-/* ---- Released-page bits ---------------------------------------------- */
+/* ---- Page bitmaps ------------------------------------------------------ */
 
-/* Sets (set != 0) or clears the scavenged bits of npages pages from base;
- * returns how many bits changed. */
-static size_t scavenged_update(uintptr_t base, size_t npages, int set)
+enum bits_op { BITS_SET, BITS_CLEAR, BITS_COUNT };
+
+/* Sets, clears or counts the `which` bits of npages pages from base, which
+ * may cross into the next arena if it is adjacent. Returns how many bits
+ * changed (set, clear) or are set (count). */
+static size_t page_bits(enum page_bitmap which, enum bits_op op, uintptr_t base, size_t npages)
 {
-    size_t changed = 0;
-    for (size_t i = 0; i < npages; i++) {
-        uintptr_t p = base + (i << PAGE_SHIFT);
-        struct heap_arena *a = arena_of(p);
-        size_t pi = page_index(p);
-        uint64_t bit = 1ull << (pi % 64);
-        uint64_t *w = &a->scavenged[pi / 64];
-        /* Whole zero or whole full words are the common case. */
-        if (pi % 64 == 0 && npages - i >= 64) {
-            uint64_t old = *w;
-            changed += (size_t)__builtin_popcountll(set ? ~old : old);
-            *w = set ? ~0ull : 0;
-            i += 63;
-            continue;
+    size_t n = 0;
+    while (npages > 0) {
+        size_t pi = page_index(base), bit = pi % 64;
+        size_t k = 64 - bit < npages ? 64 - bit : npages;
+        uint64_t mask = (k == 64 ? ~0ull : (1ull << k) - 1) << bit;
+        uint64_t *w = &arena_of(base)->bits[which][pi / 64];
+        uint64_t old = *w;
+        if (op == BITS_SET)
+            *w = old | mask;
+        else if (op == BITS_CLEAR)
+            *w = old & ~mask;
+        n += (size_t)__builtin_popcountll(op == BITS_COUNT ? old & mask : old ^ *w);
+        base += k << PAGE_SHIFT;
+        npages -= k;
+    }
+    return n;
+}
+
+/* The first index at or after from, below nbits, whose bit in w is value;
+ * nbits if there is none. */
+static size_t next_bit(const uint64_t *w, size_t nbits, size_t from, int value)
+{
+    while (from < nbits) {
+        uint64_t x = value ? w[from / 64] : ~w[from / 64];
+        x &= ~0ull << (from % 64);
+        if (x) {
+            size_t r = from / 64 * 64 + (size_t)__builtin_ctzll(x);
+            return r < nbits ? r : nbits;
         }
-        if (((*w & bit) != 0) != (set != 0)) {
-            *w ^= bit;
-            changed++;
+        from = (from / 64 + 1) * 64;
+    }
+    return nbits;
+}
+
+static const uint64_t *chunk_taken_bits(const struct heap_arena *a, size_t chunk)
+{
+    return &a->bits[PAGES_TAKEN][chunk * (CHUNK_PAGES / 64)];
+}
+
+/* Recomputes the summary of one chunk from its taken bits. */
+static void chunk_summarize(struct heap_arena *a, size_t chunk)
+{
+    const uint64_t *w = chunk_taken_bits(a, chunk);
+    struct chunk_summary sum = {0, 0, 0};
+    size_t p = 0;
+    while (p < CHUNK_PAGES) {
+        size_t z = next_bit(w, CHUNK_PAGES, p, 0);
+        if (z == CHUNK_PAGES)
+            break;
+        size_t o = next_bit(w, CHUNK_PAGES, z, 1);
+        if (z == 0)
+            sum.start = (uint16_t)o;
+        if (o == CHUNK_PAGES)
+            sum.end = (uint16_t)(o - z);
+        if (o - z > sum.max)
+            sum.max = (uint16_t)(o - z);
+        p = o;
+    }
+    a->summary[chunk] = sum;
+}
+
+/* Marks npages pages from base taken (set) or free, and brings the chunk
+ * summaries and search_addr up to date. */
+static void pages_take(uintptr_t base, size_t npages, int take)
+{
+    page_bits(PAGES_TAKEN, take ? BITS_SET : BITS_CLEAR, base, npages);
+    uintptr_t last = base + ((npages - 1) << PAGE_SHIFT);
+    for (uintptr_t c = base & ~(CHUNK_BYTES - 1); c <= last; c += CHUNK_BYTES)
+        chunk_summarize(arena_of(c), chunk_index(c));
+    if (!take && base < mheap_.search_addr)
+        mheap_.search_addr = base;
+}
+
+/* The position in arena_bases of the arena containing p, or of the first
+ * arena above it; narenas if there is none. */
+static size_t arena_position(uintptr_t p)
+{
+    size_t lo = 0, hi = mheap_.narenas;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (mheap_.arena_bases[mid] + ARENA_BYTES <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The lowest run of npages free pages, or 0 when there is none; moves
+ * search_addr up to the first free page. Under the lock. */
+static uintptr_t pages_find(size_t npages)
+{
+    size_t run = 0; /* free pages just below chunk c, contiguous */
+    uintptr_t run_base = 0, prev_end = 0;
+    int seen_free = 0;
+    for (size_t i = arena_position(mheap_.search_addr); i < mheap_.narenas; i++) {
+        uintptr_t ab = mheap_.arena_bases[i];
+        struct heap_arena *a = arena_of(ab);
+        if (ab != prev_end)
+            run = 0; /* not adjacent to the arena before */
+        prev_end = ab + ARENA_BYTES;
+        size_t first = ab < mheap_.search_addr ? chunk_index(mheap_.search_addr) : 0;
+        for (size_t ci = first; ci < CHUNKS_PER_ARENA; ci++) {
+            uintptr_t c = ab + ci * CHUNK_BYTES;
+            struct chunk_summary sum = a->summary[ci];
+            if (sum.max == 0) {
+                run = 0;
+                continue;
+            }
+            const uint64_t *w = chunk_taken_bits(a, ci);
+            if (!seen_free) {
+                mheap_.search_addr = c + (next_bit(w, CHUNK_PAGES, 0, 0) << PAGE_SHIFT);
+                seen_free = 1;
+            }
+            if (run > 0 && run + sum.start >= npages)
+                return run_base;
+            if (sum.max >= npages) {
+                for (size_t p = 0;;) {
+                    size_t z = next_bit(w, CHUNK_PAGES, p, 0);
+                    size_t o = next_bit(w, CHUNK_PAGES, z, 1);
+                    if (o - z >= npages)
+                        return c + (z << PAGE_SHIFT);
+                    p = o;
+                }
+            }
+            if (sum.start == CHUNK_PAGES) {
+                if (run == 0)
+                    run_base = c;
+                run += CHUNK_PAGES;
+            } else {
+                run = sum.end;
+                run_base = c + ((uintptr_t)(CHUNK_PAGES - sum.end) << PAGE_SHIFT);
+            }
         }
     }
-    return changed;
+    if (!seen_free)
+        mheap_.search_addr = atomic_load_relaxed(&mheap_.arena_hi);
+    return 0;
 }
 
-/* ---- Free runs --------------------------------------------------------- */
-
-static void bin_insert(struct mspan *f)
+int mheap_free_run(uintptr_t p, uintptr_t *base, size_t *npages)
 {
-    struct mspan **head;
-    if (f->npages < FREE_BINS) {
-        head = &mheap_.free_bins[f->npages];
-        mheap_.free_bins_nonempty[f->npages / 64] |= 1ull << (f->npages % 64);
-    } else {
-        head = &mheap_.free_large;
+    pthread_mutex_lock(&mheap_.lock);
+    p &= ~(uintptr_t)(PAGE_SIZE - 1);
+    int found = span_of(p) == NULL && arena_of(p) != NULL && !page_bits(PAGES_TAKEN, BITS_COUNT, p, 1);
+    if (found) {
+        uintptr_t lo = p, hi = p + PAGE_SIZE;
+        while (arena_of(lo - PAGE_SIZE) && !page_bits(PAGES_TAKEN, BITS_COUNT, lo - PAGE_SIZE, 1))
+            lo -= PAGE_SIZE;
+        while (arena_of(hi) && !page_bits(PAGES_TAKEN, BITS_COUNT, hi, 1))
+            hi += PAGE_SIZE;
+        *base = lo;
+        *npages = (hi - lo) >> PAGE_SHIFT;
     }
-    f->prev = NULL;
-    f->next = *head;
-    if (*head)
-        (*head)->prev = f;
-    *head = f;
+    pthread_mutex_unlock(&mheap_.lock);
+    return found;
 }
 
-static void bin_remove(struct mspan *f)
+/* Adds npages new, ready pages from base to the free pages, as released. */
+static void pages_grow(uintptr_t base, size_t npages)
 {
-    if (f->prev) {
-        f->prev->next = f->next;
-    } else if (f->npages < FREE_BINS) {
-        mheap_.free_bins[f->npages] = f->next;
-        if (f->next == NULL)
-            mheap_.free_bins_nonempty[f->npages / 64] &= ~(1ull << (f->npages % 64));
-    } else {
-        mheap_.free_large = f->next;
-    }
-    if (f->next)
-        f->next->prev = f->prev;
-    f->next = f->prev = NULL;
-}
-
-/* The smallest free run of at least npages pages, or NULL. */
-static struct mspan *free_find(size_t npages)
-{
-    for (size_t w = npages / 64; npages < FREE_BINS && w < FREE_BINS / 64; w++) {
-        uint64_t mask = mheap_.free_bins_nonempty[w];
-        if (w == npages / 64)
-            mask &= ~0ull << (npages % 64);
-        if (mask)
-            return mheap_.free_bins[w * 64 + (size_t)__builtin_ctzll(mask)];
-    }
-    struct mspan *best = NULL;
-    for (struct mspan *f = mheap_.free_large; f; f = f->next)
-        if (f->npages >= npages && (best == NULL || f->npages < best->npages))
-            best = f;
-    return best;
-}
-
-/* Marks the first and last page of a free run as belonging to f. */
-static void map_free_run(struct mspan *f)
-{
-    set_span_entry(f->base, f);
-    set_span_entry(f->base + ((f->npages - 1) << PAGE_SHIFT), f);
-}
-
-/* Adds [base, base+npages pages) to the free runs, coalescing with free
- * neighbours. f may be an existing descriptor to reuse, or NULL. */
-static void free_insert(struct mspan *f, uintptr_t base, size_t npages, int needzero)
-{
-    if (f == NULL)
-        f = fixalloc_alloc(&mheap_.span_alloc);
-    f->base = base;
-    f->npages = npages;
-    f->limit = base + (npages << PAGE_SHIFT);
-    f->needzero = (uint8_t)needzero;
-    atomic_store(&f->state, SPAN_FREE);
-
-    struct mspan *before = span_of(base - 1);
-    if (before && before != f && atomic_load_relaxed(&before->state) == SPAN_FREE &&
-        before->limit == base) {
-        bin_remove(before);
-        set_span_entry(before->limit - PAGE_SIZE, NULL);
-        set_span_entry(f->base, NULL);
-        f->base = before->base;
-        f->npages += before->npages;
-        f->needzero |= before->needzero;
-        atomic_store(&before->state, SPAN_DEAD);
-        fixalloc_free(&mheap_.span_alloc, before);
-    }
-    struct mspan *after = span_of(f->limit);
-    if (after && after != f && atomic_load_relaxed(&after->state) == SPAN_FREE &&
-        after->base == f->limit) {
-        bin_remove(after);
-        set_span_entry(after->base, NULL);
-        set_span_entry(f->limit - PAGE_SIZE, NULL);
-        f->npages += after->npages;
-        f->limit = after->limit;
-        f->needzero |= after->needzero;
-        atomic_store(&after->state, SPAN_DEAD);
-        fixalloc_free(&mheap_.span_alloc, after);
-    }
-    map_free_run(f);
-    bin_insert(f);
+    mheap_.pages_free += npages;
+    mheap_.pages_released += page_bits(PAGES_SCAVENGED, BITS_SET, base, npages);
+    pages_take(base, npages, 0);
 }
 
 /* ---- Growth ------------------------------------------------------------ */
@@ -210,12 +269,27 @@ static uintptr_t reserve_arenas(size_t n)
     return 0;
 }
 
+/* Sets up the records of the arenas in a new reservation of n bytes from
+ * base: every page taken (not ready) until the heap grows into it. */
 static void register_arenas(uintptr_t base, size_t n)
 {
+    /* Huge pages are asked for, or refused, once per reservation, before
+     * any of it is ready, so that the reservation stays one mapping. */
+    enum thp_mode thp = sys_thp_mode();
+    if (thp == THP_MADVISE && mheap_.huge_pages)
+        sys_hugepages((void *)base, n, 1);
+    else if (thp == THP_ALWAYS && !mheap_.huge_pages)
+        sys_hugepages((void *)base, n, 0);
     for (uintptr_t a = base; a < base + n; a += ARENA_BYTES) {
         struct heap_arena *ha =
             persistent_alloc(sizeof(struct heap_arena), 64, &metadata_stats.gc_sys);
+        memset(ha->bits[PAGES_TAKEN], 0xff, sizeof ha->bits[PAGES_TAKEN]);
         atomic_store((volatile AO_t *)&mheap_.arenas[a >> ARENA_SHIFT], (AO_t)ha);
+        size_t i = arena_position(a);
+        memmove(&mheap_.arena_bases[i + 1], &mheap_.arena_bases[i],
+                (mheap_.narenas - i) * sizeof(uintptr_t));
+        mheap_.arena_bases[i] = a;
+        mheap_.narenas++;
     }
     /* The index entries are published first, and hi before lo: a reader
      * racing with the first growth sees [0, hi), which only lets it look up
@@ -245,12 +319,8 @@ static int mheap_grow(size_t npages)
             /* The old reservation's tail is abandoned as ready, free
              * memory rather than lost. */
             size_t left = mheap_.grow_end - mheap_.grow_next;
-            if (left > 0 && sys_map((void *)mheap_.grow_next, left) == 0) {
-                size_t lp = left >> PAGE_SHIFT;
-                mheap_.pages_free += lp;
-                mheap_.pages_released += scavenged_update(mheap_.grow_next, lp, 1);
-                free_insert(NULL, mheap_.grow_next, lp, 0);
-            }
+            if (left > 0 && sys_map((void *)mheap_.grow_next, left) == 0)
+                pages_grow(mheap_.grow_next, left >> PAGE_SHIFT);
             mheap_.grow_next = r;
             mheap_.grow_end = r + n;
         }
@@ -259,9 +329,7 @@ static int mheap_grow(size_t npages)
     if (sys_map((void *)base, bytes) != 0)
         return -1;
     mheap_.grow_next += bytes;
-    mheap_.pages_free += pages;
-    mheap_.pages_released += scavenged_update(base, pages, 1);
-    free_insert(NULL, base, pages, 0);
+    pages_grow(base, pages);
     return 0;
 }
 
@@ -281,37 +349,26 @@ static void bits_free(AO_t *bits, size_t words)
 struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
 {
     pthread_mutex_lock(&mheap_.lock);
-    struct mspan *f = free_find(npages);
+    uintptr_t base = pages_find(npages);
     size_t grew = 0;
-    if (f == NULL) {
+    if (base == 0) {
         size_t before = mheap_.pages_free;
         if (mheap_grow(npages) != 0) {
             pthread_mutex_unlock(&mheap_.lock);
             return NULL;
         }
         grew = (mheap_.pages_free - before) << PAGE_SHIFT;
-        f = free_find(npages);
+        base = pages_find(npages);
+        if (base == 0)
+            fatal("the heap grew by %zu bytes but has no run of %zu free pages", grew, npages);
     }
-    bin_remove(f);
-    uintptr_t base = f->base;
-    int needzero = f->needzero;
-    if (f->npages > npages) {
-        /* Keep the high part free: allocation packs towards low addresses
-         * and the scavenger releases from the top. */
-        set_span_entry(f->base, NULL);
-        f->base += npages << PAGE_SHIFT;
-        f->npages -= npages;
-        map_free_run(f);
-        bin_insert(f);
-    } else {
-        atomic_store(&f->state, SPAN_DEAD);
-        set_span_entry(f->base, NULL);
-        set_span_entry(f->limit - PAGE_SIZE, NULL);
-        fixalloc_free(&mheap_.span_alloc, f);
-    }
+    pages_take(base, npages, 1);
+    if (base == mheap_.search_addr)
+        mheap_.search_addr = base + (npages << PAGE_SHIFT);
+    int needzero = page_bits(PAGES_DIRTY, BITS_CLEAR, base, npages) != 0;
     mheap_.pages_free -= npages;
     mheap_.pages_inuse += npages;
-    mheap_.pages_released -= scavenged_update(base, npages, 0);
+    mheap_.pages_released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, base, npages);
 
     struct mspan *s = fixalloc_alloc(&mheap_.span_alloc);
     unsigned sizeclass = span_class_size(spanclass);
@@ -333,8 +390,7 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
     size_t words = span_bitmap_words(s->nelems);
     s->alloc_bits = bits_alloc(words);
     s->gcmark_bits = bits_alloc(words);
-    if (knobs.gccheckmark)
-        s->checkmark_bits = bits_alloc(words);
+    s->checkmark_bits = knobs.gccheckmark ? bits_alloc(words) : NULL;
     s->freeindex = 0;
     s->alloc_count = 0;
     span_refill_alloc_cache(s, 0);
@@ -359,18 +415,21 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
 void mheap_free(struct mspan *s)
 {
     pthread_mutex_lock(&mheap_.lock);
+    /* Dead before its pages are unmapped: a lock-free reader that still
+     * holds s (gc_base) sees it is not in use. The descriptor and bitmaps
+     * go back to their fixallocs, whose memory is never unmapped. */
+    atomic_store(&s->state, SPAN_DEAD);
+    for (size_t i = 0; i < s->npages; i++)
+        set_span_entry(s->base + (i << PAGE_SHIFT), NULL);
+    page_bits(PAGES_DIRTY, BITS_SET, s->base, s->npages);
+    pages_take(s->base, s->npages, 0);
+    mheap_.pages_inuse -= s->npages;
+    mheap_.pages_free += s->npages;
     size_t words = span_bitmap_words(s->nelems);
     bits_free(s->alloc_bits, words);
     bits_free(s->gcmark_bits, words);
     bits_free(s->checkmark_bits, words);
-    s->alloc_bits = s->gcmark_bits = s->checkmark_bits = NULL;
-    for (size_t i = 1; i + 1 < s->npages; i++)
-        set_span_entry(s->base + (i << PAGE_SHIFT), NULL);
-    mheap_.pages_inuse -= s->npages;
-    mheap_.pages_free += s->npages;
-    s->spanclass = 0;
-    s->nelems = 0;
-    free_insert(s, s->base, s->npages, 1);
+    fixalloc_free(&mheap_.span_alloc, s);
     pthread_mutex_unlock(&mheap_.lock);
 }
 
@@ -385,62 +444,103 @@ void mheap_read_pages(struct heap_pages *out)
 
 /* ---- Releasing free pages to the OS ------------------------------------- */
 
-#define HUGE_PAGE_BYTES ((uintptr_t)2 << 20)
+static int page_taken(uintptr_t p)
+{
+    return page_bits(PAGES_TAKEN, BITS_COUNT, p, 1) != 0;
+}
 
 static int page_scavenged(uintptr_t p)
 {
-    size_t pi = page_index(p);
-    return (arena_of(p)->scavenged[pi / 64] >> (pi % 64)) & 1;
+    return page_bits(PAGES_SCAVENGED, BITS_COUNT, p, 1) != 0;
 }
 
-/* The highest free run below c->addr that has unreleased pages in the part
- * that may be released (its range in *lo, *hi); NULL when none is left.
- * Under the heap lock. */
-static struct mspan *release_candidate(struct release_cursor *c, int huge_aware, uintptr_t *lo,
-                                       uintptr_t *hi)
+/* Whether the page below p is ready heap memory, in the same mapping. */
+static int page_below_exists(uintptr_t p)
 {
-    uintptr_t lo_bound = mheap_.arena_lo;
-    uintptr_t p = c->addr;
-    /* A run this cursor stopped inside: its interior pages map to nothing,
-     * so resume from its first page, which does. */
-    struct mspan *resume = c->run_base ? span_of(c->run_base) : NULL;
-    if (resume && resume->base == c->run_base && resume->limit >= p && p > resume->base)
-        p = resume->limit;
-    else
-        c->run_base = 0;
-    while (p > lo_bound) {
-        uintptr_t page = p - PAGE_SIZE;
-        struct mspan *s = span_of(page);
-        if (s == NULL) {
-            p = page; /* not yet ready address space */
-            continue;
-        }
-        p = s->base;
-        if (atomic_load_relaxed(&s->state) != SPAN_FREE)
-            continue;
-        uintptr_t a = s->base, b = s->limit;
-        if (c->run_base == s->base && c->addr < b)
-            b = c->addr;
-        c->run_base = 0;
-        if (huge_aware) {
-            /* Only whole huge pages: releasing part of one would split a
-             * huge page whose other part is in use. */
-            a = (a + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
-            b &= ~(HUGE_PAGE_BYTES - 1);
-            if (a >= b)
-                continue;
-        }
-        for (uintptr_t q = b; q > a; q -= PAGE_SIZE) {
-            if (!page_scavenged(q - PAGE_SIZE)) {
-                c->addr = p;
-                *lo = a;
-                *hi = q;
-                return s;
-            }
+    return (p & (ARENA_BYTES - 1)) != 0 || arena_of(p - 1) != NULL;
+}
+
+/* How many arenas start below limit: the ones a downward search visits. */
+static size_t arenas_below(uintptr_t limit)
+{
+    size_t i = arena_position(limit - 1);
+    if (i < mheap_.narenas && mheap_.arena_bases[i] < limit)
+        i++;
+    return i;
+}
+
+/* The highest free, unreleased page below limit, or 0. Under the lock. */
+static uintptr_t highest_unreleased(uintptr_t limit)
+{
+    for (size_t i = arenas_below(limit); i-- > 0;) {
+        uintptr_t ab = mheap_.arena_bases[i];
+        struct heap_arena *a = arena_of(ab);
+        size_t top = limit < ab + ARENA_BYTES ? (limit - ab) >> PAGE_SHIFT : PAGES_PER_ARENA;
+        for (size_t w = (top + 63) / 64; w-- > 0;) {
+            uint64_t m = ~(a->bits[PAGES_TAKEN][w] | a->bits[PAGES_SCAVENGED][w]);
+            if (w == top / 64 && top % 64)
+                m &= (1ull << (top % 64)) - 1;
+            if (m)
+                return ab + ((w * 64 + 63 - (size_t)__builtin_clzll(m)) << PAGE_SHIFT);
         }
     }
-    c->addr = lo_bound;
-    return NULL;
+    return 0;
+}
+
+/* The highest whole free huge page below limit with unreleased pages, or 0. */
+static uintptr_t highest_unreleased_huge(uintptr_t limit)
+{
+    for (size_t i = arenas_below(limit); i-- > 0;) {
+        uintptr_t ab = mheap_.arena_bases[i];
+        struct heap_arena *a = arena_of(ab);
+        uintptr_t top = limit < ab + ARENA_BYTES ? limit : ab + ARENA_BYTES;
+        for (uintptr_t h = top & ~(HUGE_PAGE_BYTES - 1); h > ab;) {
+            h -= HUGE_PAGE_BYTES;
+            size_t w0 = page_index(h) / 64, nw = (HUGE_PAGE_BYTES >> PAGE_SHIFT) / 64;
+            uint64_t taken = 0, scav = ~0ull;
+            for (size_t w = w0; w < w0 + nw; w++) {
+                taken |= a->bits[PAGES_TAKEN][w];
+                scav &= a->bits[PAGES_SCAVENGED][w];
+            }
+            if (taken == 0 && scav != ~0ull)
+                return h;
+        }
+    }
+    return 0;
+}
+
+/* The stretch to release next, below limit: [*lo, *hi), free pages ending
+ * with the highest unreleased one (or whole huge pages), holding at most
+ * max_pages unreleased pages. 0 when there is none. Under the lock. */
+static int release_find(uintptr_t limit, size_t max_pages, int huge_aware, uintptr_t *lo,
+                        uintptr_t *hi)
+{
+    size_t n = 0;
+    if (huge_aware) {
+        const size_t hp = HUGE_PAGE_BYTES >> PAGE_SHIFT;
+        uintptr_t h = highest_unreleased_huge(limit);
+        if (h == 0)
+            return 0;
+        *hi = h + HUGE_PAGE_BYTES;
+        do {
+            n += hp - page_bits(PAGES_SCAVENGED, BITS_COUNT, h, hp);
+            *lo = h;
+            h -= HUGE_PAGE_BYTES;
+        } while (n < max_pages && page_below_exists(*lo) &&
+                 page_bits(PAGES_TAKEN, BITS_COUNT, h, hp) == 0);
+        return 1;
+    }
+    uintptr_t q = highest_unreleased(limit);
+    if (q == 0)
+        return 0;
+    *hi = q + PAGE_SIZE;
+    *lo = q;
+    n = 1;
+    while (n < max_pages && page_below_exists(*lo) && !page_taken(*lo - PAGE_SIZE)) {
+        *lo -= PAGE_SIZE;
+        n += !page_scavenged(*lo);
+    }
+    return 1;
 }
 
 size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware,
@@ -448,48 +548,34 @@ size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_a
 {
     uintptr_t lo, hi;
     pthread_mutex_lock(&mheap_.lock);
-    if (cursor->addr == 0 || cursor->addr > mheap_.arena_hi) {
+    if (cursor->addr == 0 || cursor->addr > mheap_.arena_hi)
         cursor->addr = mheap_.arena_hi;
-        cursor->run_base = 0;
-    }
-    struct mspan *f = release_candidate(cursor, huge_aware, &lo, &hi);
-    if (f == NULL) {
+    if (cursor->addr <= mheap_.arena_lo ||
+        !release_find(cursor->addr, max_pages, huge_aware, &lo, &hi)) {
+        cursor->addr = mheap_.arena_lo;
         pthread_mutex_unlock(&mheap_.lock);
         return 0;
     }
-    /* Take the run out of the heap so nobody allocates it while its pages
-     * are being released; the lock is not held across the madvise calls. */
-    bin_remove(f);
-    atomic_store(&f->state, SPAN_RELEASING);
+    /* Take the stretch out of the heap so nobody allocates it while it is
+     * being released; the lock is not held across the madvise call. The
+     * pages stay counted as free. */
+    size_t npages = (hi - lo) >> PAGE_SHIFT;
+    pages_take(lo, npages, 1);
     pthread_mutex_unlock(&mheap_.lock);
 
-    /* Release from the top, at most max_pages unreleased pages, in one
-     * madvise call over the whole stretch, released pages included: on
-     * the machines measured a call costs far more than the pages it
-     * covers, so one call over a stretch that is partly released already
-     * is much cheaper than one call per unreleased piece. Only this thread
-     * changes the bits of a run being released. */
-    size_t n = 0;
-    uintptr_t stop = hi;
-    for (uintptr_t q = hi; q > lo && n < max_pages; q -= PAGE_SIZE) {
-        if (!page_scavenged(q - PAGE_SIZE))
-            n++;
-        stop = q - PAGE_SIZE;
-    }
-    sys_unused((void *)stop, hi - stop, use_free);
+    /* One madvise call over the whole stretch, released pages included:
+     * on the machines measured a call costs far more than the pages it
+     * covers. Only this thread (the holder of the scavenger's lock)
+     * changes the bits of a stretch being released. */
+    sys_unused((void *)lo, hi - lo, use_free);
 
     pthread_mutex_lock(&mheap_.lock);
-    size_t changed = scavenged_update(stop, (hi - stop) >> PAGE_SHIFT, 1);
+    size_t changed = page_bits(PAGES_SCAVENGED, BITS_SET, lo, npages);
     mheap_.pages_released += changed;
-    int needzero = f->needzero;
-    if (!use_free && stop == f->base && hi == f->limit)
-        needzero = 0; /* every page reads back as zero now */
-    if (stop > lo) {
-        /* More of this run is left for the next call. */
-        cursor->addr = stop;
-        cursor->run_base = f->base;
-    }
-    free_insert(f, f->base, f->npages, needzero);
+    if (!use_free)
+        page_bits(PAGES_DIRTY, BITS_CLEAR, lo, npages); /* reads back as zero */
+    pages_take(lo, npages, 0);
+    cursor->addr = lo;
     pthread_mutex_unlock(&mheap_.lock);
     return changed;
 }

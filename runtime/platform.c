@@ -8,6 +8,7 @@
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -29,6 +30,27 @@ void sys_unused(void *p, size_t n, int use_free)
     if (use_free && madvise(p, n, MADV_FREE) == 0)
         return;
     madvise(p, n, MADV_DONTNEED);
+}
+
+enum thp_mode sys_thp_mode(void)
+{
+    char buf[128] = {0};
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f == NULL)
+        return THP_NEVER;
+    if (fgets(buf, sizeof buf, f) == NULL)
+        buf[0] = 0;
+    fclose(f);
+    if (strstr(buf, "[always]"))
+        return THP_ALWAYS;
+    if (strstr(buf, "[madvise]"))
+        return THP_MADVISE;
+    return THP_NEVER;
+}
+
+void sys_hugepages(void *p, size_t n, int want)
+{
+    madvise(p, n, want ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 }
 
 void *sys_alloc(size_t n)
@@ -95,6 +117,12 @@ int available_cpus_cached(void)
 void futex_wait(volatile uint32_t *addr, uint32_t val)
 {
     syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+void futex_wait_timeout(volatile uint32_t *addr, uint32_t val, int64_t ns)
+{
+    struct timespec ts = {ns / 1000000000, ns % 1000000000};
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
 }
 
 void futex_wake(volatile uint32_t *addr, int n)

@@ -33,6 +33,13 @@ int sys_map(void *p, size_t n);
  * (MADV_DONTNEED) or, with use_free, as zero or its old contents until the
  * kernel reclaims it (MADV_FREE). */
 void sys_unused(void *p, size_t n, int use_free);
+/* How the kernel backs anonymous memory with transparent huge pages
+ * (/sys/kernel/mm/transparent_hugepage/enabled). */
+enum thp_mode { THP_NEVER, THP_MADVISE, THP_ALWAYS };
+enum thp_mode sys_thp_mode(void);
+/* Asks for (want) or against huge pages in [p, p+n), a whole reservation:
+ * one madvise, so that the range stays one mapping as it is made ready. */
+void sys_hugepages(void *p, size_t n, int want);
 /* Fresh read-write anonymous memory for metadata, zeroed. NULL on failure. */
 void *sys_alloc(size_t n);
 void sys_free(void *p, size_t n);
@@ -50,6 +57,8 @@ int available_cpus_cached(void);
 /* Futex wait/wake on a 32-bit word. futex_wait returns when *addr != val, on
  * a wake, or spuriously; callers loop. Both are async-signal-safe. */
 void futex_wait(volatile uint32_t *addr, uint32_t val);
+/* The same, giving up after about ns nanoseconds. */
+void futex_wait_timeout(volatile uint32_t *addr, uint32_t val, int64_t ns);
 void futex_wake(volatile uint32_t *addr, int n);
 
 /* Prints "tricolor: fatal error: ..." on stderr and aborts. */

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <tricolor.h>
 
-#define CHUNK_PAGES (((size_t)16 << 20) / PAGE_SIZE)
+#define RELEASE_PAGES (((size_t)16 << 20) / PAGE_SIZE) /* per mheap_release call */
 #define RETAIN_EXTRA_PERCENT 10
 #define REDUCE_EXTRA_PERCENT 5
 /* The share of one CPU the scavenger aims for, the least it works at once,
@@ -36,7 +36,6 @@ static RUNTIME_STATE struct {
     volatile AO_t retain_goal; /* bytes of retained memory; UINT64_MAX: none */
     volatile AO_t limit_goal;  /* bytes of Sys - HeapReleased; UINT64_MAX: none */
     volatile uint32_t wake;    /* futex */
-    int huge_aware;
     pthread_mutex_t lock;      /* serialises the release cursor */
     struct release_cursor cursor;
     volatile AO_t released_bg; /* bytes released in the background since the last line */
@@ -47,14 +46,6 @@ void scavenger_init(void)
 {
     scav.retain_goal = UINT64_MAX;
     scav.limit_goal = UINT64_MAX;
-    char buf[128] = {0};
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    if (f) {
-        if (fgets(buf, sizeof buf, f) == NULL)
-            buf[0] = 0;
-        fclose(f);
-    }
-    scav.huge_aware = strstr(buf, "[always]") != NULL;
 }
 
 static uint64_t retained_bytes(const struct heap_pages *p)
@@ -148,7 +139,7 @@ static void *scavenger_main(void *arg)
         size_t released = 0;
         int exhausted = 0;
         while (spent < budget && spent < MAX_BURST_NS && excess() > 0) {
-            size_t n = release(CHUNK_PAGES, scav.huge_aware);
+            size_t n = release(RELEASE_PAGES, mheap_.huge_pages);
             if (n == 0) {
                 exhausted = 1;
                 break;
@@ -257,7 +248,7 @@ void gc_free_os_memory(void)
 {
     gc_collect();
     uint64_t released = 0;
-    struct release_cursor cursor = {0, 0};
+    struct release_cursor cursor = {0};
     size_t n;
     pthread_mutex_lock(&scav.lock);
     while ((n = mheap_release(&cursor, SIZE_MAX, 0, !knobs.madvdontneed)) > 0)

@@ -45,16 +45,14 @@
 enum span_state {
     SPAN_DEAD = 0, /* descriptor not describing memory */
     SPAN_IN_USE,   /* holds heap objects */
-    SPAN_FREE,     /* a run of free pages in the page heap */
-    SPAN_RELEASING, /* free pages taken out of the heap while being released */
 };
 
 struct mspan {
-    struct mspan *next, *prev; /* links in a central list or a free bin */
+    struct mspan *next, *prev; /* links in a central list */
     int list_id;               /* which list holds it, for assertions; 0: none */
 
     uintptr_t base;  /* first byte */
-    uintptr_t limit; /* end of the last object (in use) or of the run (free) */
+    uintptr_t limit; /* end of the last object */
     size_t npages;
     size_t elemsize;
     uint32_t divmagic; /* see sizeclasses.h; 0 for large spans */

@@ -702,15 +702,16 @@ static void coalesce_case(size_t n, const int order[3])
                 hi++;
             uintptr_t base = a + (uintptr_t)lo * n * PAGE_SIZE;
             size_t npages = (size_t)(hi - lo + 1) * n;
-            struct mspan *f = span_of(base);
-            ck_assert_ptr_nonnull(f);
-            ck_assert_uint_eq(atomic_load(&f->state), SPAN_FREE);
-            ck_assert_msg(f->base == base && f->npages == npages,
+            uintptr_t fbase = 0;
+            size_t fpages = 0;
+            ck_assert(mheap_free_run(a + i * n * PAGE_SIZE, &fbase, &fpages));
+            ck_assert_msg(fbase == base && fpages == npages,
                           "order %d%d%d step %d: free run at %p has %zu pages from %p, want %zu "
                           "from %p",
                           order[0], order[1], order[2], k, (void *)(a + i * n * PAGE_SIZE),
-                          f->npages, (void *)f->base, npages, (void *)base);
-            ck_assert_ptr_eq(span_of(base + (npages - 1) * PAGE_SIZE), f);
+                          fpages, (void *)fbase, npages, (void *)base);
+            ck_assert_ptr_null(span_of(base));
+            ck_assert_ptr_null(span_of(base + (npages - 1) * PAGE_SIZE));
         }
     }
     struct heap_pages freed = pages_now();
@@ -737,6 +738,28 @@ START_TEST(page_heap_coalescing)
     struct heap_pages end = pages_now();
     ck_assert_uint_eq(end.inuse, start.inuse);
     ck_assert_uint_eq(end.free, start.free);
+}
+END_TEST
+
+START_TEST(page_heap_lowest_first)
+{
+    /* First fit by address: of two free runs that fit, the lower one is
+     * taken, whichever was freed last. */
+    reserve_free_pages(2048);
+    for (size_t n = 1; n <= 200; n += 67) {
+        struct mspan *run[5];
+        adjacent_runs(n, run);
+        uintptr_t low = run[1]->base;
+        raw_free(run[1]);
+        raw_free(run[3]);
+        struct mspan *s = raw_alloc(n);
+        ck_assert_msg(s->base <= low, "%zu pages came from %p, above the free run at %p", n,
+                      (void *)s->base, (void *)low);
+        raw_free(s);
+        raw_free(run[0]);
+        raw_free(run[2]);
+        raw_free(run[4]);
+    }
 }
 END_TEST
 
@@ -1049,6 +1072,7 @@ static Suite *alloc_suite(void)
     tcase_add_checked_fixture(heap, collector_off, collector_restore);
     tcase_add_test(heap, page_heap_alloc_free_orders);
     tcase_add_test(heap, page_heap_coalescing);
+    tcase_add_test(heap, page_heap_lowest_first);
     tcase_add_test(heap, page_heap_grows);
     suite_add_tcase(s, heap);
 
