@@ -26,13 +26,19 @@
 RUNTIME_STATE volatile AO_t gc_phase;
 RUNTIME_STATE struct gc_cycle_stats gc_stats;
 
-/* Cycle bookkeeping. requested, started and completed count cycles since
- * init; completed <= started <= requested + 1. forced_upto: cycles up to this
- * number were asked for by gc_collect. The futex words wake the controller
- * (requested), gc_collect's waiters (completed) and the sweeper (sweep_wake). */
+/* Cycle bookkeeping. requested, started, marking, terminated and completed
+ * count cycles since init; completed <= terminated <= marking <= started <=
+ * requested + 1, where marking is the last cycle whose first pause is over
+ * and terminated the last whose marking is over (with its successor's
+ * trigger set). forced_upto: cycles up to this number were asked for by
+ * gc_collect. The futex words wake the
+ * controller (requested), allocating threads waiting for a cycle to start
+ * (marking), gc_collect's waiters (completed) and the sweeper (sweep_wake). */
 static RUNTIME_STATE struct {
     volatile uint32_t requested;
     volatile uint32_t started;
+    volatile uint32_t marking;
+    volatile uint32_t terminated;
     volatile uint32_t completed;
     volatile uint32_t forced_upto;
     volatile uint32_t sweep_wake;
@@ -51,6 +57,9 @@ static void raise_to(volatile uint32_t *word, uint32_t v)
     }
 }
 
+/* The longest an allocating thread waits for a cycle to start marking. */
+#define START_WAIT_MAX_NS 10000000
+
 static void request_cycle(uint32_t n)
 {
     raise_to(&cycles.requested, n);
@@ -59,9 +68,11 @@ static void request_cycle(uint32_t n)
 
 void gc_trigger(void)
 {
-    uint32_t done = atomic_load32(&cycles.completed);
-    if (atomic_load32(&cycles.requested) > done)
-        return; /* one is already asked for or running */
+    /* The next cycle may be asked for as soon as the last one's marking is
+     * over, while its controller still finishes up: its trigger is set. */
+    uint32_t done = atomic_load32(&cycles.terminated);
+    if ((int32_t)(atomic_load32(&cycles.requested) - done) > 0)
+        return; /* one is already asked for or marking */
     request_cycle(done + 1);
 }
 
@@ -73,17 +84,27 @@ static void sleep_ns(int64_t ns)
 
 void gc_wait_for_start(struct mthread *t)
 {
-    /* Bounded: at most about 10 ms, whatever the controller does. */
-    for (int i = 0; i < 100; i++) {
-        if ((int32_t)(atomic_load32(&cycles.requested) - atomic_load32(&cycles.started)) <= 0)
+    int64_t deadline = 0;
+    for (;;) {
+        uint32_t marking = atomic_load32(&cycles.marking);
+        if ((int32_t)(atomic_load32(&cycles.requested) - marking) <= 0)
             return;
-        if (atomic_load_relaxed(&gc_controller.heap_live) <
-            atomic_load_relaxed(&gc_controller.heap_goal))
+        int64_t now = nanotime();
+        if (deadline == 0)
+            deadline = now + START_WAIT_MAX_NS;
+        else if (now >= deadline)
             return;
         runtime_block_begin(t);
-        sleep_ns(100000);
+        futex_wait_timeout(&cycles.marking, marking, deadline - now);
         runtime_block_end(t);
     }
+}
+
+/* Marks cycle n's first pause as over and wakes the threads waiting for it. */
+static void marking_started(uint32_t n)
+{
+    raise_to(&cycles.marking, n);
+    futex_wake(&cycles.marking, INT_MAX);
 }
 
 /* ---- The cycle ------------------------------------------------------------ */
@@ -216,6 +237,7 @@ static void feed_limiter(const struct cycle_record *rec, int marking)
 static void concurrent_mark(struct cycle_record *rec)
 {
     start_the_world();
+    marking_started(atomic_load32(&cycles.started));
     rec->stw_ns += rec->t_mark - rec->t_start;
     workers_wake();
     int64_t last_limiter = nanotime();
@@ -300,6 +322,7 @@ static void mark_termination(struct cycle_record *rec)
     rec->marked = atomic_load(&work.bytes_marked);
     write_barrier_set(0);
     atomic_store(&gc_phase, GC_OFF);
+    assists_wake();
     atomic_xadd(&mheap_.sweepgen, 2);
 
     rec->cpu_background = (int64_t)atomic_load(&mark_state.background_ns);
@@ -383,6 +406,7 @@ static void gc_cycle(int forced)
         concurrent_mark(&rec);
     }
     mark_termination(&rec);
+    atomic_store32(&cycles.terminated, atomic_load32(&cycles.started));
 
     atomic_xadd32(&cycles.sweep_wake, 1);
     futex_wake(&cycles.sweep_wake, 1);
@@ -436,6 +460,7 @@ static void *controller_main(void *arg)
         atomic_store32(&cycles.started, n);
         gc_cycle((int32_t)(atomic_load32(&cycles.forced_upto) - n) >= 0);
         atomic_store32(&cycles.completed, n);
+        marking_started(n); /* gcstoptheworld: only now */
         pthread_mutex_unlock(&cycle_lock);
         futex_wake(&cycles.completed, INT_MAX);
     }
@@ -463,6 +488,8 @@ void gc_fork_child(void)
     uint32_t done = atomic_load32(&cycles.completed);
     atomic_store32(&cycles.requested, done);
     atomic_store32(&cycles.started, done);
+    atomic_store32(&cycles.marking, done);
+    atomic_store32(&cycles.terminated, done);
     atomic_store32(&cycles.forced_upto, done);
     gc_start_threads();
 }

@@ -58,10 +58,12 @@ void gc_fork_child(void);
 void gc_trigger(void);
 struct mthread;
 /* Called by an allocating thread at a point where its cache is consistent:
- * if the heap is already past its goal and the cycle asked for has not
- * started, wait (stoppable) for the controller to start it, rather than
- * run the heap further past the goal while the controller waits for a
- * CPU (Go's allocating goroutine starts the cycle itself). */
+ * if a cycle has been asked for and marking has not started yet, wait
+ * (stoppable, a few milliseconds at most) until it has. A woken controller
+ * may wait milliseconds for a CPU while the allocating thread runs on; Go's
+ * allocating goroutine starts the cycle itself, and so, in effect, does
+ * this: the waiting thread gives its CPU to the controller, and the heap
+ * does not run past the trigger while nothing marks. */
 void gc_wait_for_start(struct mthread *t);
 
 #pragma GCC visibility pop

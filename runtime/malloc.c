@@ -96,11 +96,12 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
     atomic_xadd(&gc_controller.heap_live, s->elemsize);
     atomic_xadd(&heap_stats.large_alloc_count, 1);
     atomic_xadd(&heap_stats.large_alloc_bytes, s->elemsize);
+    /* On the central list the sweeper finds it. It must get there before
+     * allocate_black, whose assist may wait in a blocking region, where a
+     * cycle can end and advance sweepgen past a span on no list. */
+    mcentral_push_swept(&mcentral_[spc], s);
     if (atomic_load_relaxed(&gc_phase) != GC_OFF)
         allocate_black(t, s, s->base);
-    /* On the central list the sweeper finds it; no cycle can advance
-     * sweepgen before this (we are inside the runtime). */
-    mcentral_push_swept(&mcentral_[spc], s);
     if (pacer_should_trigger())
         gc_trigger();
     return (void *)s->base;

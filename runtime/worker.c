@@ -4,12 +4,14 @@
 #include "worker.h"
 
 #include "env.h"
+#include "gc.h"
 #include "mark.h"
 #include "pacer.h"
 #include "platform.h"
 #include "roots.h"
 #include "threads.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <time.h>
@@ -23,6 +25,10 @@ static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none *
 #define WORKER_SLICE_WORK ((uint64_t)64 << 10)
 /* The least an assist does, to amortise its cost (Go's gcOverAssistWork). */
 #define ASSIST_MIN_WORK ((uint64_t)64 << 10)
+/* A parked assist looks again after ASSIST_PARK_NS, and gives up after
+ * ASSIST_PARK_MAX_WAITS looks (100 ms). */
+#define ASSIST_PARK_NS 1000000
+#define ASSIST_PARK_MAX_WAITS 100
 
 static void sleep_ns(int64_t ns)
 {
@@ -107,6 +113,8 @@ static void worker_mark(int fractional)
             if (n) {
                 atomic_xadd(&mark_state.bg_credit, n);
                 atomic_xadd(&mark_state.scan_done, n);
+                if (atomic_load_relaxed(&mark_state.assists_parked))
+                    assists_wake();
                 did = 1;
             }
         }
@@ -196,6 +204,25 @@ static uint64_t assist_work_per_byte_x1024(void)
     return r ? r : 1;
 }
 
+/* Takes up to want units of banked background credit; returns how much. */
+static uint64_t take_bg_credit(uint64_t want)
+{
+    for (;;) {
+        AO_t credit = atomic_load_relaxed(&mark_state.bg_credit);
+        if (credit == 0)
+            return 0;
+        AO_t take = credit < want ? credit : want;
+        if (atomic_cas(&mark_state.bg_credit, credit, credit - take))
+            return take;
+    }
+}
+
+void assists_wake(void)
+{
+    atomic_xadd32(&mark_state.assist_wake, 1);
+    futex_wake(&mark_state.assist_wake, INT_MAX);
+}
+
 void gc_assist(struct mthread *t)
 {
     if (limiter_limiting()) {
@@ -205,31 +232,38 @@ void gc_assist(struct mthread *t)
     }
     int64_t t0 = nanotime();
     uint64_t wpb = assist_work_per_byte_x1024();
-    uint64_t want = (uint64_t)(-t->assist_bytes) * wpb / 1024;
-    if (want < ASSIST_MIN_WORK)
-        want = ASSIST_MIN_WORK;
-    /* Banked background credit first. */
-    for (;;) {
-        AO_t credit = atomic_load_relaxed(&mark_state.bg_credit);
-        if (credit == 0)
+    for (int parked = 0;; parked++) {
+        uint32_t wake = atomic_load32(&mark_state.assist_wake);
+        uint64_t want = (uint64_t)(-t->assist_bytes) * wpb / 1024;
+        if (want < ASSIST_MIN_WORK)
+            want = ASSIST_MIN_WORK;
+        /* Banked background credit first, then grey objects. */
+        uint64_t took = take_bg_credit(want);
+        t->assist_bytes += (int64_t)(took * 1024 / wpb);
+        want -= took;
+        if (t->assist_bytes < 0 && want > 0) {
+            uint64_t n = mark_drain_n(&t->gcw, want, &mark_state.stop);
+            atomic_xadd(&mark_state.scan_done, n);
+            t->assist_bytes += (int64_t)(n * 1024 / wpb);
+            /* Leftover grey objects go where the workers can see them. */
+            gcw_dispose(&t->gcw);
+        }
+        if (t->assist_bytes >= 0 || atomic_load(&gc_phase) != GC_MARK)
             break;
-        AO_t take = credit < want ? credit : want;
-        if (atomic_cas(&mark_state.bg_credit, credit, credit - take)) {
-            t->assist_bytes += (int64_t)(take * 1024 / wpb);
-            want -= take;
+        /* The debt outruns the grey work in reach: the rest is being
+         * scanned by the workers, and allocating on would run the heap past
+         * its goal before marking ends. Wait, as Go parks an assist, for
+         * their credit or the end of marking; bounded, in case a cycle
+         * cannot end while this thread waits. */
+        if (parked >= ASSIST_PARK_MAX_WAITS) {
+            t->assist_bytes = 0;
             break;
         }
+        atomic_xadd(&mark_state.assists_parked, 1);
+        runtime_block_begin(t);
+        futex_wait_timeout(&mark_state.assist_wake, wake, ASSIST_PARK_NS);
+        runtime_block_end(t);
+        atomic_xadd(&mark_state.assists_parked, (AO_t)-1);
     }
-    if (t->assist_bytes < 0 && want > 0) {
-        uint64_t n = mark_drain_n(&t->gcw, want, &mark_state.stop);
-        atomic_xadd(&mark_state.scan_done, n);
-        t->assist_bytes += (int64_t)(n * 1024 / wpb);
-        /* Leftover grey objects go where the workers can see them. */
-        gcw_dispose(&t->gcw);
-    }
-    if (t->assist_bytes < 0)
-        /* No grey object was left to scan: the workers hold the rest and
-         * the cycle is about to end. Go on allocating. */
-        t->assist_bytes = 0;
     atomic_xadd(&mark_state.assist_ns, (AO_t)(nanotime() - t0));
 }

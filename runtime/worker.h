@@ -44,6 +44,8 @@ struct mark_state {
     volatile AO_t assist_ns, background_ns; /* CPU spent, this cycle */
     volatile AO_t assist_work_per_byte_x1024; /* fixed point */
     volatile uint32_t epoch;   /* futex: bumped when a mark phase starts */
+    volatile uint32_t assist_wake; /* futex: bumped for parked assists */
+    volatile AO_t assists_parked;
 };
 
 extern struct mark_state mark_state;
@@ -53,8 +55,12 @@ void workers_start(int procs);
 void workers_wake(void);
 /* Tells the workers to stop and waits until none holds grey work. */
 void workers_stop(void);
-/* Pays this thread's assist debt; called when assist_bytes < 0. */
+/* Pays this thread's assist debt; called when assist_bytes < 0. A thread
+ * whose debt outruns the grey work left waits (stoppable) until background
+ * credit or the end of marking frees it. */
 void gc_assist(struct mthread *t);
+/* Wakes parked assists: new background credit, or marking is over. */
+void assists_wake(void);
 /* Scans the stacks of registered threads not yet scanned this cycle, each
  * stopped on its own; returns 0 if threads_lock was busy (try later). */
 int mark_unscanned_stacks(struct gc_work *w, int world_stopped);
