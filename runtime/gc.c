@@ -448,6 +448,7 @@ static void *controller_main(void *arg)
 {
     (void)arg;
     block_signals();
+    collector_thread_started();
     for (;;) {
         uint32_t req = atomic_load32(&cycles.requested);
         uint32_t done = atomic_load32(&cycles.completed);
@@ -498,6 +499,7 @@ static void *sweeper_main(void *arg)
 {
     (void)arg;
     block_signals();
+    collector_thread_started();
     uint32_t seen = 0;
     for (;;) {
         uint32_t now;
@@ -512,15 +514,32 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
+/* Collector threads that have started running since gc_start_threads began. */
+static RUNTIME_STATE volatile uint32_t threads_up;
+
+void collector_thread_started(void)
+{
+    atomic_xadd32(&threads_up, 1);
+    futex_wake(&threads_up, 1);
+}
+
 void gc_start_threads(void)
 {
     if (gc_stats.init_time == 0)
         gc_stats.init_time = nanotime();
-    workers_start(knobs.procs);
+    atomic_store32(&threads_up, 0);
+    uint32_t n = (uint32_t)workers_start(knobs.procs) + 3;
     scavenger_start();
     if (pthread_create(&cycles.controller, NULL, controller_main, NULL) != 0 ||
         pthread_create(&cycles.sweeper, NULL, sweeper_main, NULL) != 0)
         fatal("cannot start the collector's threads");
+    /* Return only once every thread runs its own code: a fork() right
+     * after gc_init must not copy a thread still inside its start-up,
+     * where the C library or a sanitizer may hold an allocator lock that
+     * would stay locked in the child. */
+    uint32_t up;
+    while ((up = atomic_load32(&threads_up)) < n)
+        futex_wait(&threads_up, up);
 }
 
 /* ---- Public entry points ------------------------------------------------- */

@@ -49,7 +49,11 @@ struct gc_cycle_stats {
 };
 extern struct gc_cycle_stats gc_stats;
 
+/* Starts the collector's threads (at init, and in a fork child) and returns
+ * once each has started. */
 void gc_start_threads(void);
+/* Called first thing by each collector thread. */
+void collector_thread_started(void);
 /* fork() support (init.c registers them with pthread_atfork). */
 void gc_fork_prepare(void);
 void gc_fork_parent(void);

@@ -115,6 +115,7 @@ static void *scavenger_main(void *arg)
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    collector_thread_started();
     /* CPU-time budget: it accrues at CPU_FRACTION of wall time, up to
      * BUDGET_CAP, and starts full, so a large excess (a heap that just
      * shrank by a gigabyte) goes back at once while the average stays

@@ -27,12 +27,17 @@
  * runtime over the limit releases the excess. Both are bounded to 64 MiB, so
  * one allocation never stalls for long.
  *
- * When the kernel backs anonymous memory with transparent huge pages
- * (/sys/kernel/mm/transparent_hugepage/enabled is "always"), the background
- * scavenger releases only whole 2 MiB-aligned huge pages, so as never to
- * split a huge page whose other part is in use; gc_free_os_memory releases
- * everything. Releasing never changes protections or mappings, so it never
- * adds entries to /proc/self/maps.
+ * When the heap's memory is backed by transparent huge pages (THP "always",
+ * or "madvise", where the heap asks for them; see heap.h), the background
+ * scavenger releases only whole free 2 MiB-aligned huge pages, so as never
+ * to split a huge page whose other part is in use, and because releasing a
+ * whole one costs one cheap call (1 GiB in 1.5 ms here, against 60 ms in 4
+ * KiB pages). Releases on the allocation path and gc_free_os_memory take
+ * any free page. A partly released huge page may be collapsed again by the
+ * kernel's khugepaged, which refills its released part: that is why the
+ * background scavenger leaves partly used huge pages alone. Releasing never
+ * changes protections or mappings, so it never adds entries to
+ * /proc/self/maps.
  */
 #ifndef TRICOLOR_SCAVENGE_H
 #define TRICOLOR_SCAVENGE_H

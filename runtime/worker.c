@@ -138,6 +138,7 @@ static void *worker_main(void *arg)
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    collector_thread_started();
     uint32_t seen = 0;
     for (;;) {
         uint32_t e;
@@ -149,7 +150,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-void workers_start(int procs)
+int workers_start(int procs)
 {
     double goal = 0.25 * procs;
     int d = (int)(goal + 0.5);
@@ -167,6 +168,7 @@ void workers_start(int procs)
             fatal("cannot start a mark worker");
         pthread_detach(th);
     }
+    return n_dedicated + (fractional_cpus > 0);
 }
 
 void workers_wake(void)
