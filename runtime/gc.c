@@ -116,7 +116,7 @@ struct cycle_record {
     int64_t stw_ns;                          /* every pause of the cycle */
     int64_t stw_aborted_ns;                  /* termination attempts given up */
     uint64_t heap0, heap1, marked, goal;
-    int64_t cpu_background, cpu_assist;
+    int64_t cpu_background, cpu_assist, cpu_idle;
     AO_t termination_workbufs;
     int64_t stop1_ns, stop2_ns; /* of the pauses: time to stop the world */
 };
@@ -171,6 +171,7 @@ static void sweep_termination(struct cycle_record *rec)
     atomic_store(&mark_state.scan_done, 0);
     atomic_store(&mark_state.assist_ns, 0);
     atomic_store(&mark_state.background_ns, 0);
+    atomic_store(&mark_state.idle_ns, 0);
     for (struct mthread *t = threads_first(); t; t = t->next)
         t->assist_bytes = 0;
     write_barrier_set(1);
@@ -326,6 +327,7 @@ static void mark_termination(struct cycle_record *rec)
     atomic_xadd(&mheap_.sweepgen, 2);
 
     rec->cpu_background = (int64_t)atomic_load(&mark_state.background_ns);
+    rec->cpu_idle = (int64_t)atomic_load(&mark_state.idle_ns);
     rec->cpu_assist = (int64_t)atomic_load(&mark_state.assist_ns);
     struct pacer_cycle pc = {
         .heap_trigger = rec->heap0,
@@ -377,6 +379,7 @@ static void print_gctrace(const struct cycle_record *rec)
     tr.cpu_stw1_ns = stw1 * procs;
     tr.cpu_assist_ns = rec->cpu_assist;
     tr.cpu_background_ns = rec->cpu_background;
+    tr.cpu_idle_ns = rec->cpu_idle;
     tr.cpu_stw2_ns = stw2 * procs;
     tr.heap_start = rec->heap0;
     tr.heap_end = rec->heap1;

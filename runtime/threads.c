@@ -43,7 +43,8 @@ struct mthread *threads_first(void)
 
 int threads_count(void)
 {
-    return nthreads;
+    /* Written under threads_lock; read without it by the mark workers. */
+    return __atomic_load_n(&nthreads, __ATOMIC_RELAXED);
 }
 
 void not_registered(const char *what)

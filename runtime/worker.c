@@ -87,13 +87,24 @@ static int root_job(struct gc_work *w)
 
 /* ---- Background workers ------------------------------------------------- */
 
+/* Whether the budget of GOMAXPROCS CPUs has one that neither the registered
+ * threads nor the dedicated workers claim. The fractional worker then marks
+ * flat out, as Go runs idle mark workers on idle Ps: on a machine whose
+ * other CPU would sit idle, marking ends sooner and less is allocated black
+ * meanwhile. Registered threads count as running, blocked or not. */
+static int spare_cpu(void)
+{
+    return knobs.procs - threads_count() - n_dedicated >= 1;
+}
+
 static void worker_mark(int fractional)
 {
     struct gc_work w = {0};
     int64_t start = nanotime(), busy = 0;
     int holding = 0;
     while (!atomic_load(&mark_state.stop)) {
-        if (fractional) {
+        int idle = fractional && spare_cpu();
+        if (fractional && !idle) {
             int64_t elapsed = nanotime() - start;
             int64_t due = (int64_t)((double)busy / fractional_cpus);
             if (due > elapsed) {
@@ -118,8 +129,11 @@ static void worker_mark(int fractional)
                 did = 1;
             }
         }
-        busy += nanotime() - t0;
-        atomic_xadd(&mark_state.background_ns, (AO_t)(thread_cpu_time() - cpu0));
+        /* Idle time does not count against the fractional quota. */
+        if (!idle)
+            busy += nanotime() - t0;
+        atomic_xadd(idle ? &mark_state.idle_ns : &mark_state.background_ns,
+                    (AO_t)(thread_cpu_time() - cpu0));
         if (!did) {
             gcw_dispose(&w);
             atomic_xadd(&mark_state.nbusy, (AO_t)-1);
