@@ -346,6 +346,24 @@ static void bits_free(AO_t *bits, size_t words)
         fixalloc_free(&mheap_.bits_alloc[words], bits);
 }
 
+/* With huge pages, touching a page of a 2 MiB-aligned range that has no
+ * resident page faults in the whole range, not one page: so when a span is
+ * allocated from a huge page that is wholly released, every page of that
+ * huge page becomes resident, and is counted so (the free ones as free and
+ * unreleased, where the scavenger sees them), not only the span's. Without
+ * this, heap_released would count memory the process holds. (Should the
+ * kernel fall back to small pages, the error is on the safe side: memory
+ * counted as held that is not.) */
+static void huge_pages_faulting(uintptr_t base, size_t npages)
+{
+    const size_t hp = HUGE_PAGE_BYTES >> PAGE_SHIFT;
+    uintptr_t end = base + (npages << PAGE_SHIFT);
+    for (uintptr_t h = base & ~(HUGE_PAGE_BYTES - 1); h < end; h += HUGE_PAGE_BYTES) {
+        if (page_bits(PAGES_SCAVENGED, BITS_COUNT, h, hp) == hp)
+            mheap_.pages_released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, h, hp);
+    }
+}
+
 struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
 {
     pthread_mutex_lock(&mheap_.lock);
@@ -368,6 +386,8 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
     int needzero = page_bits(PAGES_DIRTY, BITS_CLEAR, base, npages) != 0;
     mheap_.pages_free -= npages;
     mheap_.pages_inuse += npages;
+    if (mheap_.huge_pages)
+        huge_pages_faulting(base, npages);
     mheap_.pages_released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, base, npages);
 
     struct mspan *s = fixalloc_alloc(&mheap_.span_alloc);
