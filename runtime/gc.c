@@ -89,6 +89,8 @@ void gc_wait_for_start(struct mthread *t)
         uint32_t marking = atomic_load32(&cycles.marking);
         if ((int32_t)(atomic_load32(&cycles.requested) - marking) <= 0)
             return;
+        if (gc_try_start_cycle(t))
+            return;
         int64_t now = nanotime();
         if (deadline == 0)
             deadline = now + START_WAIT_MAX_NS;
@@ -151,11 +153,14 @@ static int stw_procs(void)
     return knobs.procs < n ? knobs.procs : n;
 }
 
+static void help_sweep(struct mthread *t, const char *what);
+
 /* Sweep termination, the first pause: no span may be unswept when marking
- * starts, the barrier and allocate-black go on. */
-static void sweep_termination(struct cycle_record *rec)
+ * starts, the barrier and allocate-black go on. self: the registered thread
+ * that runs it (outside the runtime), or NULL for the controller. */
+static void sweep_termination(struct cycle_record *rec, struct mthread *self)
 {
-    sweep_finish();
+    help_sweep(self, "starting a cycle");
     roots_snapshot_globals();
     rec->t_start = nanotime();
     rec->heap0 = atomic_load(&gc_controller.heap_live);
@@ -237,10 +242,6 @@ static void feed_limiter(const struct cycle_record *rec, int marking)
 
 static void concurrent_mark(struct cycle_record *rec)
 {
-    start_the_world();
-    marking_started(atomic_load32(&cycles.started));
-    rec->stw_ns += rec->t_mark - rec->t_start;
-    workers_wake();
     int64_t last_limiter = nanotime();
     for (int attempt = 0;; attempt++) {
         while (!mark_looks_done()) {
@@ -394,27 +395,50 @@ static void print_gctrace(const struct cycle_record *rec)
     trace_emit(line, n < (int)sizeof line ? n : (int)sizeof line - 1);
 }
 
-static void gc_cycle(int forced)
+/* The cycle in progress. Its start and the rest may run on different
+ * threads (see cycle_begin), one after the other: cycle_busy orders them. */
+static RUNTIME_STATE struct cycle_record cycle_rec;
+
+/* Starts cycle n, up to concurrent marking (in gcstoptheworld mode, the
+ * whole cycle runs in the controller's cycle_finish instead). Run by the
+ * holder of cycle_busy: the controller (self NULL) or an allocating thread
+ * (self, outside the runtime). */
+static void cycle_begin(uint32_t n, struct mthread *self)
 {
-    struct cycle_record rec = {.forced = forced};
+    atomic_store32(&cycles.started, n);
+    cycle_rec = (struct cycle_record){
+        .forced = (int32_t)(atomic_load32(&cycles.forced_upto) - n) >= 0,
+    };
     feed_limiter(NULL, 0);
-    sweep_termination(&rec);
+    sweep_termination(&cycle_rec, self);
+    if (knobs.gcstoptheworld)
+        return;
+    start_the_world();
+    marking_started(n);
+    cycle_rec.stw_ns += cycle_rec.t_mark - cycle_rec.t_start;
+    workers_wake();
+}
+
+/* The rest of cycle n, on the controller. */
+static void cycle_finish(uint32_t n)
+{
+    struct cycle_record *rec = &cycle_rec;
     if (knobs.gcstoptheworld) {
-        int64_t t = rec.t_mark;
-        stw_mark(&rec);
-        rec.cpu_background = rec.t_term - t;
-        atomic_store(&mark_state.background_ns, (AO_t)rec.cpu_background);
-        rec.stw_ns += rec.t_term - rec.t_start;
+        int64_t t = rec->t_mark;
+        stw_mark(rec);
+        rec->cpu_background = rec->t_term - t;
+        atomic_store(&mark_state.background_ns, (AO_t)rec->cpu_background);
+        rec->stw_ns += rec->t_term - rec->t_start;
     } else {
-        concurrent_mark(&rec);
+        concurrent_mark(rec);
     }
-    mark_termination(&rec);
-    atomic_store32(&cycles.terminated, atomic_load32(&cycles.started));
+    mark_termination(rec);
+    atomic_store32(&cycles.terminated, n);
 
     atomic_xadd32(&cycles.sweep_wake, 1);
     futex_wake(&cycles.sweep_wake, 1);
     if (knobs.gctrace)
-        print_gctrace(&rec);
+        print_gctrace(rec);
 }
 
 /* ---- Threads ------------------------------------------------------------ */
@@ -443,9 +467,73 @@ static void help_sweep(struct mthread *t, const char *what)
     sweep_wait_idle();
 }
 
-/* Held by the controller for the whole of a cycle, and by fork() (see
- * gc_fork_prepare) so that a child is never born in the middle of one. */
-static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
+/* cycle_busy: held from a cycle's start to its end, and by fork() (see
+ * gc_fork_prepare) so that a child is never born in the middle of a cycle.
+ * A futex word rather than a mutex because it changes hands: a thread that
+ * starts a cycle passes it, with the rest of the cycle, to the controller.
+ * CYCLE_FREE -> CYCLE_HELD by whoever takes it; CYCLE_HELD -> CYCLE_PASSED
+ * by an allocating thread that started a cycle; CYCLE_PASSED -> CYCLE_HELD
+ * by the controller, which ends the cycle and frees it. */
+enum { CYCLE_FREE, CYCLE_HELD, CYCLE_PASSED };
+static RUNTIME_STATE volatile uint32_t cycle_busy;
+
+static int cycle_busy_try(void)
+{
+    return AO_int_compare_and_swap_full((volatile unsigned *)&cycle_busy, CYCLE_FREE, CYCLE_HELD);
+}
+
+static void cycle_busy_acquire(void)
+{
+    uint32_t v;
+    while (!cycle_busy_try())
+        if ((v = atomic_load32(&cycle_busy)) != CYCLE_FREE)
+            futex_wait(&cycle_busy, v);
+}
+
+static void cycle_busy_release(void)
+{
+    atomic_store32(&cycle_busy, CYCLE_FREE);
+    futex_wake(&cycle_busy, INT_MAX);
+}
+
+/* The controller's claim on cycle n: returns 1 when it must start n itself
+ * (it took cycle_busy), 0 when an allocating thread started n and passed
+ * cycle_busy on. */
+static int controller_claim(uint32_t n)
+{
+    for (;;) {
+        uint32_t v = atomic_load32(&cycle_busy);
+        if (v == CYCLE_PASSED && atomic_load32(&cycles.started) == n) {
+            atomic_store32(&cycle_busy, CYCLE_HELD);
+            return 0;
+        }
+        if (v == CYCLE_FREE && cycle_busy_try())
+            return 1;
+        if (v != CYCLE_FREE)
+            futex_wait(&cycle_busy, v);
+    }
+}
+
+int gc_try_start_cycle(struct mthread *t)
+{
+    if (knobs.gcstoptheworld)
+        return 0;
+    uint32_t done = atomic_load32(&cycles.completed);
+    if (atomic_load32(&cycles.started) != done ||
+        (int32_t)(atomic_load32(&cycles.requested) - done) <= 0 || !cycle_busy_try())
+        return 0;
+    /* Checked again now that no cycle can start or end. */
+    if (atomic_load32(&cycles.completed) != done || atomic_load32(&cycles.started) != done) {
+        cycle_busy_release();
+        return 0;
+    }
+    runtime_block_begin(t);
+    cycle_begin(done + 1, t);
+    runtime_block_end(t);
+    atomic_store32(&cycle_busy, CYCLE_PASSED);
+    futex_wake(&cycle_busy, INT_MAX);
+    return 1;
+}
 
 static void *controller_main(void *arg)
 {
@@ -459,13 +547,13 @@ static void *controller_main(void *arg)
             futex_wait(&cycles.requested, req);
             continue;
         }
-        pthread_mutex_lock(&cycle_lock);
         uint32_t n = done + 1;
-        atomic_store32(&cycles.started, n);
-        gc_cycle((int32_t)(atomic_load32(&cycles.forced_upto) - n) >= 0);
+        if (controller_claim(n))
+            cycle_begin(n, NULL);
+        cycle_finish(n);
         atomic_store32(&cycles.completed, n);
         marking_started(n); /* gcstoptheworld: only now */
-        pthread_mutex_unlock(&cycle_lock);
+        cycle_busy_release();
         futex_wake(&cycles.completed, INT_MAX);
     }
     return NULL;
@@ -475,7 +563,7 @@ void gc_fork_prepare(void)
 {
     struct mthread *t = current_thread;
     /* Waiting here, the thread is outside the runtime: it can be stopped. */
-    pthread_mutex_lock(&cycle_lock);
+    cycle_busy_acquire();
     /* No cycle runs; finish sweeping, so that no span is held by the
      * sweeper (which the child would not have) when the fork happens. */
     help_sweep(t, "fork");
@@ -483,12 +571,12 @@ void gc_fork_prepare(void)
 
 void gc_fork_parent(void)
 {
-    pthread_mutex_unlock(&cycle_lock);
+    cycle_busy_release();
 }
 
 void gc_fork_child(void)
 {
-    pthread_mutex_init(&cycle_lock, NULL);
+    atomic_store32(&cycle_busy, CYCLE_FREE);
     uint32_t done = atomic_load32(&cycles.completed);
     atomic_store32(&cycles.requested, done);
     atomic_store32(&cycles.started, done);

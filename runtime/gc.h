@@ -62,13 +62,18 @@ void gc_fork_child(void);
 void gc_trigger(void);
 struct mthread;
 /* Called by an allocating thread at a point where its cache is consistent:
- * if a cycle has been asked for and marking has not started yet, wait
+ * if a cycle has been asked for and marking has not started yet, start it
+ * (gc_try_start_cycle), or if another thread is starting it, wait
  * (stoppable, a few milliseconds at most) until it has. A woken controller
- * may wait milliseconds for a CPU while the allocating thread runs on; Go's
- * allocating goroutine starts the cycle itself, and so, in effect, does
- * this: the waiting thread gives its CPU to the controller, and the heap
- * does not run past the trigger while nothing marks. */
+ * may wait milliseconds for a CPU while the allocating thread runs on: the
+ * heap must not run past the trigger while nothing marks. */
 void gc_wait_for_start(struct mthread *t);
+/* Starts the cycle asked for on the calling thread (inside the runtime),
+ * through its first pause, if no cycle runs and nobody else is starting
+ * one, then passes the rest of it to the controller; Go's allocating
+ * goroutine starts the cycle it triggers in the same way. Returns 1 if it
+ * did. */
+int gc_try_start_cycle(struct mthread *t);
 
 #pragma GCC visibility pop
 
