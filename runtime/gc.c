@@ -121,6 +121,7 @@ struct cycle_record {
     int64_t cpu_background, cpu_assist, cpu_idle;
     AO_t termination_workbufs;
     int64_t stop1_ns, stop2_ns; /* of the pauses: time to stop the world */
+    int started_by_mutator;     /* the first pause ran on an allocating thread */
 };
 
 static void mark_from_roots(void)
@@ -290,12 +291,13 @@ static void concurrent_mark(struct cycle_record *rec)
         mark_drain(&w);
         gcw_dispose(&w);
         if (knobs.gcpacertrace) {
-            char line[160];
+            char line[200];
             int n = snprintf(line, sizeof line,
                              "pacer: termination: %d retries, %lu workbufs drained in the "
-                             "pause, %.3f ms; stopping took %.3f + %.3f ms\n",
+                             "pause, %.3f ms; stopping took %.3f + %.3f ms; started by %s\n",
                              attempt, (unsigned long)rec->termination_workbufs,
-                             (nanotime() - t0) / 1e6, rec->stop1_ns / 1e6, rec->stop2_ns / 1e6);
+                             (nanotime() - t0) / 1e6, rec->stop1_ns / 1e6, rec->stop2_ns / 1e6,
+                             rec->started_by_mutator ? "an allocating thread" : "the controller");
             trace_emit(line, n);
         }
         return;
@@ -408,6 +410,7 @@ static void cycle_begin(uint32_t n, struct mthread *self)
     atomic_store32(&cycles.started, n);
     cycle_rec = (struct cycle_record){
         .forced = (int32_t)(atomic_load32(&cycles.forced_upto) - n) >= 0,
+        .started_by_mutator = self != NULL,
     };
     feed_limiter(NULL, 0);
     sweep_termination(&cycle_rec, self);

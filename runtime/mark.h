@@ -15,8 +15,10 @@
  * Scanning is conservative: every aligned word of a scan object (or of a
  * root range) that points into an allocated heap object greys that object,
  * whether it points to its first byte or inside it. Objects larger than
- * 128 KiB are scanned in 128 KiB oblets, queued separately, so one huge
- * array does not pin one marker.
+ * 32 KiB are scanned in 32 KiB oblets, queued separately, so one huge array
+ * does not pin one marker, and one assist (inside one allocation) never
+ * scans more than one oblet past its budget. (Go's oblets are 128 KiB; 4096
+ * words pointing at cold objects already take a few hundred microseconds.)
  *
  * gccheckmark: after marking, the world stays stopped and marking runs
  * again from the roots into the separate checkmark bits. An object reached
@@ -37,7 +39,7 @@
 #pragma GCC visibility push(hidden)
 
 #define WORKBUF_ENTRIES 253
-#define OBLET_BYTES ((size_t)128 << 10)
+#define OBLET_BYTES ((size_t)32 << 10)
 
 struct workbuf {
     struct workbuf *next;

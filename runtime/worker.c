@@ -25,6 +25,10 @@ static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none *
 #define WORKER_SLICE_WORK ((uint64_t)64 << 10)
 /* The least an assist does, to amortise its cost (Go's gcOverAssistWork). */
 #define ASSIST_MIN_WORK ((uint64_t)64 << 10)
+/* The most one assist scans before it lets its allocation return: a larger
+ * debt is paid over the next allocations, so that no single one stalls for
+ * long. */
+#define ASSIST_MAX_WORK ((uint64_t)64 << 10)
 /* A parked assist looks again after ASSIST_PARK_NS, and gives up after
  * ASSIST_PARK_MAX_WAITS looks (100 ms). */
 #define ASSIST_PARK_NS 1000000
@@ -253,18 +257,35 @@ void gc_assist(struct mthread *t)
         uint64_t want = (uint64_t)(-t->assist_bytes) * wpb / 1024;
         if (want < ASSIST_MIN_WORK)
             want = ASSIST_MIN_WORK;
+        int out_of_work = 0;
         /* Banked background credit first, then grey objects. */
         uint64_t took = take_bg_credit(want);
         t->assist_bytes += (int64_t)(took * 1024 / wpb);
         want -= took;
-        if (t->assist_bytes < 0 && want > 0) {
-            uint64_t n = mark_drain_n(&t->gcw, want, &mark_state.stop);
+        /* The globals are the one root job an assist may do (stacks need
+         * their threads stopped): early in a cycle they are where all grey
+         * work comes from, and the workers may not have a CPU yet. */
+        if (t->assist_bytes < 0 && want > 0 && !atomic_load(&mark_state.roots_done) &&
+            atomic_cas(&mark_state.globals_claimed, 0, 1)) {
+            uint64_t before = t->gcw.scan_work;
+            mark_globals(&t->gcw);
+            uint64_t n = t->gcw.scan_work - before;
+            gcw_dispose(&t->gcw); /* the grey objects, for everyone */
             atomic_xadd(&mark_state.scan_done, n);
             t->assist_bytes += (int64_t)(n * 1024 / wpb);
+        }
+        if (t->assist_bytes < 0 && want > 0) {
+            uint64_t budget = want < ASSIST_MAX_WORK ? want : ASSIST_MAX_WORK;
+            uint64_t n = mark_drain_n(&t->gcw, budget, &mark_state.stop);
+            atomic_xadd(&mark_state.scan_done, n);
+            t->assist_bytes += (int64_t)(n * 1024 / wpb);
+            out_of_work = n < budget;
             /* Leftover grey objects go where the workers can see them. */
             gcw_dispose(&t->gcw);
         }
-        if (t->assist_bytes >= 0 || atomic_load(&gc_phase) != GC_MARK)
+        /* Still in debt with grey work left: the next allocation goes on
+         * paying. */
+        if (t->assist_bytes >= 0 || !out_of_work || atomic_load(&gc_phase) != GC_MARK)
             break;
         /* The debt outruns the grey work in reach: the rest is being
          * scanned by the workers, and allocating on would run the heap past
