@@ -107,8 +107,7 @@ static inline void gc_write_ptr(void *slot, void *value)
                  ".byte 0x0f, 0x1f, 0x80\n\t"
                  ".long %c[marker]"
                  :
-                 : "a"(&gc_write_barrier_enabled), "D"(slot), "S"(value),
-                   [marker] "i"(GC_WB_MARKER)
+                 : "a"(&gc_write_barrier_enabled), "D"(slot), "S"(value), [marker] "i"(GC_WB_MARKER)
                  : "memory", "cc"
                  : slow);
     return;

@@ -39,7 +39,7 @@ struct mspan *mcache_refill(struct mcache *c, unsigned spc)
     struct mspan *s = c->alloc[spc];
     if (s != &empty_mspan) {
         fold_mallocs(s);
-        atomic_xadd(&gc_controller.heap_live, (AO_t) - unused_bytes(s));
+        atomic_xadd(&gc_controller.heap_live, (AO_t)-unused_bytes(s));
         mcentral_uncache_span(&mcentral_[spc], s);
         c->alloc[spc] = &empty_mspan;
     }
@@ -61,7 +61,7 @@ void mcache_release_all(struct mcache *c)
         if (s == &empty_mspan)
             continue;
         fold_mallocs(s);
-        atomic_xadd(&gc_controller.heap_live, (AO_t) - unused_bytes(s));
+        atomic_xadd(&gc_controller.heap_live, (AO_t)-unused_bytes(s));
         mcentral_uncache_span(&mcentral_[spc], s);
         c->alloc[spc] = &empty_mspan;
     }

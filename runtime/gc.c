@@ -115,8 +115,8 @@ static void marking_started(uint32_t n)
 struct cycle_record {
     int forced;
     int64_t t_start, t_mark, t_term, t_end; /* phase boundaries */
-    int64_t stw_ns;                          /* every pause of the cycle */
-    int64_t stw_aborted_ns;                  /* termination attempts given up */
+    int64_t stw_ns;                         /* every pause of the cycle */
+    int64_t stw_aborted_ns;                 /* termination attempts given up */
     uint64_t heap0, heap1, marked, goal;
     int64_t cpu_background, cpu_assist, cpu_idle;
     AO_t termination_workbufs;
@@ -229,7 +229,7 @@ static int mark_looks_done(void)
  * and restarts concurrent marking instead: a pause must not grow with the
  * heap. */
 #define TERMINATION_MAX_WORKBUFS 4
-#define TERMINATION_MAX_RETRIES 3
+#define TERMINATION_MAX_RETRIES  3
 
 /* The limiter's view of GC time: every assist and pause so far. */
 static void feed_limiter(const struct cycle_record *rec, int marking)

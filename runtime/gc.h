@@ -43,9 +43,9 @@ struct gc_cycle_stats {
     uint64_t pause_total_ns;
     uint64_t pause_ns[256], pause_end[256];
     uint64_t last_gc_unix;
-    int64_t gc_cpu_ns;   /* STW time x procs + marking CPU, all cycles */
+    int64_t gc_cpu_ns; /* STW time x procs + marking CPU, all cycles */
     int64_t assist_ns_total;
-    int64_t init_time;   /* nanotime at gc_init */
+    int64_t init_time; /* nanotime at gc_init */
 };
 extern struct gc_cycle_stats gc_stats;
 

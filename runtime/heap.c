@@ -215,7 +215,8 @@ int mheap_free_run(uintptr_t p, uintptr_t *base, size_t *npages)
 {
     pthread_mutex_lock(&mheap_.lock);
     p &= ~(uintptr_t)(PAGE_SIZE - 1);
-    int found = span_of(p) == NULL && arena_of(p) != NULL && !page_bits(PAGES_TAKEN, BITS_COUNT, p, 1);
+    int found =
+        span_of(p) == NULL && arena_of(p) != NULL && !page_bits(PAGES_TAKEN, BITS_COUNT, p, 1);
     if (found) {
         uintptr_t lo = p, hi = p + PAGE_SIZE;
         while (arena_of(lo - PAGE_SIZE) && !page_bits(PAGES_TAKEN, BITS_COUNT, lo - PAGE_SIZE, 1))
@@ -405,8 +406,8 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
         s->nelems = (uint16_t)class_nelems(sizeclass);
         s->divmagic = class_to_divmagic[sizeclass];
     }
-    s->limit = sizeclass == 0 ? base + (npages << PAGE_SHIFT)
-                              : base + (uintptr_t)s->nelems * s->elemsize;
+    s->limit =
+        sizeclass == 0 ? base + (npages << PAGE_SHIFT) : base + (uintptr_t)s->nelems * s->elemsize;
     size_t words = span_bitmap_words(s->nelems);
     s->alloc_bits = bits_alloc(words);
     s->gcmark_bits = bits_alloc(words);
@@ -563,8 +564,7 @@ static int release_find(uintptr_t limit, size_t max_pages, int huge_aware, uintp
     return 1;
 }
 
-size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware,
-                     int use_free)
+size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware, int use_free)
 {
     uintptr_t lo, hi;
     pthread_mutex_lock(&mheap_.lock);

@@ -39,9 +39,9 @@
  * huge pages in the background (see scavenge.h).
  *
  * Locking: mheap.lock protects the page bitmaps and summaries, search_addr,
- * the span map writes, the arena growth state, the span and bitmap free lists and the page counters.
- * It is a leaf-ish lock: taken by central lists (under their own lock) and
- * by the sweeper; nothing that takes a central lock is called under it.
+ * the span map writes, the arena growth state, the span and bitmap free lists and the page
+ * counters. It is a leaf-ish lock: taken by central lists (under their own lock) and by the
+ * sweeper; nothing that takes a central lock is called under it.
  */
 #ifndef TRICOLOR_HEAP_H
 #define TRICOLOR_HEAP_H
@@ -56,15 +56,15 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-#define ARENA_SHIFT 26
-#define ARENA_BYTES ((uintptr_t)1 << ARENA_SHIFT)
-#define PAGES_PER_ARENA (ARENA_BYTES >> PAGE_SHIFT)
+#define ARENA_SHIFT       26
+#define ARENA_BYTES       ((uintptr_t)1 << ARENA_SHIFT)
+#define PAGES_PER_ARENA   (ARENA_BYTES >> PAGE_SHIFT)
 #define ARENA_INDEX_COUNT ((size_t)1 << (47 - ARENA_SHIFT)) /* 47-bit user space */
-#define HEAP_GROW_PAGES 512                                  /* 4 MiB */
-#define MAX_BITMAP_WORDS (MAX_OBJS_PER_SPAN / 64)
-#define CHUNK_PAGES 512 /* pages summarised together: 4 MiB */
-#define CHUNKS_PER_ARENA (PAGES_PER_ARENA / CHUNK_PAGES)
-#define HUGE_PAGE_BYTES ((uintptr_t)2 << 20)
+#define HEAP_GROW_PAGES   512                               /* 4 MiB */
+#define MAX_BITMAP_WORDS  (MAX_OBJS_PER_SPAN / 64)
+#define CHUNK_PAGES       512 /* pages summarised together: 4 MiB */
+#define CHUNKS_PER_ARENA  (PAGES_PER_ARENA / CHUNK_PAGES)
+#define HUGE_PAGE_BYTES   ((uintptr_t)2 << 20)
 
 /* The per-page bitmaps of an arena. */
 enum page_bitmap {
@@ -165,8 +165,7 @@ struct release_cursor {
  * huge_aware: release only whole free 2 MiB-aligned huge pages. use_free:
  * MADV_FREE rather than MADV_DONTNEED. Returns the pages released; 0 means
  * nothing is left below the cursor. */
-size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware,
-                     int use_free);
+size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware, int use_free);
 
 /* Page counts under the lock, for statistics and pacing. */
 struct heap_pages {

@@ -191,7 +191,7 @@ void mark_new_object(struct mspan *s, uintptr_t obj, struct gc_work *w)
 /* Conservative scanning reads whole stacks and segments, red zones included:
  * it is exempt from AddressSanitizer. */
 __attribute__((no_sanitize("address"))) void scan_block(uintptr_t lo, uintptr_t hi,
-                                                     struct gc_work *w)
+                                                        struct gc_work *w)
 {
     uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
     uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
@@ -259,8 +259,7 @@ uint64_t mark_drain_n(struct gc_work *w, uint64_t budget, const volatile AO_t *s
     uint64_t start = w->scan_work;
     uintptr_t b;
     unsigned n = 0;
-    while (w->scan_work - start < budget && !atomic_load_relaxed(stop) &&
-           (b = gcw_get(w)) != 0) {
+    while (w->scan_work - start < budget && !atomic_load_relaxed(stop) && (b = gcw_get(w)) != 0) {
         scan_object(b, w);
         if (++n % 64 == 0 && !mark_work_available())
             gcw_balance(w);

@@ -39,7 +39,7 @@
 #pragma GCC visibility push(hidden)
 
 #define WORKBUF_ENTRIES 253
-#define OBLET_BYTES ((size_t)32 << 10)
+#define OBLET_BYTES     ((size_t)32 << 10)
 
 struct workbuf {
     struct workbuf *next;

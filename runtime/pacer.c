@@ -14,7 +14,7 @@
 RUNTIME_STATE struct gc_controller_state gc_controller;
 RUNTIME_STATE struct gc_limiter gc_limiter = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-#define HEAP_MINIMUM ((uint64_t)4 << 20)
+#define HEAP_MINIMUM           ((uint64_t)4 << 20)
 #define BACKGROUND_UTILIZATION 0.25
 
 static int percent(void)
@@ -108,7 +108,8 @@ void pacer_end_cycle(const struct pacer_cycle *c)
         double u = BACKGROUND_UTILIZATION + (double)c->assist_ns / ((double)c->mark_ns * c->procs);
         if (u > 0.95)
             u = 0.95;
-        double grown = c->heap_live > c->heap_trigger ? (double)(c->heap_live - c->heap_trigger) : 0;
+        double grown =
+            c->heap_live > c->heap_trigger ? (double)(c->heap_live - c->heap_trigger) : 0;
         for (int i = 3; i > 0; i--)
             gc_controller.cons_mark[i] = gc_controller.cons_mark[i - 1];
         gc_controller.cons_mark[0] = grown * u / ((double)scan * (1 - u));

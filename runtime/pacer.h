@@ -57,7 +57,7 @@ struct gc_controller_state {
     uint64_t last_heap_scan, last_stack_scan, globals_scan;
     /* What the next cycle's marking is expected to scan. */
     uint64_t scan_work_expected;
-    double cons_mark[4]; /* the last measurements, newest first */
+    double cons_mark[4];        /* the last measurements, newest first */
     volatile AO_t memory_limit; /* bytes, as int64; INT64_MAX = none */
 };
 
@@ -67,7 +67,7 @@ struct gc_limiter {
     int64_t fill, capacity; /* CPU-nanoseconds */
     int64_t last_update;
     int64_t last_assist_ns, last_stw_ns;
-    volatile AO_t limiting;     /* the bucket is full: skip assists */
+    volatile AO_t limiting;      /* the bucket is full: skip assists */
     uint32_t last_enabled_cycle; /* the last cycle during which it limited */
 };
 extern struct gc_limiter gc_limiter;

@@ -45,9 +45,9 @@ void *sys_alloc(size_t n);
 void sys_free(void *p, size_t n);
 
 /* Clocks, in nanoseconds. */
-int64_t nanotime(void);       /* monotonic */
-int64_t unix_nanotime(void);  /* wall clock, Unix epoch */
-int64_t thread_cpu_time(void);/* CPU time of the calling thread */
+int64_t nanotime(void);        /* monotonic */
+int64_t unix_nanotime(void);   /* wall clock, Unix epoch */
+int64_t thread_cpu_time(void); /* CPU time of the calling thread */
 
 /* CPUs this process may run on (its affinity mask, as hwloc reports it). */
 int available_cpus(void);

@@ -19,16 +19,16 @@
 #include <time.h>
 #include <tricolor.h>
 
-#define RELEASE_PAGES (((size_t)16 << 20) / PAGE_SIZE) /* per mheap_release call */
+#define RELEASE_PAGES        (((size_t)16 << 20) / PAGE_SIZE) /* per mheap_release call */
 #define RETAIN_EXTRA_PERCENT 10
 #define REDUCE_EXTRA_PERCENT 5
 /* The share of one CPU the scavenger aims for, the least it works at once,
  * the most it works before it sleeps, and how much unused share it may save
  * up (100 ms: 1% of 10 s). */
 #define CPU_FRACTION 0.01
-#define BURST_NS 1000000
+#define BURST_NS     1000000
 #define MAX_BURST_NS 20000000
-#define BUDGET_CAP 100000000
+#define BUDGET_CAP   100000000
 /* The most an allocating thread releases itself after growing the heap. */
 #define SYNC_MAX_BYTES ((uint64_t)64 << 20)
 
@@ -196,7 +196,7 @@ void scavenger_sweep_done(void)
     futex_wake(&scav.wake, 1);
     if (knobs.scavtrace) {
         AO_t work = atomic_load(&scav.released_bg);
-        atomic_xadd(&scav.released_bg, (AO_t) - work);
+        atomic_xadd(&scav.released_bg, (AO_t)-work);
         print_scavtrace(work, 0);
     }
 }

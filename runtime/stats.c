@@ -22,8 +22,8 @@ RUNTIME_STATE struct heap_stats heap_stats;
 
 uint64_t heap_alloc_bytes(void)
 {
-    uint64_t bytes = atomic_load(&heap_stats.large_alloc_bytes) -
-                     atomic_load(&heap_stats.large_free_bytes);
+    uint64_t bytes =
+        atomic_load(&heap_stats.large_alloc_bytes) - atomic_load(&heap_stats.large_free_bytes);
     for (unsigned c = 1; c < NUM_SIZE_CLASSES; c++)
         bytes += (atomic_load(&heap_stats.nmalloc[c]) - atomic_load(&heap_stats.nfree[c])) *
                  class_to_size[c];

@@ -60,11 +60,11 @@ void not_registered(const char *what)
  * call that got here; in the signal path, the kernel saved every register
  * in the signal frame, higher up the same stack.) */
 #if defined(__x86_64__)
-#define SPILL_REGISTERS(regs)                                                                     \
-    __asm__ volatile("movq %%rbx, 0(%0)\n\tmovq %%rbp, 8(%0)\n\tmovq %%r12, 16(%0)\n\t"          \
-                     "movq %%r13, 24(%0)\n\tmovq %%r14, 32(%0)\n\tmovq %%r15, 40(%0)"            \
-                     :                                                                            \
-                     : "r"(regs)                                                                  \
+#define SPILL_REGISTERS(regs)                                                                      \
+    __asm__ volatile("movq %%rbx, 0(%0)\n\tmovq %%rbp, 8(%0)\n\tmovq %%r12, 16(%0)\n\t"            \
+                     "movq %%r13, 24(%0)\n\tmovq %%r14, 32(%0)\n\tmovq %%r15, 40(%0)"              \
+                     :                                                                             \
+                     : "r"(regs)                                                                   \
                      : "memory")
 #else
 #define SPILL_REGISTERS(regs) getcontext((ucontext_t *)(regs))
@@ -120,8 +120,8 @@ void thread_park_pending(struct mthread *t)
 volatile AO_t write_barrier_restarts;
 
 static const unsigned char wb_cmp[3] = {0x83, 0x38, 0x00};
-static const unsigned char wb_store_sig[10] = {0x48, 0x89, 0x37, 0x0f, 0x1f, 0x80,
-                                               0x47, 0x43, 0x57, 0x42};
+static const unsigned char wb_store_sig[10] = {0x48, 0x89, 0x37, 0x0f, 0x1f,
+                                               0x80, 0x47, 0x43, 0x57, 0x42};
 
 /* Reads code bytes without faulting when the range leaves the page of pc
  * (that page is mapped: the thread is executing it). */

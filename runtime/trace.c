@@ -61,20 +61,23 @@ struct sink {
     size_t len;
 };
 
-static void put_char(struct sink *s, char ch) {
+static void put_char(struct sink *s, char ch)
+{
     if (s->cap > 0 && s->len < s->cap - 1)
         s->buf[s->len] = ch;
     s->len++;
 }
 
-static void put_str(struct sink *s, const char *str) {
+static void put_str(struct sink *s, const char *str)
+{
     while (*str != '\0')
         put_char(s, *str++);
 }
 
 /* Prints val with dec digits after a decimal point (none if dec is 0), always
  * at least one digit before it: val 3, dec 3 gives "0.003". */
-static void put_fixed(struct sink *s, uint64_t val, int dec) {
+static void put_fixed(struct sink *s, uint64_t val, int dec)
+{
     char tmp[32]; /* 20 digits, '.', a leading '0' */
     int i = (int)sizeof(tmp);
 
@@ -92,11 +95,13 @@ static void put_fixed(struct sink *s, uint64_t val, int dec) {
         put_char(s, tmp[i++]);
 }
 
-static void put_uint(struct sink *s, uint64_t val) {
+static void put_uint(struct sink *s, uint64_t val)
+{
     put_fixed(s, val, 0);
 }
 
-static void put_int(struct sink *s, int64_t val) {
+static void put_int(struct sink *s, int64_t val)
+{
     if (val < 0) {
         put_char(s, '-');
         put_uint(s, -(uint64_t)val);
@@ -106,7 +111,8 @@ static void put_int(struct sink *s, int64_t val) {
 }
 
 /* fmtNSAsMS: see the top of the file. */
-static void put_ns_as_ms(struct sink *s, uint64_t ns) {
+static void put_ns_as_ms(struct sink *s, uint64_t ns)
+{
     if (ns >= 10000000) {
         put_uint(s, ns / 1000000);
         return;
@@ -125,19 +131,22 @@ static void put_ns_as_ms(struct sink *s, uint64_t ns) {
 }
 
 /* NUL-terminates what was stored and returns the full length. */
-static int finish(struct sink *s) {
+static int finish(struct sink *s)
+{
     if (s->cap > 0)
         s->buf[s->len < s->cap - 1 ? s->len : s->cap - 1] = '\0';
     return (int)s->len;
 }
 
-int format_ns_as_ms(char *buf, size_t n, uint64_t ns) {
+int format_ns_as_ms(char *buf, size_t n, uint64_t ns)
+{
     struct sink s = {buf, n, 0};
     put_ns_as_ms(&s, ns);
     return finish(&s);
 }
 
-int format_gctrace(char *buf, size_t n, const struct gctrace_cycle *c) {
+int format_gctrace(char *buf, size_t n, const struct gctrace_cycle *c)
+{
     struct sink s = {buf, n, 0};
 
     put_str(&s, "gc ");
@@ -186,7 +195,8 @@ int format_gctrace(char *buf, size_t n, const struct gctrace_cycle *c) {
     return finish(&s);
 }
 
-int format_scavtrace(char *buf, size_t n, const struct scavtrace_line *l) {
+int format_scavtrace(char *buf, size_t n, const struct scavtrace_line *l)
+{
     struct sink s = {buf, n, 0};
     uint64_t retained = l->heap_inuse + l->heap_free;
     uint64_t util = retained == 0 ? 0 : l->heap_inuse * 100 / retained;
@@ -204,7 +214,8 @@ int format_scavtrace(char *buf, size_t n, const struct scavtrace_line *l) {
     return finish(&s);
 }
 
-void trace_emit(const char *line, int len) {
+void trace_emit(const char *line, int len)
+{
     if (len <= 0)
         return;
     ssize_t r;

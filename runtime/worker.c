@@ -31,7 +31,7 @@ static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none *
 #define ASSIST_MAX_WORK ((uint64_t)64 << 10)
 /* A parked assist looks again after ASSIST_PARK_NS, and gives up after
  * ASSIST_PARK_MAX_WAITS looks (100 ms). */
-#define ASSIST_PARK_NS 1000000
+#define ASSIST_PARK_NS        1000000
 #define ASSIST_PARK_MAX_WAITS 100
 
 static void sleep_ns(int64_t ns)

@@ -34,18 +34,18 @@ struct gc_work;
 
 /* Concurrent-mark state shared by the controller, workers and assists. */
 struct mark_state {
-    volatile AO_t cycle;       /* current cycle number, for stack scans */
-    volatile AO_t roots_done;  /* globals and every stack scanned */
+    volatile AO_t cycle;      /* current cycle number, for stack scans */
+    volatile AO_t roots_done; /* globals and every stack scanned */
     volatile AO_t globals_claimed;
-    volatile AO_t nbusy;       /* workers holding grey work */
-    volatile AO_t stop;        /* workers must stop marking now */
-    volatile AO_t bg_credit;   /* banked background scan work, bytes */
-    volatile AO_t scan_done;   /* scan work done this cycle, all markers */
-    volatile AO_t assist_ns, background_ns; /* CPU spent, this cycle */
-    volatile AO_t idle_ns;                   /* CPU spent on a spare CPU */
+    volatile AO_t nbusy;                      /* workers holding grey work */
+    volatile AO_t stop;                       /* workers must stop marking now */
+    volatile AO_t bg_credit;                  /* banked background scan work, bytes */
+    volatile AO_t scan_done;                  /* scan work done this cycle, all markers */
+    volatile AO_t assist_ns, background_ns;   /* CPU spent, this cycle */
+    volatile AO_t idle_ns;                    /* CPU spent on a spare CPU */
     volatile AO_t assist_work_per_byte_x1024; /* fixed point */
-    volatile uint32_t epoch;   /* futex: bumped when a mark phase starts */
-    volatile uint32_t assist_wake; /* futex: bumped for parked assists */
+    volatile uint32_t epoch;                  /* futex: bumped when a mark phase starts */
+    volatile uint32_t assist_wake;            /* futex: bumped for parked assists */
     volatile AO_t assists_parked;
 };
 

@@ -96,8 +96,7 @@ int main(int argc, char **argv)
            m.num_forced_gc, m.pause_total_ns / 1e6, m.pause_ns[(m.num_gc + 255) % 256] / 1e6);
     printf("allocated %.1f MiB in %llu objects, %llu freed; heap in use %.1f MiB of %.1f MiB, "
            "sys %.1f MiB\n",
-           m.total_alloc / 1048576.0, (unsigned long long)m.mallocs,
-           (unsigned long long)m.frees, m.heap_inuse / 1048576.0, m.heap_sys / 1048576.0,
-           m.sys / 1048576.0);
+           m.total_alloc / 1048576.0, (unsigned long long)m.mallocs, (unsigned long long)m.frees,
+           m.heap_inuse / 1048576.0, m.heap_sys / 1048576.0, m.sys / 1048576.0);
     return 0;
 }

@@ -24,9 +24,9 @@
 #include <time.h>
 #include <tricolor.h>
 
-#define THREADS 4
-#define BOXES 64
-#define SLOTS 16
+#define THREADS             4
+#define BOXES               64
+#define SLOTS               16
 #define PAYLOADS_PER_THREAD (BOXES * SLOTS)
 
 struct payload {

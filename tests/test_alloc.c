@@ -708,8 +708,8 @@ static void coalesce_case(size_t n, const int order[3])
             ck_assert_msg(fbase == base && fpages == npages,
                           "order %d%d%d step %d: free run at %p has %zu pages from %p, want %zu "
                           "from %p",
-                          order[0], order[1], order[2], k, (void *)(a + i * n * PAGE_SIZE),
-                          fpages, (void *)fbase, npages, (void *)base);
+                          order[0], order[1], order[2], k, (void *)(a + i * n * PAGE_SIZE), fpages,
+                          (void *)fbase, npages, (void *)base);
             ck_assert_ptr_null(span_of(base));
             ck_assert_ptr_null(span_of(base + (npages - 1) * PAGE_SIZE));
         }

@@ -38,7 +38,8 @@ START_TEST(test_sequence_layout)
     uintptr_t seq = find_sequence(store_one);
     ck_assert_msg(seq != 0, "no barrier sequence in compiled code");
     const unsigned char *b = (const unsigned char *)seq;
-    static const unsigned char tail[] = {0x48, 0x89, 0x37, 0x0f, 0x1f, 0x80, 0x47, 0x43, 0x57, 0x42};
+    static const unsigned char tail[] = {0x48, 0x89, 0x37, 0x0f, 0x1f,
+                                         0x80, 0x47, 0x43, 0x57, 0x42};
     ck_assert_int_eq(memcmp(b + 9, tail, sizeof tail), 0);
 }
 END_TEST

@@ -28,7 +28,6 @@ static void clear_env(void)
         unsetenv(env_vars[i]);
 }
 
-
 static int count_lines(const char *s)
 {
     int n = 0;

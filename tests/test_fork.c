@@ -102,9 +102,10 @@ START_TEST(test_fork_children_collect)
             long nb = count(before, 1), na = count(after, 1);
             int ok = nb == (1 << 13) - 1 && na == (1 << 11) - 1 && m.num_gc >= 2 && m.frees > 0;
             if (!ok)
-                fprintf(stderr, "fork %d: child counts %ld of %d and %ld of %d nodes, num_gc %u, frees %llu\n",
-                        k, nb, (1 << 13) - 1, na, (1 << 11) - 1, m.num_gc,
-                        (unsigned long long)m.frees);
+                fprintf(
+                    stderr,
+                    "fork %d: child counts %ld of %d and %ld of %d nodes, num_gc %u, frees %llu\n",
+                    k, nb, (1 << 13) - 1, na, (1 << 11) - 1, m.num_gc, (unsigned long long)m.frees);
             _exit(ok ? 0 : 1);
         }
         int status = wait_child(pid, 60);

@@ -40,7 +40,6 @@
 
 /* ---- Capturing stderr ---------------------------------------------------- */
 
-
 static void teardown(void)
 {
     capture_abandon();

@@ -26,6 +26,9 @@
  *   field (the time grammar is test_trace.c's); its number is num_gc, its
  *   goal, marked, stacks and globals are the controller's, and its P count
  *   is GOMAXPROCS.
+ * - Idle marking: with GOMAXPROCS=2 and one registered thread, a
+ *   collection's marking is idle marking (gctrace's idle CPU positive, the
+ *   fractional worker's share zero).
  * - MemStats: the identities between fields hold in one snapshot taken after
  *   churn; the latest pause is in pause_ns[(num_gc+255)%256], positive, and
  *   accounted in pause_total_ns; gc_cpu_fraction is in (0, 1); next_gc is the
@@ -51,6 +54,7 @@
 #include "env.h"
 #include "pacer.h"
 #include "roots.h"
+#include "threads.h"
 
 #define KiB ((uint64_t)1 << 10)
 #define MiB ((uint64_t)1 << 20)
@@ -193,7 +197,6 @@ static gc_memstats *memstats(void)
 
 /* ---- Capturing stderr ---------------------------------------------------- */
 
-
 /* Restores what a failed test may have left changed. */
 static void teardown(void)
 {
@@ -255,9 +258,10 @@ START_TEST(test_goal_formula)
     ck_assert_uint_eq(gc_controller.heap_goal, percent_goal_formula(50));
     /* The floor wins unless the roots alone are large (they are under the
      * sanitizers, whose runtimes carry megabytes of globals). */
-    uint64_t small = gc_controller.heap_marked +
-                     (gc_controller.heap_marked + gc_controller.last_stack_scan +
-                      gc_controller.globals_scan) / 2;
+    uint64_t small =
+        gc_controller.heap_marked +
+        (gc_controller.heap_marked + gc_controller.last_stack_scan + gc_controller.globals_scan) /
+            2;
     if (small < 2 * MiB)
         ck_assert_uint_eq(gc_controller.heap_goal, 2 * MiB);
     else
@@ -456,6 +460,35 @@ START_TEST(test_gctrace)
 }
 END_TEST
 
+/* ---- Idle marking --------------------------------------------------------- */
+
+START_TEST(test_idle_marking)
+{
+    /* GOMAXPROCS is 2 here (see main): one fractional worker, and with one
+     * registered thread, blocked in gc_collect, a spare CPU. Marking then
+     * runs flat out as idle marking: gctrace's idle CPU is positive and
+     * the fractional worker's own share zero. */
+    ck_assert_int_eq(knobs.procs, 2);
+    ck_assert_int_eq(threads_count(), 1);
+    build_live(32 * MiB, 64);
+    gc_collect();
+    capture_begin();
+    knobs.gctrace = 1;
+    gc_collect();
+    knobs.gctrace = 0;
+    const char *out = capture_end();
+    const char *clock = strstr(out, " ms clock, ");
+    ck_assert_msg(clock != NULL, "no gctrace line in: %s", out);
+    double stw1, assist, background, idle, stw2;
+    ck_assert_int_eq(sscanf(clock + strlen(" ms clock, "), "%lf+%lf/%lf/%lf+%lf ms cpu", &stw1,
+                            &assist, &background, &idle, &stw2),
+                     5);
+    ck_assert_msg(idle > 0 && background == 0, "assist %g, background %g, idle %g ms", assist,
+                  background, idle);
+    drop_live();
+}
+END_TEST
+
 /* ---- MemStats ------------------------------------------------------------ */
 
 static uint64_t unix_ns(void)
@@ -582,6 +615,7 @@ static Suite *pacer_suite(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_gctrace);
+    tcase_add_test(tc, test_idle_marking);
     tcase_add_test(tc, test_memstats);
     tcase_add_test(tc, test_memstats_while_sweeping);
     suite_add_tcase(s, tc);
@@ -590,7 +624,9 @@ static Suite *pacer_suite(void)
 
 int main(void)
 {
-    if (gc_init(NULL) != 0)
+    /* Two CPUs whatever the machine: test_idle_marking depends on it. */
+    gc_options opts = {.gomaxprocs = "2"};
+    if (gc_init(&opts) != 0)
         return EXIT_FAILURE;
     gc_alloc(1); /* the heap's first arena */
     SRunner *sr = srunner_create(pacer_suite());

@@ -135,7 +135,6 @@ static NOINLINE void link_ptr(uintptr_t holder, size_t slot_off, uintptr_t targe
 
 /* ---- Collections --------------------------------------------------------- */
 
-
 /* ---- The stack and registers --------------------------------------------- */
 
 START_TEST(stack_local)

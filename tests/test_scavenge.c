@@ -205,8 +205,8 @@ static void teardown(void)
 /* RSS must fall within RSS_WITHIN seconds; the scavenger's CPU is measured
  * over the whole STEADY_S, long enough that the budget it starts with (up to
  * 100 ms, for giving a spike back at once) does not dominate. */
-#define RSS_WITHIN   3.0
-#define STEADY_S     5.0
+#define RSS_WITHIN 3.0
+#define STEADY_S   5.0
 /* RSS bounds are above the RSS the test starts with (about 16 MiB in a
  * plain build; more under the sanitizers, whose shadow memory and
  * quarantine are not the collector's): 96 and 64 MiB in a plain build. */
@@ -259,7 +259,8 @@ START_TEST(test_spike)
             ck_assert_uint_eq(ms->heap_idle + ms->heap_inuse, ms->heap_sys);
             if (ms->heap_released > released_max)
                 released_max = ms->heap_released;
-            int64_t untracked = (int64_t)heap_rss_bytes() - (int64_t)(ms->heap_sys - ms->heap_released);
+            int64_t untracked =
+                (int64_t)heap_rss_bytes() - (int64_t)(ms->heap_sys - ms->heap_released);
             if (untracked > untracked_max)
                 untracked_max = untracked;
         }

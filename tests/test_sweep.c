@@ -64,7 +64,6 @@ static NOINLINE int is_freed(uintptr_t h)
     return gc_base(reveal(h)) == NULL;
 }
 
-
 static gc_memstats ms_before, ms_mid, ms_after;
 
 static void read_stats(gc_memstats *m)

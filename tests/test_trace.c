@@ -28,7 +28,8 @@
 
 /* gc 1 @0.003s 7%: 0.11+1.3+0.003 ms clock, 0.22+0.40/0.16/0.079+0.006 ms cpu, 3->4->3 MB,
  * 4 MB goal, 0 MB stacks, 0 MB globals, 2 P */
-static struct gctrace_cycle example1(void) {
+static struct gctrace_cycle example1(void)
+{
     struct gctrace_cycle c = {
         .num = 1,
         .since_init_ns = 3456789, /* 3 ms, truncated */
@@ -51,7 +52,8 @@ static struct gctrace_cycle example1(void) {
     return c;
 }
 
-START_TEST(test_example_gc1) {
+START_TEST(test_example_gc1)
+{
     struct gctrace_cycle c = example1();
     /* The real line had 0.22 and 0.006 for the STW CPU times; pick inputs for those exactly. */
     c.cpu_stw1_ns = 220000;
@@ -66,7 +68,8 @@ START_TEST(test_example_gc1) {
 }
 END_TEST
 
-START_TEST(test_example_gc13_forced) {
+START_TEST(test_example_gc13_forced)
+{
     struct gctrace_cycle c = {
         .num = 13,
         .since_init_ns = 222999999,
@@ -96,7 +99,8 @@ START_TEST(test_example_gc13_forced) {
 }
 END_TEST
 
-START_TEST(test_example_large_fields) {
+START_TEST(test_example_large_fields)
+{
     /* Whole-ms times, big heaps, many seconds since init, a 3-digit cycle count. */
     struct gctrace_cycle c = {
         .num = 4294967295u,
@@ -126,7 +130,8 @@ START_TEST(test_example_large_fields) {
 }
 END_TEST
 
-START_TEST(test_negative_times_wrap_like_go) {
+START_TEST(test_negative_times_wrap_like_go)
+{
     /* Go converts int64 differences with uint64(...): a negative value prints as a huge one. */
     struct gctrace_cycle c = example1();
     c.since_init_ns = -1;
@@ -173,7 +178,8 @@ static const struct {
     {18446744073709551615ull, "18446744073709"},
 };
 
-START_TEST(test_ns_as_ms_table) {
+START_TEST(test_ns_as_ms_table)
+{
     char buf[64];
     int len = format_ns_as_ms(buf, sizeof(buf), ms_table[_i].ns);
     ck_assert_msg(strcmp(buf, ms_table[_i].want) == 0, "ns=%llu: got \"%s\", want \"%s\"",
@@ -183,7 +189,8 @@ START_TEST(test_ns_as_ms_table) {
 END_TEST
 
 /* A second derivation of Go's rule, written differently: by range, with printf. */
-static void oracle_ns_as_ms(char *buf, size_t n, uint64_t ns) {
+static void oracle_ns_as_ms(char *buf, size_t n, uint64_t ns)
+{
     uint64_t us = ns / 1000;
     if (ns >= 10000000)
         snprintf(buf, n, "%llu", (unsigned long long)(ns / 1000000));
@@ -200,14 +207,16 @@ static void oracle_ns_as_ms(char *buf, size_t n, uint64_t ns) {
 
 /* xorshift64*: deterministic, no libc state. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) {
+static uint64_t rnd(void)
+{
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
     rng_state ^= rng_state >> 27;
     return rng_state * 2685821657736338717ull;
 }
 /* Spread over magnitudes: a random value below a random power of two. */
-static uint64_t rnd_mag(int maxbits) {
+static uint64_t rnd_mag(int maxbits)
+{
     int bits = (int)(rnd() % (uint64_t)(maxbits + 1));
     if (bits == 0)
         return 0;
@@ -215,7 +224,8 @@ static uint64_t rnd_mag(int maxbits) {
     return rnd() & mask;
 }
 
-START_TEST(test_ns_as_ms_oracle) {
+START_TEST(test_ns_as_ms_oracle)
+{
     char got[64], want[64];
     for (int i = 0; i < 200000; i++) {
         uint64_t ns = rnd_mag(i % 10 == 0 ? 64 : 36);
@@ -251,24 +261,29 @@ static const char gctrace_re[] =
 
 static regex_t re;
 
-static void re_setup(void) {
+static void re_setup(void)
+{
     int rc = regcomp(&re, gctrace_re, REG_EXTENDED | REG_NOSUB);
     ck_assert_int_eq(rc, 0);
 }
 
-static void re_teardown(void) {
+static void re_teardown(void)
+{
     regfree(&re);
 }
 
-static int line_matches(const char *s) {
+static int line_matches(const char *s)
+{
     return regexec(&re, s, 0, NULL, 0) == 0;
 }
 
-static int64_t rnd_ns(void) {
+static int64_t rnd_ns(void)
+{
     return (int64_t)rnd_mag(40); /* up to ~18 minutes */
 }
 
-START_TEST(test_grammar_random) {
+START_TEST(test_grammar_random)
+{
     char buf[512];
     for (int i = 0; i < 100000; i++) {
         struct gctrace_cycle c = {
@@ -313,7 +328,8 @@ START_TEST(test_grammar_random) {
 }
 END_TEST
 
-START_TEST(test_grammar_rejects_broken) {
+START_TEST(test_grammar_rejects_broken)
+{
     static const char good[] = "gc 1 @0.003s 7%: 0.11+1.3+0.003 ms clock, "
                                "0.22+0.40/0.16/0.079+0.006 ms cpu, 3->4->3 MB, 4 MB goal, "
                                "0 MB stacks, 0 MB globals, 2 P\n";
@@ -393,7 +409,8 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* scavtrace                                                           */
 
-START_TEST(test_scavtrace) {
+START_TEST(test_scavtrace)
+{
     char buf[128];
     struct scavtrace_line a = {
         .released_since_last = 1023, /* 0 KiB */
@@ -433,7 +450,8 @@ START_TEST(test_scavtrace) {
 }
 END_TEST
 
-START_TEST(test_scavtrace_random) {
+START_TEST(test_scavtrace_random)
+{
     regex_t sre;
     ck_assert_int_eq(regcomp(&sre,
                              "^scav " N " KiB work, " N " KiB total, (100|[1-9]?[0-9])% util"
@@ -462,7 +480,8 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Truncation                                                          */
 
-START_TEST(test_truncation) {
+START_TEST(test_truncation)
+{
     struct gctrace_cycle c = example1();
     char full[256];
     int need = format_gctrace(full, sizeof(full), &c);
@@ -502,7 +521,8 @@ START_TEST(test_truncation) {
 }
 END_TEST
 
-START_TEST(test_emit) {
+START_TEST(test_emit)
+{
     /* trace_emit writes to fd 2; send it through a pipe to look at it. */
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -527,7 +547,8 @@ START_TEST(test_emit) {
 }
 END_TEST
 
-static Suite *trace_suite(void) {
+static Suite *trace_suite(void)
+{
     Suite *s = suite_create("trace");
 
     TCase *tc = tcase_create("gctrace");
@@ -561,7 +582,8 @@ static Suite *trace_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(trace_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
