@@ -124,7 +124,11 @@ static void worker_mark(int fractional)
         }
         int did = root_job(&w);
         if (!did) {
-            uint64_t n = mark_drain_n(&w, WORKER_SLICE_WORK, &mark_state.stop);
+            /* A parked assist waits for credit: hand it over after every
+             * object (or oblet) rather than every slice. */
+            uint64_t slice =
+                atomic_load_relaxed(&mark_state.assists_parked) ? 1 : WORKER_SLICE_WORK;
+            uint64_t n = mark_drain_n(&w, slice, &mark_state.stop);
             if (n) {
                 atomic_xadd(&mark_state.bg_credit, n);
                 atomic_xadd(&mark_state.scan_done, n);
