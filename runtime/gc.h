@@ -1,9 +1,14 @@
 /*
  * The collection cycle.
  *
- * A cycle runs on the collector's own thread (the controller), never on a
- * mutator: mutators only ask for one, because their heap_live crossed the
- * trigger (gc_trigger) or because they called gc_collect. Phases, as Go's:
+ * Mutators ask for a cycle because their heap_live crossed the trigger
+ * (gc_trigger) or because they called gc_collect. The allocating thread
+ * that asked usually runs the cycle's start itself, through the first
+ * pause, as Go's allocating goroutine runs gcStart (gc_try_start_cycle);
+ * the collector's own thread, the controller, runs the rest, and the whole
+ * of cycles nobody else started. cycle_busy (gc.c) is held from a cycle's
+ * start to its end and passes from the starting thread to the controller.
+ * Phases, as Go's:
  *
  *   GC_OFF -> (stop) sweep termination -> GC_MARK -> mark termination
  *          -> (start) GC_OFF, concurrent sweeping

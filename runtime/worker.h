@@ -9,15 +9,24 @@
  * marking in short slices and sleeping between them (on 2 CPUs: no
  * dedicated worker, one fractional worker at half a CPU).
  *
+ * Idle marking: when the registered threads and the dedicated workers leave
+ * a CPU of the budget unclaimed, the fractional worker marks flat out, as
+ * Go runs idle workers on idle Ps; that time is reported as idle and is not
+ * GC CPU for gc_cpu_fraction or the limiter.
+ *
  * Workers first take root jobs (the globals, then each registered thread's
  * stack, scanned with only that thread stopped), then drain the grey queue.
  * The scan work they do is banked as credit for assists.
  *
  * Mark assists: a thread that allocates while marking runs owes scan work in
  * proportion to its allocation (assist_work_per_byte, from the pacer). It
- * first takes banked background credit, then scans objects itself (at least
- * 64 KiB of work, to amortise the cost). If there is no grey object left to
- * scan it goes on allocating: the cycle is about to end.
+ * first takes banked background credit, then the globals root job if it is
+ * still open, then scans objects itself: at least 64 KiB of work, to
+ * amortise the cost, and at most 64 KiB per allocation, so that a large
+ * debt is paid over several allocations rather than in one long stall. If it
+ * runs out of grey objects while still in debt, the rest of the work is with
+ * the workers and allocating on would run the heap past its goal: it parks
+ * (stoppable, at most 100 ms) until their credit or the end of marking.
  */
 #ifndef TRICOLOR_WORKER_H
 #define TRICOLOR_WORKER_H
