@@ -476,7 +476,9 @@ static void help_sweep(struct mthread *t, const char *what)
  * starts a cycle passes it, with the rest of the cycle, to the controller.
  * CYCLE_FREE -> CYCLE_HELD by whoever takes it; CYCLE_HELD -> CYCLE_PASSED
  * by an allocating thread that started a cycle; CYCLE_PASSED -> CYCLE_HELD
- * by the controller, which ends the cycle and frees it. */
+ * by the controller, which ends the cycle and frees it. What the starting
+ * thread wrote (cycle_rec, the marking state) is published to the
+ * controller by the release store of CYCLE_PASSED and its acquire load. */
 enum { CYCLE_FREE, CYCLE_HELD, CYCLE_PASSED };
 static RUNTIME_STATE volatile uint32_t cycle_busy;
 
