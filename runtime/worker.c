@@ -22,7 +22,8 @@ static int n_dedicated;
 static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none */
 
 /* Scan work a worker does between checks of its budget (bytes). */
-#define WORKER_SLICE_WORK ((uint64_t)64 << 10)
+#define WORKER_SLICE_WORK        ((uint64_t)64 << 10)
+#define WORKER_SLICE_WORK_PARKED ((uint64_t)8 << 10)
 /* The least an assist does, to amortise its cost (Go's gcOverAssistWork). */
 #define ASSIST_MIN_WORK ((uint64_t)64 << 10)
 /* The most one assist scans before it lets its allocation return: a larger
@@ -95,10 +96,12 @@ static int root_job(struct gc_work *w)
  * threads nor the dedicated workers claim. The fractional worker then marks
  * flat out, as Go runs idle mark workers on idle Ps: on a machine whose
  * other CPU would sit idle, marking ends sooner and less is allocated black
- * meanwhile. Registered threads count as running, blocked or not. */
+ * meanwhile. Registered threads count as running, blocked or not, except
+ * those parked in an assist: they wait for marking to progress. */
 static int spare_cpu(void)
 {
-    return knobs.procs - threads_count() - n_dedicated >= 1;
+    int running = threads_count() - (int)atomic_load_relaxed(&mark_state.assists_parked);
+    return knobs.procs - running - n_dedicated >= 1;
 }
 
 static void worker_mark(int fractional)
@@ -124,10 +127,11 @@ static void worker_mark(int fractional)
         }
         int did = root_job(&w);
         if (!did) {
-            /* A parked assist waits for credit: hand it over after every
-             * object (or oblet) rather than every slice. */
-            uint64_t slice =
-                atomic_load_relaxed(&mark_state.assists_parked) ? 1 : WORKER_SLICE_WORK;
+            /* A parked assist waits for credit: hand it over in smaller
+             * slices (each hand-over wakes it, a system call). */
+            uint64_t slice = atomic_load_relaxed(&mark_state.assists_parked)
+                                 ? WORKER_SLICE_WORK_PARKED
+                                 : WORKER_SLICE_WORK;
             uint64_t n = mark_drain_n(&w, slice, &mark_state.stop);
             if (n) {
                 atomic_xadd(&mark_state.bg_credit, n);
@@ -301,10 +305,12 @@ void gc_assist(struct mthread *t)
             break;
         }
         atomic_xadd(&mark_state.assists_parked, 1);
+        int64_t park0 = nanotime();
         runtime_block_begin(t);
         futex_wait_timeout(&mark_state.assist_wake, wake, ASSIST_PARK_NS);
         runtime_block_end(t);
         atomic_xadd(&mark_state.assists_parked, (AO_t)-1);
+        t0 += nanotime() - park0; /* waiting is not assist time (nor in Go) */
     }
     atomic_xadd(&mark_state.assist_ns, (AO_t)(nanotime() - t0));
 }

@@ -29,6 +29,8 @@
  * - Idle marking: with GOMAXPROCS=2 and one registered thread, a
  *   collection's marking is idle marking (gctrace's idle CPU positive, the
  *   fractional worker's share zero).
+ * - Two threads that only allocate trees for 2 s get through at least 12
+ *   cycles (marking does not crawl while their assists wait for work).
  * - MemStats: the identities between fields hold in one snapshot taken after
  *   churn; the latest pause is in pause_ns[(num_gc+255)%256], positive, and
  *   accounted in pause_total_ns; gc_cpu_fraction is in (0, 1); next_gc is the
@@ -40,6 +42,7 @@
  * changes and drops its live set before it returns.
  */
 #include <check.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -489,6 +492,66 @@ START_TEST(test_idle_marking)
 }
 END_TEST
 
+/* ---- Two allocating threads ---------------------------------------------- */
+
+struct tnode {
+    struct tnode *left, *right;
+};
+
+static struct tnode *tree(int depth)
+{
+    struct tnode *n = gc_alloc(sizeof *n);
+    if (depth > 0) {
+        gc_write_ptr(&n->left, tree(depth - 1));
+        gc_write_ptr(&n->right, tree(depth - 1));
+    }
+    return n;
+}
+
+static volatile int trees_stop;
+
+static void *tree_builder(void *arg)
+{
+    (void)arg;
+    gc_thread_register();
+    struct tnode *keep = tree(16); /* 2 MiB live per thread */
+    while (!trees_stop)
+        tree(10);
+    __asm__ volatile("" : : "r"(keep) : "memory");
+    gc_thread_unregister();
+    return NULL;
+}
+
+START_TEST(test_two_threads_keep_marking)
+{
+    /* Two threads that do nothing but allocate, on two CPUs: assists park
+     * when they run out of grey work, and then the worker must mark flat
+     * out rather than at its fractional share, or marking crawls (a
+     * regression once made each mark phase of samples/trees last about a
+     * second, two cycles a second). */
+    gc_memstats *m0 = memstats();
+    pthread_t th[2];
+    trees_stop = 0;
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, tree_builder, NULL), 0);
+    /* A registered thread's sleep ends early when the collector stops it
+     * (EINTR): sleep until 2 s have passed. */
+    double t0 = now_s();
+    while (now_s() - t0 < 2)
+        sleep_s(2 - (now_s() - t0));
+    trees_stop = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    gc_memstats *m1 = memstats();
+    uint32_t cycles = m1->num_gc - m0->num_gc;
+    fprintf(stderr, "pacer two threads: %u cycles in 2 s, %llu MiB allocated\n", cycles,
+            (unsigned long long)(m1->total_alloc - m0->total_alloc) >> 20);
+    ck_assert_msg(cycles >= 12, "only %u cycles in 2 s", cycles);
+    free(m0);
+    free(m1);
+}
+END_TEST
+
 /* ---- MemStats ------------------------------------------------------------ */
 
 static uint64_t unix_ns(void)
@@ -634,6 +697,7 @@ static Suite *pacer_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_gctrace);
     tcase_add_test(tc, test_idle_marking);
+    tcase_add_test(tc, test_two_threads_keep_marking);
     tcase_add_test(tc, test_memstats);
     tcase_add_test(tc, test_memstats_while_sweeping);
     suite_add_tcase(s, tc);
