@@ -356,6 +356,8 @@ static void mark_termination(struct cycle_record *rec)
     gc_stats.num_gc++;
     if (rec->forced)
         gc_stats.num_forced_gc++;
+    if (rec->started_by_mutator)
+        gc_stats.num_started_by_mutator++;
     gc_stats.pause_total_ns += (uint64_t)rec->stw_ns;
     gc_stats.last_gc_unix = (uint64_t)unix_nanotime();
     gc_stats.pause_ns[(gc_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_ns;

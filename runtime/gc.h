@@ -50,7 +50,8 @@ struct gc_cycle_stats {
     uint64_t last_gc_unix;
     int64_t gc_cpu_ns; /* STW time x procs + marking CPU, all cycles */
     int64_t assist_ns_total;
-    int64_t init_time; /* nanotime at gc_init */
+    int64_t init_time;               /* nanotime at gc_init */
+    uint32_t num_started_by_mutator; /* cycles an allocating thread started */
 };
 extern struct gc_cycle_stats gc_stats;
 
