@@ -34,13 +34,16 @@ void malloc_set_oom_handler(void (*handler)(size_t));
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile AO_t initialized;
 
-/* fork(): every runtime lock is taken, in the runtime's lock order, so that
- * the child starts with consistent structures; the child then keeps only
- * the forking thread and restarts the collector's threads. */
+/* fork(): no cycle runs (gc_fork_prepare), the world is stopped so that
+ * every other registered thread is at a safe point, and every runtime lock
+ * is taken, in the runtime's lock order, so that the child starts with
+ * consistent structures; the child then keeps only the forking thread
+ * (returning the others' cached spans) and restarts the collector's
+ * threads. */
 static void fork_prepare(void)
 {
     gc_fork_prepare();
-    threads_fork_lock();
+    threads_fork_stop();
     roots_fork_lock();
     struct mthread *t = current_thread;
     if (t)
@@ -68,14 +71,14 @@ static void fork_unlock(void)
 static void fork_parent(void)
 {
     fork_unlock();
-    threads_fork_unlock(0);
+    threads_fork_parent();
     gc_fork_parent();
 }
 
 static void fork_child(void)
 {
     fork_unlock();
-    threads_fork_unlock(1);
+    threads_fork_child();
     gc_fork_child();
 }
 

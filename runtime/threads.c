@@ -335,26 +335,35 @@ void start_the_world(void)
     pthread_mutex_unlock(&threads_lock);
 }
 
-void threads_fork_lock(void)
+void threads_fork_stop(void)
 {
-    /* The caller is outside the runtime: it may be stopped while it waits. */
-    pthread_mutex_lock(&threads_lock);
+    stop_the_world();
 }
 
-void threads_fork_unlock(int in_child)
+void threads_fork_parent(void)
 {
-    if (in_child) {
-        /* Only the forking thread exists in the child. The others' records
-         * are dropped (not freed: their caches may be mid-update). */
-        struct mthread *self = current_thread;
-        all_threads = self;
-        nthreads = self ? 1 : 0;
-        if (self) {
-            self->next = self->prev = NULL;
-            self->pthread = pthread_self();
-            self->suspend_req = 0;
-            self->suspended = self->suspend_gen;
-        }
+    start_the_world();
+}
+
+void threads_fork_child(void)
+{
+    /* Only the forking thread exists here. The others were stopped at safe
+     * points, so their caches are consistent: their spans go back to the
+     * central lists, or they would never be swept again, and a span that is
+     * never swept keeps last cycle's mark bits, which make the next mark
+     * take its objects for black and skip what they point to. The records
+     * themselves are dropped, not freed. */
+    struct mthread *self = current_thread;
+    for (struct mthread *t = all_threads; t; t = t->next)
+        if (t != self)
+            mcache_release_all(&t->mcache);
+    all_threads = self;
+    nthreads = self ? 1 : 0;
+    if (self) {
+        self->next = self->prev = NULL;
+        self->pthread = pthread_self();
+        self->suspend_req = 0;
+        self->suspended = self->suspend_gen;
     }
     pthread_mutex_unlock(&threads_lock);
 }

@@ -97,10 +97,16 @@ void thread_resume(struct mthread *t);
 int threads_trylock(void);
 void threads_unlock(void);
 
-/* threads_lock across fork(); in the child, only the caller stays
- * registered. */
-void threads_fork_lock(void);
-void threads_fork_unlock(int in_child);
+/* fork(): the world is stopped across it (threads_fork_stop, with the
+ * caller outside the runtime), so that every other registered thread is at
+ * a safe point with a consistent cache. The parent restarts the world
+ * (threads_fork_parent). The child, where only the caller survives, returns
+ * the lost threads' cached spans to the central lists, where the sweeper
+ * finds them (threads_fork_child, called once no runtime lock is held), and
+ * keeps only the caller registered. */
+void threads_fork_stop(void);
+void threads_fork_parent(void);
+void threads_fork_child(void);
 
 /* The thread list; walk it only with threads_lock held (e.g. while the
  * world is stopped). */

@@ -7,6 +7,11 @@
  * the collector's threads restarted there), checks a tree built before the
  * fork and one built after, and exits with its verdict. A child that hangs
  * is killed and counted as a failure.
+ *
+ * A second test forks while another registered thread's cache holds a span
+ * with the only pointer to an object in another span; the child must keep
+ * that object through several cycles (the child returns the lost threads'
+ * cached spans to the central lists, where they are swept).
  */
 #include <check.h>
 #include <pthread.h>
@@ -17,6 +22,8 @@
 #include <time.h>
 #include <tricolor.h>
 #include <unistd.h>
+
+#include "support.h"
 
 struct node {
     struct node *left, *right;
@@ -58,11 +65,20 @@ static void *churn(void *arg)
     return NULL;
 }
 
-/* Waits for pid for at most seconds; kills it if it is still running. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits for pid for at most seconds; kills it if it is still running. The
+ * deadline is on the clock: this thread is registered, so the collector's
+ * stop signals cut its sleeps short. */
 static int wait_child(pid_t pid, int seconds)
 {
     int status;
-    for (int i = 0; i < seconds * 100; i++) {
+    for (double end = now_s() + seconds; now_s() < end;) {
         if (waitpid(pid, &status, WNOHANG) == pid)
             return status;
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -110,8 +126,8 @@ START_TEST(test_fork_children_collect)
         }
         int status = wait_child(pid, 60);
         if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "fork %d: child %s\n", k,
-                    status == -1 ? "hung and was killed" : "failed");
+            fprintf(stderr, "fork %d: child %s; the parent counts %ld nodes\n", k,
+                    status == -1 ? "hung and was killed" : "failed", count(before, 1));
             failures++;
         }
     }
@@ -123,6 +139,90 @@ START_TEST(test_fork_children_collect)
 }
 END_TEST
 
+/* ---- A span cached by a thread the child does not have ------------------ */
+
+struct cell {
+    struct cell *next;
+    long id;
+};
+
+static struct cell *g_root;           /* N, allocated by the helper (a root) */
+static struct cell *volatile handoff; /* X, from the main thread to the helper */
+static volatile int helper_done, helper_release;
+
+static void *holder(void *arg)
+{
+    (void)arg;
+    gc_thread_register();
+    /* N comes from this thread's cache and stays there (no cycle runs
+     * before the fork: GOGC is off); it points to X, which is in another
+     * span, the main thread's. */
+    struct cell *n = gc_alloc(sizeof *n);
+    gc_write_ptr(&n->next, handoff);
+    n->id = 1;
+    g_root = n;
+    handoff = NULL;
+    n = NULL;
+    __atomic_store_n(&helper_done, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&helper_release, __ATOMIC_ACQUIRE))
+        sched_yield();
+    gc_thread_unregister();
+    return NULL;
+}
+
+static NOINLINE void make_x(void)
+{
+    struct cell *x = gc_alloc(sizeof *x);
+    x->id = 0x5eed;
+    handoff = x;
+}
+
+START_TEST(test_fork_orphan_cache)
+{
+    /* In the child, the holder thread is gone. Were its cached span (N's)
+     * left out of the central lists, it would never be swept again, its
+     * mark bits would stay set, the child's second cycle would take N for
+     * black without scanning it, and X would be freed. */
+    gc_add_roots(&g_root, &g_root + 1);
+    int old = gc_set_percent(-1);
+    gc_collect();
+    helper_done = helper_release = 0;
+    make_x();
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, holder, NULL), 0);
+    while (!__atomic_load_n(&helper_done, __ATOMIC_ACQUIRE))
+        sched_yield();
+    clear_stack();
+    clear_registers();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        for (int i = 0; i < 3; i++)
+            collect();
+        /* Reuse whatever was freed, then look at X. */
+        for (int i = 0; i < 100000; i++) {
+            struct cell *c = gc_alloc(sizeof *c);
+            c->id = -1;
+        }
+        struct cell *x = g_root->next;
+        int ok = gc_base(x) == x && x->id == 0x5eed;
+        if (!ok)
+            fprintf(stderr, "fork child: X at %p is %s, id %ld\n", (void *)x,
+                    gc_base(x) == x ? "allocated" : "free", x->id);
+        _exit(ok ? 0 : 1);
+    }
+    int status = wait_child(pid, 60);
+    __atomic_store_n(&helper_release, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    gc_set_percent(old);
+    g_root = NULL;
+    gc_remove_roots(&g_root, &g_root + 1);
+    ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child lost an object reachable through a span cached by a thread it does "
+                  "not have");
+}
+END_TEST
+
 int main(void)
 {
     gc_init(NULL);
@@ -130,6 +230,7 @@ int main(void)
     TCase *tc = tcase_create("fork");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_fork_children_collect);
+    tcase_add_test(tc, test_fork_orphan_cache);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
