@@ -122,6 +122,7 @@ struct cycle_record {
     AO_t termination_workbufs;
     int64_t stop1_ns, stop2_ns; /* of the pauses: time to stop the world */
     int started_by_mutator;     /* the first pause ran on an allocating thread */
+    int stop2_abandoned;        /* attempts to stop for mark termination given up */
 };
 
 static void mark_from_roots(void)
@@ -230,6 +231,13 @@ static int mark_looks_done(void)
  * heap. */
 #define TERMINATION_MAX_WORKBUFS 4
 #define TERMINATION_MAX_RETRIES  3
+/* Attempts to stop the world for mark termination: each waits at most
+ * STOP2_TIMEOUT_NS for every thread to stop, and the next comes
+ * STOP2_RETRY_NS later; after STOP2_MAX_ABANDONED, the stop waits as long
+ * as it takes. */
+#define STOP2_TIMEOUT_NS    250000
+#define STOP2_RETRY_NS      200000
+#define STOP2_MAX_ABANDONED 8
 
 /* The limiter's view of GC time: every assist and pause so far. */
 static void feed_limiter(const struct cycle_record *rec, int marking)
@@ -255,7 +263,28 @@ static void concurrent_mark(struct cycle_record *rec)
         if (ragged_flush())
             continue;
         int64_t t0 = nanotime();
-        stop_the_world();
+        /* A thread in a long page fault (the first touch of a fresh huge
+         * page takes milliseconds on some virtual machines) cannot stop
+         * until the fault is over, and every thread already stopped would
+         * wait for it: give up after STOP2_TIMEOUT_NS and try again a
+         * little later, a few times, before waiting as long as it takes. */
+        if (rec->stop2_abandoned < STOP2_MAX_ABANDONED) {
+            int stopped_some;
+            if (!stop_the_world_within(STOP2_TIMEOUT_NS, &stopped_some)) {
+                rec->stop2_abandoned++;
+                gc_stats.num_stops_abandoned++;
+                if (stopped_some) {
+                    /* Threads were stopped meanwhile: a pause all the same. */
+                    int64_t d = nanotime() - t0;
+                    rec->stw_ns += d;
+                    rec->stw_aborted_ns += d;
+                }
+                sleep_ns(STOP2_RETRY_NS);
+                continue;
+            }
+        } else {
+            stop_the_world();
+        }
         rec->stop2_ns = nanotime() - t0;
         atomic_store(&gc_phase, GC_MARK_TERMINATION);
         workers_stop();
@@ -291,13 +320,15 @@ static void concurrent_mark(struct cycle_record *rec)
         mark_drain(&w);
         gcw_dispose(&w);
         if (knobs.gcpacertrace) {
-            char line[200];
-            int n = snprintf(line, sizeof line,
-                             "pacer: termination: %d retries, %lu workbufs drained in the "
-                             "pause, %.3f ms; stopping took %.3f + %.3f ms; started by %s\n",
-                             attempt, (unsigned long)rec->termination_workbufs,
-                             (nanotime() - t0) / 1e6, rec->stop1_ns / 1e6, rec->stop2_ns / 1e6,
-                             rec->started_by_mutator ? "an allocating thread" : "the controller");
+            char line[240];
+            int n =
+                snprintf(line, sizeof line,
+                         "pacer: termination: %d retries, %lu workbufs drained in the "
+                         "pause, %.3f ms; stopping took %.3f + %.3f ms (%d stops given "
+                         "up); started by %s\n",
+                         attempt, (unsigned long)rec->termination_workbufs, (nanotime() - t0) / 1e6,
+                         rec->stop1_ns / 1e6, rec->stop2_ns / 1e6, rec->stop2_abandoned,
+                         rec->started_by_mutator ? "an allocating thread" : "the controller");
             trace_emit(line, n);
         }
         return;

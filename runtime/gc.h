@@ -52,6 +52,7 @@ struct gc_cycle_stats {
     int64_t assist_ns_total;
     int64_t init_time;               /* nanotime at gc_init */
     uint32_t num_started_by_mutator; /* cycles an allocating thread started */
+    uint32_t num_stops_abandoned;    /* mark-termination stops given up */
 };
 extern struct gc_cycle_stats gc_stats;
 

@@ -299,6 +299,24 @@ static void wait_suspended(struct mthread *t)
         futex_wait(&t->suspended, seen);
 }
 
+/* wait_suspended, giving up at deadline (nanotime); 1 if t stopped. */
+static int wait_suspended_until(struct mthread *t, int64_t deadline)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (atomic_load32(&t->suspended) == t->suspend_gen)
+            return 1;
+        __builtin_ia32_pause();
+    }
+    uint32_t seen;
+    while ((seen = atomic_load32(&t->suspended)) != t->suspend_gen) {
+        int64_t left = deadline - nanotime();
+        if (left <= 0)
+            return 0;
+        futex_wait_timeout(&t->suspended, seen, left);
+    }
+    return 1;
+}
+
 void thread_resume(struct mthread *t)
 {
     atomic_store32(&t->suspend_req, 0);
@@ -324,6 +342,32 @@ void stop_the_world(void)
     for (struct mthread *t = all_threads; t; t = t->next)
         if (t != self)
             wait_suspended(t);
+}
+
+int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
+{
+    struct mthread *self = current_thread;
+    pthread_mutex_lock(&threads_lock);
+    for (struct mthread *t = all_threads; t; t = t->next)
+        if (t != self)
+            thread_suspend(t);
+    int64_t deadline = nanotime() + timeout_ns;
+    int all = 1, some = 0;
+    for (struct mthread *t = all_threads; t; t = t->next) {
+        if (t == self)
+            continue;
+        if (wait_suspended_until(t, deadline))
+            some = 1;
+        else
+            all = 0;
+    }
+    *stopped_some = some;
+    if (all)
+        return 1;
+    /* Withdraw every request (the generation protocol makes a late
+     * acknowledgement harmless: park sees suspend_req cleared). */
+    start_the_world();
+    return 0;
 }
 
 void start_the_world(void)

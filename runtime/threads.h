@@ -86,6 +86,13 @@ int thread_unregister(void);
  * or not), and returns with threads_lock held. */
 void stop_the_world(void);
 void start_the_world(void);
+/* stop_the_world, unless some thread has not stopped within timeout_ns (a
+ * thread inside a long page fault, or off the CPU): then the threads
+ * already stopped are resumed, threads_lock is released and 0 returned,
+ * with *stopped_some telling whether any thread was stopped meanwhile. A
+ * thread that acknowledges a request given up on finds it withdrawn and
+ * goes on. 1: the world is stopped, as after stop_the_world. */
+int stop_the_world_within(int64_t timeout_ns, int *stopped_some);
 /* Stops one thread and waits until it is stopped, or resumes it (the
  * caller holds threads_lock). */
 void thread_suspend(struct mthread *t);

@@ -39,14 +39,17 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tricolor.h>
 
+#include "gc.h"
 #include "support.h"
 
 /* noipa as well: GCC must not find a helper pure and merge two calls,
@@ -227,6 +230,63 @@ START_TEST(register_stopped_thread)
     ck_assert(spin.returned == spin.h);
     collect();
     ck_assert_msg(is_freed(spin.h), "the object survived its unregistered thread");
+}
+END_TEST
+
+/* A registered thread that is slow to stop: it keeps the suspend signal
+ * blocked for a few milliseconds at a time, as a thread inside a long page
+ * fault would be. Mark termination gives up its stops and retries, and the
+ * object only this thread's stack holds must survive all the same. */
+static struct {
+    int ready, stop;
+    uintptr_t h;
+} slow;
+
+static void *slow_main(void *arg)
+{
+    (void)arg;
+    gc_thread_register();
+    uintptr_t h = new_hidden(96, 0);
+    void *volatile local = at(h, 0);
+    slow.h = h;
+    __atomic_store_n(&slow.ready, 1, __ATOMIC_RELEASE);
+    sigset_t sig;
+    sigemptyset(&sig);
+    sigaddset(&sig, SIGRTMIN + 6);
+    while (!__atomic_load_n(&slow.stop, __ATOMIC_ACQUIRE)) {
+        pthread_sigmask(SIG_BLOCK, &sig, NULL);
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 3000000);
+        pthread_sigmask(SIG_UNBLOCK, &sig, NULL);
+        sched_yield();
+    }
+    (void)local;
+    gc_thread_unregister();
+    return NULL;
+}
+
+START_TEST(slow_to_stop_thread)
+{
+    memset(&slow, 0, sizeof slow);
+    uint32_t abandoned0 = gc_stats.num_stops_abandoned;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, slow_main, NULL), 0);
+    while (!__atomic_load_n(&slow.ready, __ATOMIC_ACQUIRE))
+        sched_yield();
+    uintptr_t garbage = new_hidden(80, 0);
+    for (int i = 0; i < 5; i++)
+        collect();
+    int live = is_live(slow.h, 96);
+    int freed = is_freed(garbage);
+    __atomic_store_n(&slow.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    ck_assert_msg(live, "an object held by a thread that was slow to stop was freed");
+    ck_assert(freed);
+    ck_assert_msg(gc_stats.num_stops_abandoned > abandoned0,
+                  "no stop for mark termination was given up in 5 cycles");
 }
 END_TEST
 
@@ -680,6 +740,7 @@ static Suite *roots_suite(void)
     tcase_add_test(stack, stack_interior_local);
     tcase_add_test(stack, register_this_thread);
     tcase_add_test(stack, register_stopped_thread);
+    tcase_add_test(stack, slow_to_stop_thread);
     tcase_add_test(stack, thread_blocked_in_read);
     tcase_add_test(stack, thread_blocked_on_condvar);
     suite_add_tcase(s, stack);
