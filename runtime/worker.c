@@ -245,6 +245,16 @@ static uint64_t take_bg_credit(uint64_t want)
     }
 }
 
+/* Credits work units of scan work (wpb: work per byte, x1024) against t's
+ * debt; scanned: t did the work itself (rather than take banked credit),
+ * so it also counts as scan work done this cycle. */
+static void assist_pay(struct mthread *t, uint64_t work, uint64_t wpb, int scanned)
+{
+    if (scanned)
+        atomic_xadd(&mark_state.scan_done, work);
+    t->assist_bytes += (int64_t)(work * 1024 / wpb);
+}
+
 void assists_wake(void)
 {
     atomic_xadd32(&mark_state.assist_wake, 1);
@@ -268,7 +278,7 @@ void gc_assist(struct mthread *t)
         int out_of_work = 0;
         /* Banked background credit first, then grey objects. */
         uint64_t took = take_bg_credit(want);
-        t->assist_bytes += (int64_t)(took * 1024 / wpb);
+        assist_pay(t, took, wpb, 0);
         want -= took;
         /* The globals are the one root job an assist may do (stacks need
          * their threads stopped): early in a cycle they are where all grey
@@ -279,14 +289,12 @@ void gc_assist(struct mthread *t)
             mark_globals(&t->gcw);
             uint64_t n = t->gcw.scan_work - before;
             gcw_dispose(&t->gcw); /* the grey objects, for everyone */
-            atomic_xadd(&mark_state.scan_done, n);
-            t->assist_bytes += (int64_t)(n * 1024 / wpb);
+            assist_pay(t, n, wpb, 1);
         }
         if (t->assist_bytes < 0 && want > 0) {
             uint64_t budget = want < ASSIST_MAX_WORK ? want : ASSIST_MAX_WORK;
             uint64_t n = mark_drain_n(&t->gcw, budget, &mark_state.stop);
-            atomic_xadd(&mark_state.scan_done, n);
-            t->assist_bytes += (int64_t)(n * 1024 / wpb);
+            assist_pay(t, n, wpb, 1);
             out_of_work = n < budget;
             /* Leftover grey objects go where the workers can see them. */
             gcw_dispose(&t->gcw);
