@@ -93,6 +93,18 @@ static inline void compiler_fence(void)
     AO_compiler_barrier();
 }
 
+/* In a spin-wait loop: tells the CPU the thread is waiting. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#else
+    compiler_fence();
+#endif
+}
+
 #pragma GCC visibility pop
 
 #endif

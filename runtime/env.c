@@ -10,7 +10,8 @@
  *               1024, or "off". Default off (INT64_MAX).
  *   GODEBUG     comma-separated name=int: gctrace, scavtrace, gcpacertrace,
  *               gccheckmark, gcstoptheworld, clobberfree, madvdontneed
- *               (default 1), disablethp. Go's other names, and unknown ones, are ignored.
+ *               (default 1), disablethp, and tricolor's own prefault (default 1).
+ *               Go's other names, and unknown ones, are ignored.
  *   GOMAXPROCS  the worker budget, a positive integer lowered to at most
  *   (GCPROCS)   KNOBS_MAX_PROCS. Default: the CPUs this process may run on.
  *               GCPROCS is an alias that wins when both are set, for programs
@@ -46,6 +47,7 @@ struct knobs knobs = {
     .gogc = 100,
     .memory_limit = INT64_MAX,
     .madvdontneed = 1,
+    .prefault = 1,
     .procs = 1,
 };
 
@@ -192,6 +194,7 @@ static const struct {
     {"clobberfree", offsetof(struct knobs, clobberfree)},
     {"madvdontneed", offsetof(struct knobs, madvdontneed)},
     {"disablethp", offsetof(struct knobs, disablethp)},
+    {"prefault", offsetof(struct knobs, prefault)},
 };
 
 static int *godebug_var(struct knobs *k, const char *name, size_t len)
@@ -369,6 +372,7 @@ void knobs_load(struct knobs *k, const struct gc_options *opts, int ncpu)
         .gogc = 100,
         .memory_limit = INT64_MAX,
         .madvdontneed = 1,
+        .prefault = 1,
         .procs = ncpu,
     };
     struct loader l = {.k = k};

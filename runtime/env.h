@@ -19,6 +19,7 @@ struct knobs {
     int gctrace, scavtrace, gcpacertrace, gccheckmark, gcstoptheworld, clobberfree;
     int madvdontneed; /* default 1 */
     int disablethp;   /* 1: the heap does not ask for transparent huge pages */
+    int prefault;     /* default 1; 0: no prefaulter (prefault.h) */
     int procs;        /* worker budget GOMAXPROCS (alias GCPROCS); default = ncpu argument */
 };
 
@@ -49,7 +50,8 @@ int parse_procs(const char *s, int *out);
 
 /*
  * GODEBUG: comma-separated name=int. Recognised names (gctrace, scavtrace,
- * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed, disablethp) are
+ * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed, disablethp,
+ * prefault) are
  * applied to k in order, so a later setting wins; unknown names and empty
  * fields are ignored. A recognised name whose value is missing or not an
  * integer is reported on stderr under varname (NULL: "GODEBUG") and skipped.

@@ -10,6 +10,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "roots.h"
+#include "prefault.h"
 #include "scavenge.h"
 #include "sweep.h"
 #include "threads.h"
@@ -660,8 +661,9 @@ void gc_start_threads(void)
     if (gc_stats.init_time == 0)
         gc_stats.init_time = nanotime();
     atomic_store32(&threads_up, 0);
-    uint32_t n = (uint32_t)workers_start(knobs.procs) + 3;
+    uint32_t n = (uint32_t)workers_start(knobs.procs) + 4;
     scavenger_start();
+    prefault_start();
     if (pthread_create(&cycles.controller, NULL, controller_main, NULL) != 0 ||
         pthread_create(&cycles.sweeper, NULL, sweeper_main, NULL) != 0)
         fatal("cannot start the collector's threads");

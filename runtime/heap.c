@@ -5,8 +5,9 @@
 
 #include "env.h"
 #include "pacer.h"
-#include "scavenge.h"
 #include "platform.h"
+#include "prefault.h"
+#include "scavenge.h"
 
 #include <string.h>
 
@@ -365,10 +366,38 @@ static void huge_pages_faulting(uintptr_t base, size_t npages)
     }
 }
 
+/* Whether any of npages pages from base is released: touching it would
+ * fault. */
+static int pages_cold(uintptr_t base, size_t npages)
+{
+    return page_bits(PAGES_SCAVENGED, BITS_COUNT, base, npages) != 0;
+}
+
+/* A small allocation whose first-fit run is cold (or that found none) waits
+ * for the prefaulter rather than fault the pages in itself, for as long as
+ * the prefaulter makes progress (prefault.h). Under the lock, which it drops
+ * while it waits; returns the run to use, 0 if there is none. */
+static uintptr_t find_resident(uintptr_t base, size_t npages)
+{
+    struct prefault_wait w = {0};
+    while (base == 0 || pages_cold(base, npages)) {
+        uint32_t seen = prefault_progress();
+        pthread_mutex_unlock(&mheap_.lock);
+        int again = prefault_wait(&w, seen);
+        pthread_mutex_lock(&mheap_.lock);
+        base = pages_find(npages);
+        if (!again)
+            break;
+    }
+    return base;
+}
+
 struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
 {
     pthread_mutex_lock(&mheap_.lock);
     uintptr_t base = pages_find(npages);
+    if (knobs.prefault && npages <= PREFAULT_WAIT_PAGES)
+        base = find_resident(base, npages);
     size_t grew = 0;
     if (base == 0) {
         size_t before = mheap_.pages_free;
@@ -419,7 +448,10 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
     atomic_store(&s->state, SPAN_IN_USE);
     for (size_t i = 0; i < npages; i++)
         set_span_entry(base + (i << PAGE_SHIFT), s);
+    struct heap_pages after = {mheap_.pages_inuse, mheap_.pages_free, mheap_.pages_released};
     pthread_mutex_unlock(&mheap_.lock);
+    if (knobs.prefault)
+        prefault_after_alloc(after.free - after.released, after.inuse, scavenge_headroom(&after));
     int limited = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX;
     if (grew) {
         /* More memory held from the OS lowers a memory-limit goal, and may
@@ -598,4 +630,70 @@ size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_a
     cursor->addr = lo;
     pthread_mutex_unlock(&mheap_.lock);
     return changed;
+}
+
+/* ---- Faulting free pages in ahead of allocation (prefault.h) ----------- */
+
+/* The lowest free, released page at or above from, or 0. Under the lock. */
+static uintptr_t lowest_free_released(uintptr_t from)
+{
+    for (size_t i = arena_position(from); i < mheap_.narenas; i++) {
+        uintptr_t ab = mheap_.arena_bases[i];
+        const struct heap_arena *a = arena_of(ab);
+        size_t first = ab < from ? page_index(from) : 0;
+        for (size_t w = first / 64; w < PAGES_PER_ARENA / 64; w++) {
+            uint64_t m = ~a->bits[PAGES_TAKEN][w] & a->bits[PAGES_SCAVENGED][w];
+            if (w == first / 64)
+                m &= ~0ull << (first % 64);
+            if (m)
+                return ab + ((w * 64 + (size_t)__builtin_ctzll(m)) << PAGE_SHIFT);
+        }
+    }
+    return 0;
+}
+
+size_t mheap_prefault(size_t max_pages)
+{
+    pthread_mutex_lock(&mheap_.lock);
+    uintptr_t lo = lowest_free_released(mheap_.search_addr);
+    size_t grew = 0;
+    if (lo == 0) {
+        size_t before = mheap_.pages_free;
+        if (mheap_grow(HUGE_PAGE_BYTES >> PAGE_SHIFT) == 0) {
+            grew = mheap_.pages_free - before;
+            lo = lowest_free_released(mheap_.search_addr);
+        }
+    }
+    /* The stretch: from lo while pages are free and released, to the end of
+     * lo's huge page at most. A whole free huge page is faulted whole or
+     * not at all: touching any of it faults all of it in (see
+     * huge_pages_faulting). */
+    size_t n = 0;
+    if (lo != 0) {
+        uintptr_t end = (lo & ~(HUGE_PAGE_BYTES - 1)) + HUGE_PAGE_BYTES;
+        for (uintptr_t p = lo; p < end && !page_taken(p) && page_scavenged(p); p += PAGE_SIZE)
+            n++;
+        int whole = mheap_.huge_pages && n == HUGE_PAGE_BYTES >> PAGE_SHIFT;
+        if (n > max_pages)
+            n = whole ? 0 : max_pages;
+    }
+    if (n == 0) {
+        pthread_mutex_unlock(&mheap_.lock);
+        return 0;
+    }
+    /* Out of the heap while it is faulted in, as a stretch being released
+     * is; counted resident from now on (an undercount of heap_released
+     * until the call returns, never an overcount). */
+    pages_take(lo, n, 1);
+    mheap_.pages_released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, lo, n);
+    pthread_mutex_unlock(&mheap_.lock);
+    if (grew && (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX)
+        pacer_recompute();
+
+    sys_populate((void *)lo, n << PAGE_SHIFT);
+
+    pthread_mutex_lock(&mheap_.lock);
+    pages_take(lo, n, 0);
+    pthread_mutex_unlock(&mheap_.lock);
+    return n;
 }

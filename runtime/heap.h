@@ -167,6 +167,13 @@ struct release_cursor {
  * nothing is left below the cursor. */
 size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware, int use_free);
 
+/* Faults in the lowest free released pages, up to the end of their huge
+ * page and at most max_pages (a whole free huge page goes whole or not at
+ * all), growing the heap when it has none; they come back free, unreleased
+ * and zero. Takes the lock, but not across the faulting. Returns the pages
+ * faulted in, 0 if none. The prefaulter's work (prefault.h). */
+size_t mheap_prefault(size_t max_pages);
+
 /* Page counts under the lock, for statistics and pacing. */
 struct heap_pages {
     size_t inuse, free, released;

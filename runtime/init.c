@@ -21,6 +21,7 @@
 #include "mark.h"
 #include "metadata.h"
 #include "pacer.h"
+#include "prefault.h"
 #include "roots.h"
 #include "scavenge.h"
 #include "platform.h"
@@ -49,6 +50,7 @@ static void fork_prepare(void)
     if (t)
         enter_runtime("fork");
     scavenger_fork_lock();
+    prefault_lock();
     mcentral_lock_all();
     pthread_mutex_lock(&mheap_.lock);
     pthread_mutex_lock(&work.lock);
@@ -61,6 +63,7 @@ static void fork_unlock(void)
     pthread_mutex_unlock(&work.lock);
     pthread_mutex_unlock(&mheap_.lock);
     mcentral_unlock_all();
+    prefault_unlock();
     scavenger_fork_unlock();
     struct mthread *t = current_thread;
     if (t)
@@ -79,6 +82,7 @@ static void fork_child(void)
 {
     fork_unlock();
     threads_fork_child();
+    prefault_fork_child();
     gc_fork_child();
 }
 
@@ -99,6 +103,7 @@ int gc_init(const gc_options *opts)
     threads_init(opts ? opts->suspend_signal : 0);
     malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);
     pacer_init(knobs.gogc, knobs.memory_limit);
+    prefault_init();
     gc_start_threads();
     thread_register();
     pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -32,6 +32,18 @@ void sys_unused(void *p, size_t n, int use_free)
     madvise(p, n, MADV_DONTNEED);
 }
 
+void sys_populate(void *p, size_t n)
+{
+    /* A store into each page. Not madvise(MADV_POPULATE_WRITE): that holds
+     * the process's mmap lock for the whole range, and an mmap or mprotect
+     * on another thread (a metadata chunk, heap growth) then waits for it,
+     * and every fault behind that mmap too; with per-VMA locks a fault
+     * takes only its own VMA's lock. The stored zero changes nothing: the
+     * caller owns the range and needs none of its contents. */
+    for (size_t off = 0; off < n; off += 4096)
+        ((volatile char *)p)[off] = 0;
+}
+
 enum thp_mode sys_thp_mode(void)
 {
     char buf[128] = {0};

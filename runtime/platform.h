@@ -33,6 +33,10 @@ int sys_map(void *p, size_t n);
  * (MADV_DONTNEED) or, with use_free, as zero or its old contents until the
  * kernel reclaims it (MADV_FREE). */
 void sys_unused(void *p, size_t n, int use_free);
+/* Faults [p, p+n) in, writable, now, so that its next touch costs nothing:
+ * a store of zero into each page. The caller owns the range and needs none
+ * of its contents. */
+void sys_populate(void *p, size_t n);
 /* How the kernel backs anonymous memory with transparent huge pages
  * (/sys/kernel/mm/transparent_hugepage/enabled). */
 enum thp_mode { THP_NEVER, THP_MADVISE, THP_ALWAYS };

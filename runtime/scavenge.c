@@ -8,6 +8,7 @@
 #include "heap.h"
 #include "pacer.h"
 #include "platform.h"
+#include "prefault.h"
 #include "stats.h"
 #include "threads.h"
 #include "trace.h"
@@ -92,6 +93,26 @@ static uint64_t excess(void)
             over = ready - limit_goal;
     }
     return over;
+}
+
+uint64_t scavenge_headroom(const struct heap_pages *p)
+{
+    uint64_t room = UINT64_MAX;
+    uint64_t retained = retained_bytes(p);
+    uint64_t retain_goal = atomic_load(&scav.retain_goal);
+    if (retain_goal != UINT64_MAX)
+        room = retained < retain_goal ? retain_goal - retained : 0;
+    /* The limit as it is now, not as of the last cycle: the prefaulter
+     * must never run the process into a limit just set. */
+    int64_t limit = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit);
+    if (limit != INT64_MAX) {
+        uint64_t limit_goal = (uint64_t)limit / 100 * (100 - REDUCE_EXTRA_PERCENT);
+        uint64_t ready = retained + metadata_sys();
+        uint64_t r = ready < limit_goal ? limit_goal - ready : 0;
+        if (r < room)
+            room = r;
+    }
+    return room;
 }
 
 /* Releases up to pages pages; returns the pages released (0: none left). */
@@ -251,6 +272,7 @@ void gc_free_os_memory(void)
     uint64_t released = 0;
     struct release_cursor cursor = {0};
     size_t n;
+    prefault_cancel();
     pthread_mutex_lock(&scav.lock);
     while ((n = mheap_release(&cursor, SIZE_MAX, 0, !knobs.madvdontneed)) > 0)
         released += n;

@@ -63,6 +63,11 @@ void scavenger_fork_unlock(void);
  * than the limit from the OS, release the excess now (Go's allocation-path
  * scavenging), bounded as scavenge_on_growth is. */
 void scavenge_for_limit(void);
+/* How many more bytes the heap, whose pages are p, may retain before it is
+ * over either goal (UINT64_MAX: no goal yet). Takes no lock, so that the
+ * heap may ask while it holds its own; the prefaulter stays within it. */
+struct heap_pages;
+uint64_t scavenge_headroom(const struct heap_pages *p);
 /* CPU time the background scavenger has used, in nanoseconds. */
 uint64_t scavenger_cpu_ns(void);
 

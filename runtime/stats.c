@@ -30,7 +30,7 @@ uint64_t heap_alloc_bytes(void)
     return bytes;
 }
 
-static uint64_t metadata_sys(void)
+uint64_t metadata_sys(void)
 {
     return atomic_load(&metadata_stats.mspan_sys) + atomic_load(&metadata_stats.mcache_sys) +
            atomic_load(&metadata_stats.gc_sys) + atomic_load(&metadata_stats.other_sys);

@@ -34,6 +34,8 @@ extern struct heap_stats heap_stats;
 uint64_t heap_alloc_bytes(void);
 /* Everything obtained from the OS: the heap and all metadata (MemStats.Sys). */
 uint64_t runtime_sys_bytes(void);
+/* The metadata part of it; takes no lock. */
+uint64_t metadata_sys(void);
 
 #pragma GCC visibility pop
 

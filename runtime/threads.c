@@ -292,7 +292,7 @@ static void wait_suspended(struct mthread *t)
     for (int i = 0; i < 2000; i++) {
         if (atomic_load32(&t->suspended) == t->suspend_gen)
             return;
-        __builtin_ia32_pause();
+        cpu_relax();
     }
     uint32_t seen;
     while ((seen = atomic_load32(&t->suspended)) != t->suspend_gen)
@@ -305,7 +305,7 @@ static int wait_suspended_until(struct mthread *t, int64_t deadline)
     for (int i = 0; i < 2000; i++) {
         if (atomic_load32(&t->suspended) == t->suspend_gen)
             return 1;
-        __builtin_ia32_pause();
+        cpu_relax();
     }
     uint32_t seen;
     while ((seen = atomic_load32(&t->suspended)) != t->suspend_gen) {

@@ -1,0 +1,194 @@
+/*
+ * The prefaulter. See prefault.h for the design.
+ */
+#include "prefault.h"
+
+#include "env.h"
+#include "gc.h"
+#include "heap.h"
+#include "platform.h"
+#include "scavenge.h"
+#include "threads.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+
+#define HUGE_PAGE_PAGES (HUGE_PAGE_BYTES >> PAGE_SHIFT)
+/* The lead: a quarter of the in-use heap, between 8 and 32 MiB. */
+#define LEAD_MIN_PAGES (((size_t)8 << 20) >> PAGE_SHIFT)
+#define LEAD_MAX_PAGES (((size_t)32 << 20) >> PAGE_SHIFT)
+/* What gc_init faults in: the smallest heap goal. */
+#define INIT_PAGES (((size_t)4 << 20) >> PAGE_SHIFT)
+/* The longest an allocation waits for the prefaulter in all. */
+#define WAIT_MAX_NS 20000000
+
+static RUNTIME_STATE struct {
+    pthread_mutex_t lock;        /* held while a stretch is out of the heap */
+    volatile uint32_t requested; /* futex: requests made */
+    volatile uint32_t served;    /* the last request a finished run began after */
+    volatile uint32_t busy;      /* 1 during a run */
+    volatile uint32_t progress;  /* futex: after each stretch and each run */
+    volatile AO_t faulted;       /* bytes faulted in, in all */
+    uint32_t epoch;              /* under lock: a run ends when it changes */
+} pf = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t lead_pages(size_t inuse)
+{
+    size_t lead = inuse / 4;
+    return lead < LEAD_MIN_PAGES ? LEAD_MIN_PAGES : lead > LEAD_MAX_PAGES ? LEAD_MAX_PAGES : lead;
+}
+
+static uint32_t request(void)
+{
+    uint32_t r = atomic_xadd32(&pf.requested, 1);
+    futex_wake(&pf.requested, 1);
+    return r;
+}
+
+/* Whether the prefaulter has finished a run that began after request r. */
+static int served(uint32_t r)
+{
+    return (int32_t)(atomic_load32(&pf.served) - r) >= 0;
+}
+
+static void bump_progress(void)
+{
+    atomic_xadd32(&pf.progress, 1);
+    futex_wake(&pf.progress, INT_MAX);
+}
+
+/* One stretch, if the run begun in epoch was not cancelled, the lead is
+ * short and the scavenger's goals leave room: the pages faulted in, 0 when
+ * there is nothing to do. */
+static size_t step(uint32_t epoch)
+{
+    struct heap_pages p;
+    mheap_read_pages(&p);
+    if (p.free - p.released >= lead_pages(p.inuse))
+        return 0;
+    uint64_t room = scavenge_headroom(&p) / PAGE_SIZE;
+    if (room == 0)
+        return 0;
+    pthread_mutex_lock(&pf.lock);
+    size_t n = 0;
+    if (pf.epoch == epoch)
+        n = mheap_prefault(room < HUGE_PAGE_PAGES ? (size_t)room : HUGE_PAGE_PAGES);
+    pthread_mutex_unlock(&pf.lock);
+    if (n > 0)
+        atomic_xadd(&pf.faulted, (AO_t)n * PAGE_SIZE);
+    return n;
+}
+
+static void *prefaulter_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    collector_thread_started();
+    for (;;) {
+        uint32_t req = atomic_load32(&pf.requested);
+        if (req == atomic_load32(&pf.served)) {
+            futex_wait(&pf.requested, req);
+            continue;
+        }
+        /* A run: stretches until the lead is made up or the goals say
+         * stop. Every request up to req was made before it began. */
+        atomic_store32(&pf.busy, 1);
+        pthread_mutex_lock(&pf.lock);
+        uint32_t epoch = pf.epoch;
+        pthread_mutex_unlock(&pf.lock);
+        while (step(epoch) > 0)
+            bump_progress();
+        atomic_store32(&pf.served, req);
+        atomic_store32(&pf.busy, 0);
+        bump_progress();
+    }
+    return NULL;
+}
+
+void prefault_start(void)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, prefaulter_main, NULL) != 0)
+        fatal("cannot start the prefaulter");
+    pthread_detach(th);
+}
+
+void prefault_init(void)
+{
+    if (!knobs.prefault)
+        return;
+    size_t done = 0, n;
+    while (done < INIT_PAGES && (n = mheap_prefault(HUGE_PAGE_PAGES)) > 0)
+        done += n;
+    atomic_xadd(&pf.faulted, (AO_t)done * PAGE_SIZE);
+}
+
+uint32_t prefault_progress(void)
+{
+    return atomic_load32(&pf.progress);
+}
+
+int prefault_wait(struct prefault_wait *w, uint32_t seen)
+{
+    int64_t now = nanotime();
+    if (w->deadline == 0)
+        w->deadline = now + WAIT_MAX_NS;
+    AO_t faulted = atomic_load(&pf.faulted);
+    uint32_t req = request();
+    struct mthread *t = current_thread;
+    runtime_block_begin(t);
+    int again = 0;
+    for (;;) {
+        if (atomic_load32(&pf.progress) != seen) {
+            /* A stretch, or the end of a run: worth another search unless
+             * a run that began after the request ended with nothing new. */
+            again = !served(req) || atomic_load(&pf.faulted) != faulted;
+            break;
+        }
+        if (now >= w->deadline)
+            break;
+        futex_wait_timeout(&pf.progress, seen, w->deadline - now);
+        now = nanotime();
+    }
+    runtime_block_end(t);
+    return again;
+}
+
+void prefault_after_alloc(size_t resident_free, size_t inuse, uint64_t headroom)
+{
+    if (resident_free < lead_pages(inuse) / 2 && headroom >= HUGE_PAGE_BYTES &&
+        !atomic_load32(&pf.busy))
+        request();
+}
+
+void prefault_cancel(void)
+{
+    pthread_mutex_lock(&pf.lock);
+    pf.epoch++;
+    pthread_mutex_unlock(&pf.lock);
+}
+
+uint64_t prefault_faulted_bytes(void)
+{
+    return atomic_load(&pf.faulted);
+}
+
+void prefault_lock(void)
+{
+    pthread_mutex_lock(&pf.lock);
+}
+
+void prefault_unlock(void)
+{
+    pthread_mutex_unlock(&pf.lock);
+}
+
+void prefault_fork_child(void)
+{
+    /* The prefaulter is gone; gc_start_threads starts another. */
+    atomic_store32(&pf.busy, 0);
+    atomic_store32(&pf.served, atomic_load32(&pf.requested));
+}

@@ -1,0 +1,106 @@
+/*
+ * The prefaulter: fresh heap memory is faulted in before it is allocated.
+ *
+ * Why. The first touch of a page costs a page fault, and on a virtual
+ * machine the first touch of memory the host has not backed yet costs far
+ * more: on the 2-CPU VM this project is measured on, a fresh 2 MiB huge
+ * page took 3 to 6 ms to fault in, and one 4 KiB fault in a few hundred
+ * took 0.4 to 3.8 ms (bench/pagefaults.c, and the latency benchmark's
+ * slowest pushes, each one fault). A thread that allocates into memory
+ * nobody has touched pays that inside one allocation; while the heap grows,
+ * that was the mutator's worst latency by far.
+ *
+ * What. A background thread keeps a lead of free, resident pages ahead of
+ * the allocators while the heap grows. It takes the lowest free released
+ * pages (where the page heap's address-ordered first fit goes next) up to
+ * the end of their 2 MiB huge page, growing the heap when there are none,
+ * faults them in (a store into each page, sys_populate) holding no heap
+ * lock, and gives them back free, unreleased and zero (heap.c,
+ * mheap_prefault). The lead is a quarter of the in-use heap, at least 8 MiB
+ * and at most 32 MiB.
+ *
+ * The allocators' side, in mheap_alloc (heap.c):
+ *   - After each span allocation (prefault_after_alloc): when the resident
+ *     free pages are below half the lead, the prefaulter is asked to work.
+ *   - A run of at most PREFAULT_WAIT_PAGES pages (a small object's span; a
+ *     large object's allocation pays for its own pages, as it pays for
+ *     zeroing them) that first fit finds in released memory is not faulted
+ *     in by the allocating thread: it asks the prefaulter and waits for its
+ *     next stretch (prefault_wait), then searches again; the stretch being
+ *     faulted is the lowest, so waiting for it costs at most what faulting a
+ *     page in would. It faults pages in itself when the prefaulter has
+ *     nothing to give (it is off, the scavenger's goals stop it, or the run
+ *     needs more than it faulted) and after 20 ms of waiting in all.
+ *     Waiting threads are in a blocking region (threads.h): a stop of the
+ *     world does not wait for them.
+ * A thread that allocates faster than memory can be faulted in still waits
+ * when it catches up; pacing it in small steps instead was tried and left
+ * out: on 2 CPUs its waits raised the latency benchmark's p99 from under 2
+ * us to 15-19 us for no clear gain in its worst push.
+ *
+ * Bounds. The prefaulter never makes the heap retain more than the
+ * scavenger's goals allow (scavenge_headroom), so the two never undo each
+ * other's work; it runs only when allocation asks (the heap is growing into
+ * released memory), and gc_free_os_memory ends its run (prefault_cancel). gc_init
+ * faults in the first 4 MiB, the smallest heap goal, on the calling thread.
+ * GODEBUG=prefault=0 turns all of it off: allocating threads then fault
+ * fresh memory in themselves.
+ *
+ * Synchronisation. pf.lock is held while a stretch is taken out of the heap
+ * for faulting, so fork() waits for the stretch to be given back; lock
+ * order: pf.lock, then mheap_.lock. The futex words: requested (allocators
+ * add 1 to ask for work), served (the last request the prefaulter finished
+ * a run for), busy (1 during a run), progress (bumped after each stretch and
+ * at the end of each run, what waiters sleep on).
+ */
+#ifndef TRICOLOR_PREFAULT_H
+#define TRICOLOR_PREFAULT_H
+
+#include "atomics.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
+/* Runs of at most this many pages wait for the prefaulter (256 KiB). */
+#define PREFAULT_WAIT_PAGES 32
+
+/* At gc_init: fault in the heap's first 4 MiB. */
+void prefault_init(void);
+void prefault_start(void);
+/* While the lock is held no stretch is out of the heap or being faulted
+ * in: for fork(), and for tests that compare RSS with the page counts. */
+void prefault_lock(void);
+void prefault_unlock(void);
+void prefault_fork_child(void);
+
+/* A waiter's state across prefault_wait calls; zero it before the first. */
+struct prefault_wait {
+    int64_t deadline;
+};
+/* The progress counter, read (under the heap lock) before deciding to wait. */
+uint32_t prefault_progress(void);
+/* Called with no lock held after first fit found released pages: asks the
+ * prefaulter for work and waits for progress past seen. 1: search again; 0:
+ * fault the pages in yourself (deadline passed, or the prefaulter finished a
+ * run without faulting anything). */
+int prefault_wait(struct prefault_wait *w, uint32_t seen);
+/* After a span allocation, with no lock held: the heap's resident free
+ * pages, in-use pages and the bytes it may still retain (scavenge_headroom),
+ * as they were just after it. Asks for work when the lead is short; never
+ * waits. */
+void prefault_after_alloc(size_t resident_free, size_t inuse, uint64_t headroom);
+
+/* Ends the prefaulter's run, after the stretch in flight if any
+ * (gc_free_os_memory: what it releases must stay released until
+ * allocation asks again). */
+void prefault_cancel(void);
+
+/* Bytes faulted in by the prefaulter, for tests and traces. */
+uint64_t prefault_faulted_bytes(void);
+
+#pragma GCC visibility pop
+
+#endif
