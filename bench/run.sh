@@ -313,9 +313,9 @@ lat_fields=(wall_ms worst_push_us p999_us p99_us gcs worst_pause_us total_pause_
 run_latency() {
     # tricolor-4k: tricolor with its heap on 4 KiB pages (GODEBUG=disablethp=1), because on a
     # virtual machine the first touch of a fresh 2 MiB huge page can stall one push for
-    # milliseconds while the heap grows. tricolor-noprefault: without the prefaulter that faults
-    # that memory in ahead of allocation (GODEBUG=prefault=0), to show what it changes.
-    local names=(tricolor tricolor-4k tricolor-noprefault boehm go baseline) run i c f
+    # milliseconds while the heap grows. tricolor-prefault: with the prefaulter that faults that
+    # memory in ahead of allocation (GODEBUG=prefault=1), to show what it changes.
+    local names=(tricolor tricolor-4k tricolor-prefault boehm go baseline) run i c f
     declare -A vals=() # "contender field" -> one value per line
     echo "run.sh: running latency" >&2
     for ((run = 1; run <= runs; run++)); do
@@ -325,7 +325,7 @@ run_latency() {
             case "$c" in
             go) cmd=("$bindir/go/latency_go") ;;
             tricolor-4k) cmd=(env GODEBUG=disablethp=1 "$bindir/latency_tricolor") ;;
-            tricolor-noprefault) cmd=(env GODEBUG=prefault=0 "$bindir/latency_tricolor") ;;
+            tricolor-prefault) cmd=(env GODEBUG=prefault=1 "$bindir/latency_tricolor") ;;
             baseline) cmd=("$bindir/latency_tricolor" baseline) ;;
             *) cmd=("$bindir/latency_$c") ;;
             esac
@@ -339,7 +339,7 @@ run_latency() {
 
     # Outputs (the ring's checksum) must agree among the collectors.
     local ref="" diffs=""
-    for c in tricolor tricolor-4k tricolor-noprefault boehm go; do
+    for c in tricolor tricolor-4k tricolor-prefault boehm go; do
         [ -n "${vals["$c wall_ms"]:-}" ] || continue
         if [ -z "$ref" ]; then
             ref="$results/latency.$c.1.out"
@@ -374,7 +374,7 @@ run_latency() {
             label="baseline (no GC, no allocation)"
         else
             [ "$c" = tricolor-4k ] && label="tricolor, GODEBUG=disablethp=1"
-            [ "$c" = tricolor-noprefault ] && label="tricolor, GODEBUG=prefault=0"
+            [ "$c" = tricolor-prefault ] && label="tricolor, GODEBUG=prefault=1"
             vb="$(ratio "${med["$c wall_ms"]}" "${med["boehm wall_ms"]}")"
             vg="$(ratio "${med["$c wall_ms"]}" "${med["go wall_ms"]}")"
             wb="$(ratio "${med["$c worst_push_us"]}" "${med["boehm worst_push_us"]}")"

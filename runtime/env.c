@@ -10,7 +10,7 @@
  *               1024, or "off". Default off (INT64_MAX).
  *   GODEBUG     comma-separated name=int: gctrace, scavtrace, gcpacertrace,
  *               gccheckmark, gcstoptheworld, clobberfree, madvdontneed
- *               (default 1), disablethp, and tricolor's own prefault (default 1).
+ *               (default 1), disablethp, and tricolor's own prefault (default 0).
  *               Go's other names, and unknown ones, are ignored.
  *   GOMAXPROCS  the worker budget, a positive integer lowered to at most
  *   (GCPROCS)   KNOBS_MAX_PROCS. Default: the CPUs this process may run on.
@@ -47,7 +47,6 @@ struct knobs knobs = {
     .gogc = 100,
     .memory_limit = INT64_MAX,
     .madvdontneed = 1,
-    .prefault = 1,
     .procs = 1,
 };
 
@@ -372,7 +371,6 @@ void knobs_load(struct knobs *k, const struct gc_options *opts, int ncpu)
         .gogc = 100,
         .memory_limit = INT64_MAX,
         .madvdontneed = 1,
-        .prefault = 1,
         .procs = ncpu,
     };
     struct loader l = {.k = k};

@@ -19,7 +19,7 @@ struct knobs {
     int gctrace, scavtrace, gcpacertrace, gccheckmark, gcstoptheworld, clobberfree;
     int madvdontneed; /* default 1 */
     int disablethp;   /* 1: the heap does not ask for transparent huge pages */
-    int prefault;     /* default 1; 0: no prefaulter (prefault.h) */
+    int prefault;     /* 1: the prefaulter runs (prefault.h); default 0 */
     int procs;        /* worker budget GOMAXPROCS (alias GCPROCS); default = ncpu argument */
 };
 

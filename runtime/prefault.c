@@ -21,7 +21,7 @@
 /* What gc_init faults in: the smallest heap goal. */
 #define INIT_PAGES (((size_t)4 << 20) >> PAGE_SHIFT)
 /* The longest an allocation waits for the prefaulter in all. */
-#define WAIT_MAX_NS 20000000
+#define WAIT_MAX_NS 10000000
 
 static RUNTIME_STATE struct {
     pthread_mutex_t lock;        /* held while a stretch is out of the heap */
@@ -133,25 +133,35 @@ uint32_t prefault_progress(void)
 
 int prefault_wait(struct prefault_wait *w, uint32_t seen)
 {
+    /* Waiting pays only while a stretch is being faulted in: then it is the
+     * lowest, and it is nearly done or as slow as any fault. An idle
+     * prefaulter is asked to run ahead, and the caller faults its own
+     * pages: it would otherwise wait for two threads to get a CPU, which on
+     * a busy machine costs more than faulting in memory the host backs. */
+    if (!atomic_load32(&pf.busy)) {
+        request();
+        return 0;
+    }
     int64_t now = nanotime();
     if (w->deadline == 0)
         w->deadline = now + WAIT_MAX_NS;
     AO_t faulted = atomic_load(&pf.faulted);
     uint32_t req = request();
+    /* Spin, stoppable: a thread that gives its CPU up may wait
+     * milliseconds to get it back. */
     struct mthread *t = current_thread;
     runtime_block_begin(t);
     int again = 0;
-    for (;;) {
+    for (int i = 0;; i++) {
         if (atomic_load32(&pf.progress) != seen) {
             /* A stretch, or the end of a run: worth another search unless
              * a run that began after the request ended with nothing new. */
             again = !served(req) || atomic_load(&pf.faulted) != faulted;
             break;
         }
-        if (now >= w->deadline)
+        if (i % 64 == 0 && nanotime() >= w->deadline)
             break;
-        futex_wait_timeout(&pf.progress, seen, w->deadline - now);
-        now = nanotime();
+        cpu_relax();
     }
     runtime_block_end(t);
     return again;

@@ -24,27 +24,30 @@
  *     free pages are below half the lead, the prefaulter is asked to work.
  *   - A run of at most PREFAULT_WAIT_PAGES pages (a small object's span; a
  *     large object's allocation pays for its own pages, as it pays for
- *     zeroing them) that first fit finds in released memory is not faulted
- *     in by the allocating thread: it asks the prefaulter and waits for its
- *     next stretch (prefault_wait), then searches again; the stretch being
- *     faulted is the lowest, so waiting for it costs at most what faulting a
- *     page in would. It faults pages in itself when the prefaulter has
- *     nothing to give (it is off, the scavenger's goals stop it, or the run
- *     needs more than it faulted) and after 20 ms of waiting in all.
- *     Waiting threads are in a blocking region (threads.h): a stop of the
- *     world does not wait for them.
- * A thread that allocates faster than memory can be faulted in still waits
- * when it catches up; pacing it in small steps instead was tried and left
- * out: on 2 CPUs its waits raised the latency benchmark's p99 from under 2
- * us to 15-19 us for no clear gain in its worst push.
+ *     zeroing them) that first fit finds in released memory: if a stretch
+ *     is being faulted in, the allocating thread spins (stoppable) until it
+ *     is done, once, and searches again; otherwise it asks the prefaulter
+ *     to run ahead and faults its own pages in.
+ *
+ * Off by default (GODEBUG=prefault=1 turns it on), because it did not pay
+ * where it was measured. On the 2-CPU VM of docs/benchmarks.md it halved
+ * the latency benchmark's p99.9 and, on memory the host had not backed,
+ * cut its wall time, but its worst push was no better: on cold memory
+ * 8-9 ms against 5 ms without it (the allocating thread still waits for
+ * a stretch, and the prefaulter takes CPU from the marking), on warm memory
+ * 0.4-6 ms either way. Sleeping waits, and pacing the allocating thread
+ * in 100 us steps, were tried and were worse: on a busy 2-CPU machine a
+ * thread that gives up its CPU may wait milliseconds to get it back. The
+ * mechanism is kept, tested and measured by bench/run.sh for machines with
+ * spare CPUs and expensive first touches.
  *
  * Bounds. The prefaulter never makes the heap retain more than the
  * scavenger's goals allow (scavenge_headroom), so the two never undo each
  * other's work; it runs only when allocation asks (the heap is growing into
  * released memory), and gc_free_os_memory ends its run (prefault_cancel). gc_init
  * faults in the first 4 MiB, the smallest heap goal, on the calling thread.
- * GODEBUG=prefault=0 turns all of it off: allocating threads then fault
- * fresh memory in themselves.
+ * Without it (the default), allocating threads fault fresh memory in
+ * themselves, as in Go.
  *
  * Synchronisation. pf.lock is held while a stretch is taken out of the heap
  * for faulting, so fork() waits for the stretch to be given back; lock
@@ -67,7 +70,7 @@
 /* Runs of at most this many pages wait for the prefaulter (256 KiB). */
 #define PREFAULT_WAIT_PAGES 32
 
-/* At gc_init: fault in the heap's first 4 MiB. */
+/* At gc_init, when on: fault in the heap's first 4 MiB. */
 void prefault_init(void);
 void prefault_start(void);
 /* While the lock is held no stretch is out of the heap or being faulted

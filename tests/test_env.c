@@ -205,8 +205,7 @@ END_TEST
 
 static struct knobs default_knobs(void)
 {
-    return (struct knobs){
-        .gogc = 100, .memory_limit = INT64_MAX, .madvdontneed = 1, .prefault = 1, .procs = 4};
+    return (struct knobs){.gogc = 100, .memory_limit = INT64_MAX, .madvdontneed = 1, .procs = 4};
 }
 
 START_TEST(godebug_good)
@@ -219,7 +218,7 @@ START_TEST(godebug_good)
 
     k = default_knobs();
     ck_assert_int_eq(parse_godebug("scavtrace=1,gcpacertrace=1,gcstoptheworld=2,clobberfree=1,"
-                                   "madvdontneed=0,disablethp=1,prefault=0",
+                                   "madvdontneed=0,disablethp=1,prefault=1",
                                    &k, NULL),
                      0);
     ck_assert_int_eq(k.scavtrace, 1);
@@ -228,7 +227,7 @@ START_TEST(godebug_good)
     ck_assert_int_eq(k.clobberfree, 1);
     ck_assert_int_eq(k.madvdontneed, 0);
     ck_assert_int_eq(k.disablethp, 1);
-    ck_assert_int_eq(k.prefault, 0);
+    ck_assert_int_eq(k.prefault, 1);
     ck_assert_int_eq(k.gctrace, 0);
     /* Other knobs are not GODEBUG's business. */
     ck_assert_int_eq(k.gogc, 100);
@@ -256,7 +255,7 @@ START_TEST(godebug_good)
     ck_assert_int_eq(parse_godebug(NULL, &k, NULL), 0);
     ck_assert_int_eq(k.gctrace, 0);
     ck_assert_int_eq(k.madvdontneed, 1);
-    ck_assert_int_eq(k.prefault, 1);
+    ck_assert_int_eq(k.prefault, 0);
 }
 END_TEST
 
@@ -328,7 +327,7 @@ START_TEST(load_defaults)
     ck_assert_int_eq(knobs.gogc, 100);
     ck_assert(knobs.memory_limit == INT64_MAX);
     ck_assert_int_eq(knobs.madvdontneed, 1);
-    ck_assert_int_eq(knobs.prefault, 1);
+    ck_assert_int_eq(knobs.prefault, 0);
 }
 END_TEST
 

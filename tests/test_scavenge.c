@@ -24,12 +24,12 @@
  *   again lowers heap_released by about 64 MiB (reused pages stop counting
  *   as released) and freeing it all raises it back; heap_idle + heap_inuse
  *   == heap_sys at every sample.
- * - The prefaulter (runtime/prefault.h): from a heap whose free memory is
+ * - The prefaulter (runtime/prefault.h, GODEBUG=prefault=1): from a heap whose free memory is
  *   all released, 64 MiB of small objects allocated and written are faulted
  *   in mostly by the prefaulter (at least 48 MiB of it), the free resident
  *   memory left ahead of allocation is at most its 32 MiB lead (plus a
- *   page), and heap_released stays honest (the resident check above). With
- *   GODEBUG's prefault=0 it faults nothing in.
+ *   page), and heap_released stays honest (the resident check above). Off
+ *   (prefault=0, the default) it faults nothing in.
  * - scavtrace=1: gc_free_os_memory prints a "(forced)" line in Go 1.19's
  *   format whose total is heap_released read right after (within 16 KiB),
  *   and whose work is at most that total.
@@ -204,7 +204,7 @@ static void throttle(double t0, size_t steps)
 static void teardown(void)
 {
     knobs.scavtrace = 0;
-    knobs.prefault = 1;
+    knobs.prefault = 0;
     spike = NULL;
     ring = NULL;
 }
@@ -445,6 +445,7 @@ static __attribute__((noinline)) void alloc_small_written(size_t n)
 
 START_TEST(test_prefault)
 {
+    knobs.prefault = 1; /* GODEBUG=prefault=1 */
     spike = NULL;
     clear_stack();
     gc_free_os_memory();
@@ -473,7 +474,6 @@ START_TEST(test_prefault)
     f0 = prefault_faulted_bytes();
     alloc_small_written(16 * MiB / SMALL_OBJ);
     uint64_t faulted_off = prefault_faulted_bytes() - f0;
-    knobs.prefault = 1;
     ck_assert_uint_eq(faulted_off, 0);
     spike = NULL;
 }
