@@ -376,17 +376,17 @@ static int pages_cold(uintptr_t base, size_t npages)
 /* A small allocation whose first-fit run is cold (or that found none) waits
  * for the stretch the prefaulter is faulting in, once, rather than fault
  * pages in itself (prefault.h). Under the lock, which it drops while it
- * waits; returns the run to use, 0 if there is none. */
+ * waits, so the search starts over after: the run found before may be gone.
+ * Returns the run to use, 0 if there is none. */
 static uintptr_t find_resident(uintptr_t base, size_t npages)
 {
     if (base != 0 && !pages_cold(base, npages))
         return base;
-    struct prefault_wait w = {0};
     uint32_t seen = prefault_progress();
     pthread_mutex_unlock(&mheap_.lock);
-    int again = prefault_wait(&w, seen);
+    prefault_wait(seen);
     pthread_mutex_lock(&mheap_.lock);
-    return again ? pages_find(npages) : base != 0 ? base : pages_find(npages);
+    return pages_find(npages);
 }
 
 struct mspan *mheap_alloc(size_t npages, unsigned spanclass)

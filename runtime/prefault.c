@@ -20,7 +20,7 @@
 #define LEAD_MAX_PAGES (((size_t)32 << 20) >> PAGE_SHIFT)
 /* What gc_init faults in: the smallest heap goal. */
 #define INIT_PAGES (((size_t)4 << 20) >> PAGE_SHIFT)
-/* The longest an allocation waits for the prefaulter in all. */
+/* The longest an allocation waits for a stretch. */
 #define WAIT_MAX_NS 10000000
 
 static RUNTIME_STATE struct {
@@ -39,17 +39,10 @@ static size_t lead_pages(size_t inuse)
     return lead < LEAD_MIN_PAGES ? LEAD_MIN_PAGES : lead > LEAD_MAX_PAGES ? LEAD_MAX_PAGES : lead;
 }
 
-static uint32_t request(void)
+static void request(void)
 {
-    uint32_t r = atomic_xadd32(&pf.requested, 1);
+    atomic_xadd32(&pf.requested, 1);
     futex_wake(&pf.requested, 1);
-    return r;
-}
-
-/* Whether the prefaulter has finished a run that began after request r. */
-static int served(uint32_t r)
-{
-    return (int32_t)(atomic_load32(&pf.served) - r) >= 0;
 }
 
 static void bump_progress(void)
@@ -131,40 +124,28 @@ uint32_t prefault_progress(void)
     return atomic_load32(&pf.progress);
 }
 
-int prefault_wait(struct prefault_wait *w, uint32_t seen)
+void prefault_wait(uint32_t seen)
 {
     /* Waiting pays only while a stretch is being faulted in: then it is the
      * lowest, and it is nearly done or as slow as any fault. An idle
      * prefaulter is asked to run ahead, and the caller faults its own
      * pages: it would otherwise wait for two threads to get a CPU, which on
      * a busy machine costs more than faulting in memory the host backs. */
-    if (!atomic_load32(&pf.busy)) {
-        request();
-        return 0;
-    }
-    int64_t now = nanotime();
-    if (w->deadline == 0)
-        w->deadline = now + WAIT_MAX_NS;
-    AO_t faulted = atomic_load(&pf.faulted);
-    uint32_t req = request();
+    int busy = (int)atomic_load32(&pf.busy);
+    request();
+    if (!busy)
+        return;
     /* Spin, stoppable: a thread that gives its CPU up may wait
      * milliseconds to get it back. */
     struct mthread *t = current_thread;
     runtime_block_begin(t);
-    int again = 0;
-    for (int i = 0;; i++) {
-        if (atomic_load32(&pf.progress) != seen) {
-            /* A stretch, or the end of a run: worth another search unless
-             * a run that began after the request ended with nothing new. */
-            again = !served(req) || atomic_load(&pf.faulted) != faulted;
-            break;
-        }
-        if (i % 64 == 0 && nanotime() >= w->deadline)
+    int64_t deadline = nanotime() + WAIT_MAX_NS;
+    for (int i = 0; atomic_load32(&pf.progress) == seen; i++) {
+        if (i % 64 == 0 && nanotime() >= deadline)
             break;
         cpu_relax();
     }
     runtime_block_end(t);
-    return again;
 }
 
 void prefault_after_alloc(size_t resident_free, size_t inuse, uint64_t headroom)

@@ -79,17 +79,13 @@ void prefault_lock(void);
 void prefault_unlock(void);
 void prefault_fork_child(void);
 
-/* A waiter's state across prefault_wait calls; zero it before the first. */
-struct prefault_wait {
-    int64_t deadline;
-};
 /* The progress counter, read (under the heap lock) before deciding to wait. */
 uint32_t prefault_progress(void);
 /* Called with no lock held after first fit found released pages: asks the
- * prefaulter for work and waits for progress past seen. 1: search again; 0:
- * fault the pages in yourself (deadline passed, or the prefaulter finished a
- * run without faulting anything). */
-int prefault_wait(struct prefault_wait *w, uint32_t seen);
+ * prefaulter for work and, if it is faulting a stretch in, waits (spinning,
+ * stoppable, at most 10 ms) for progress past seen. The caller then
+ * searches again, and faults in itself whatever is still released. */
+void prefault_wait(uint32_t seen);
 /* After a span allocation, with no lock held: the heap's resident free
  * pages, in-use pages and the bytes it may still retain (scavenge_headroom),
  * as they were just after it. Asks for work when the lead is short; never
