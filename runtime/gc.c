@@ -43,7 +43,6 @@ static RUNTIME_STATE struct {
     volatile uint32_t completed;
     volatile uint32_t forced_upto;
     volatile uint32_t sweep_wake;
-    pthread_t controller, sweeper;
 } cycles;
 
 /* Raises *word to at least v. */
@@ -483,13 +482,6 @@ static void cycle_finish(uint32_t n)
 
 /* ---- Threads ------------------------------------------------------------ */
 
-static void block_signals(void)
-{
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-}
-
 /* Sweeps until nothing is left, then waits for the other sweepers. A
  * registered caller sweeps one span at a time inside the runtime, so that
  * it can be stopped between spans. */
@@ -580,7 +572,6 @@ int gc_try_start_cycle(struct mthread *t)
 static void *controller_main(void *arg)
 {
     (void)arg;
-    block_signals();
     collector_thread_started();
     for (;;) {
         uint32_t req = atomic_load32(&cycles.requested);
@@ -631,7 +622,6 @@ void gc_fork_child(void)
 static void *sweeper_main(void *arg)
 {
     (void)arg;
-    block_signals();
     collector_thread_started();
     uint32_t seen = 0;
     for (;;) {
@@ -647,11 +637,27 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
-/* Collector threads that have started running since gc_start_threads began. */
+/* Collector threads that gc_start_threads has launched, and those of them
+ * that have started running. */
+static uint32_t threads_launched;
 static RUNTIME_STATE volatile uint32_t threads_up;
+
+void collector_thread_start(void *(*fn)(void *), void *arg, const char *what)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, fn, arg) != 0)
+        fatal("cannot start %s", what);
+    pthread_detach(th);
+    threads_launched++;
+}
 
 void collector_thread_started(void)
 {
+    /* Signals are for the registered threads; the suspend signal in
+     * particular must never land here. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     atomic_xadd32(&threads_up, 1);
     futex_wake(&threads_up, 1);
 }
@@ -661,18 +667,18 @@ void gc_start_threads(void)
     if (gc_stats.init_time == 0)
         gc_stats.init_time = nanotime();
     atomic_store32(&threads_up, 0);
-    uint32_t n = (uint32_t)workers_start(knobs.procs) + 4;
+    threads_launched = 0;
+    workers_start(knobs.procs);
     scavenger_start();
     prefault_start();
-    if (pthread_create(&cycles.controller, NULL, controller_main, NULL) != 0 ||
-        pthread_create(&cycles.sweeper, NULL, sweeper_main, NULL) != 0)
-        fatal("cannot start the collector's threads");
+    collector_thread_start(controller_main, NULL, "the collector's controller");
+    collector_thread_start(sweeper_main, NULL, "the background sweeper");
     /* Return only once every thread runs its own code: a fork() right
      * after gc_init must not copy a thread still inside its start-up,
      * where the C library or a sanitizer may hold an allocator lock that
      * would stay locked in the child. */
     uint32_t up;
-    while ((up = atomic_load32(&threads_up)) < n)
+    while ((up = atomic_load32(&threads_up)) < threads_launched)
         futex_wait(&threads_up, up);
 }
 

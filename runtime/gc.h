@@ -59,7 +59,11 @@ extern struct gc_cycle_stats gc_stats;
 /* Starts the collector's threads (at init, and in a fork child) and returns
  * once each has started. */
 void gc_start_threads(void);
-/* Called first thing by each collector thread. */
+/* Starts one of the collector's threads, detached (gc_start_threads waits
+ * for it); a failure is fatal, naming what. */
+void collector_thread_start(void *(*fn)(void *), void *arg, const char *what);
+/* Called first thing by each collector thread: blocks every signal and
+ * tells gc_start_threads that the thread runs. */
 void collector_thread_started(void);
 /* fork() support (init.c registers them with pthread_atfork). */
 void gc_fork_prepare(void);

@@ -12,7 +12,6 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 
 #define HUGE_PAGE_PAGES (HUGE_PAGE_BYTES >> PAGE_SHIFT)
 /* The lead: a quarter of the in-use heap, between 8 and 32 MiB. */
@@ -76,9 +75,6 @@ static size_t step(uint32_t epoch)
 static void *prefaulter_main(void *arg)
 {
     (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     collector_thread_started();
     for (;;) {
         uint32_t req = atomic_load32(&pf.requested);
@@ -103,10 +99,7 @@ static void *prefaulter_main(void *arg)
 
 void prefault_start(void)
 {
-    pthread_t th;
-    if (pthread_create(&th, NULL, prefaulter_main, NULL) != 0)
-        fatal("cannot start the prefaulter");
-    pthread_detach(th);
+    collector_thread_start(prefaulter_main, NULL, "the prefaulter");
 }
 
 void prefault_init(void)

@@ -14,7 +14,6 @@
 #include "trace.h"
 
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -133,9 +132,6 @@ static void sleep_ns(int64_t ns)
 static void *scavenger_main(void *arg)
 {
     (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     collector_thread_started();
     /* CPU-time budget: it accrues at CPU_FRACTION of wall time, up to
      * BUDGET_CAP, and starts full, so a large excess (a heap that just
@@ -189,10 +185,7 @@ static void *scavenger_main(void *arg)
 
 void scavenger_start(void)
 {
-    pthread_t th;
-    if (pthread_create(&th, NULL, scavenger_main, NULL) != 0)
-        fatal("cannot start the scavenger");
-    pthread_detach(th);
+    collector_thread_start(scavenger_main, NULL, "the scavenger");
 }
 
 static void print_scavtrace(uint64_t work, int forced)

@@ -13,7 +13,6 @@
 
 #include <limits.h>
 #include <sched.h>
-#include <signal.h>
 #include <time.h>
 
 RUNTIME_STATE struct mark_state mark_state;
@@ -161,9 +160,6 @@ static void worker_mark(int fractional)
 static void *worker_main(void *arg)
 {
     int fractional = arg != NULL;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     collector_thread_started();
     uint32_t seen = 0;
     for (;;) {
@@ -176,7 +172,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int workers_start(int procs)
+void workers_start(int procs)
 {
     double goal = 0.25 * procs;
     int d = (int)(goal + 0.5);
@@ -188,13 +184,9 @@ int workers_start(int procs)
     }
     n_dedicated = d;
     for (int i = 0; i < n_dedicated + (fractional_cpus > 0); i++) {
-        pthread_t th;
         int fractional = i == n_dedicated;
-        if (pthread_create(&th, NULL, worker_main, fractional ? (void *)1 : NULL) != 0)
-            fatal("cannot start a mark worker");
-        pthread_detach(th);
+        collector_thread_start(worker_main, fractional ? (void *)1 : NULL, "a mark worker");
     }
-    return n_dedicated + (fractional_cpus > 0);
 }
 
 void workers_wake(void)

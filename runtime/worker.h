@@ -60,8 +60,8 @@ struct mark_state {
 
 extern struct mark_state mark_state;
 
-/* Starts the mark workers for a budget of procs CPUs; returns how many. */
-int workers_start(int procs);
+/* Starts the mark workers for a budget of procs CPUs. */
+void workers_start(int procs);
 /* Wakes the workers for a mark phase (after mark_state is reset). */
 void workers_wake(void);
 /* Tells the workers to stop and waits until none holds grey work. */
