@@ -33,9 +33,9 @@
  * where it was measured. On the 2-CPU VM of docs/benchmarks.md it halved
  * the latency benchmark's p99.9 and, on memory the host had not backed,
  * cut its wall time, but its worst push was no better: on cold memory
- * 8-9 ms against 5 ms without it (the allocating thread still waits for
+ * 6-10 ms against 4.6-5.6 ms without it (the allocating thread still waits for
  * a stretch, and the prefaulter takes CPU from the marking), on warm memory
- * 0.4-6 ms either way. Sleeping waits, and pacing the allocating thread
+ * 1-7 ms against 4.4-5.4 ms. Sleeping waits, and pacing the allocating thread
  * in 100 us steps, were tried and were worse: on a busy 2-CPU machine a
  * thread that gives up its CPU may wait milliseconds to get it back. The
  * mechanism is kept, tested and measured by bench/run.sh for machines with
