@@ -35,11 +35,16 @@
  * (preemption by other processes, timer ticks), to be read next to the collectors' figures.
  * Because that loop is so quick, it is repeated for BASELINE_MS (2 s, about as long as the
  * collectors' runs) and each push's figure is the worst over the repetitions.
+ * "latency_tricolor baseline-busy" (name=baseline-busy) is the same baseline with a second
+ * thread of the process spinning on the CPU all along, as a concurrent collector's workers use a
+ * second CPU while they mark and sweep: its worst push is the noise floor of a program that
+ * keeps two CPUs busy, which on a shared virtual machine may be far above the single-thread one.
  * LATENCY_TOP=N also lists the N slowest pushes on stderr (push number, start in ms since the
  * loop began, duration), to line them up with GODEBUG=gctrace=1 output.
  */
 #include "contender.h"
 
+#include <pthread.h>
 #include <string.h>
 
 enum {
@@ -80,6 +85,18 @@ static uint64_t quantile(const uint64_t *sorted, size_t n, double q)
     return sorted[rank - 1];
 }
 
+/* For baseline-busy: the neighbour thread's work, plain arithmetic until told to stop. */
+static volatile int neighbour_stop;
+static volatile uint64_t neighbour_count;
+
+static void *neighbour(void *arg)
+{
+    (void)arg;
+    while (!neighbour_stop)
+        neighbour_count++;
+    return NULL;
+}
+
 static void push_baseline(long i)
 {
     unsigned char *msg = pool[i % POOL];
@@ -100,7 +117,8 @@ static void push(long i)
 
 int main(int argc, char **argv)
 {
-    int baseline = argc > 1 && strcmp(argv[1], "baseline") == 0;
+    int busy = argc > 1 && strcmp(argv[1], "baseline-busy") == 0;
+    int baseline = busy || (argc > 1 && strcmp(argv[1], "baseline") == 0);
     uint64_t *lat = malloc(PUSHES * sizeof *lat);
     if (lat == NULL) {
         fprintf(stderr, "latency: no memory for the latency array\n");
@@ -130,6 +148,11 @@ int main(int argc, char **argv)
         gcs0 = contender_gcs();
     }
 
+    pthread_t neighbour_thread;
+    if (busy && pthread_create(&neighbour_thread, NULL, neighbour, NULL) != 0) {
+        fprintf(stderr, "latency: cannot start the neighbour thread\n");
+        return 1;
+    }
     uint64_t start = now_ns();
     for (long i = 0; i < PUSHES; i++) {
         uint64_t t0 = now_ns();
@@ -149,6 +172,10 @@ int main(int argc, char **argv)
             i = -1; /* another pass */
     }
     uint64_t wall = now_ns() - start;
+    if (busy) {
+        neighbour_stop = 1;
+        pthread_join(neighbour_thread, NULL);
+    }
     unsigned long gcs = 0;
     if (!baseline) {
         pause_watch_sample();
@@ -208,9 +235,12 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "result: name=%s wall_ms=%.0f worst_push_us=%.1f p999_us=%.1f p99_us=%.1f gcs=%lu "
             "worst_pause_us=%s total_pause_ms=%s peak_rss_kb=%ld\n",
-            baseline ? "baseline" : contender_name(), (double)wall / 1e6,
-            (double)lat[PUSHES - 1] / 1e3, (double)quantile(lat, PUSHES, 0.999) / 1e3,
-            (double)quantile(lat, PUSHES, 0.99) / 1e3, gcs, worst_pause, total_pause, ru.ru_maxrss);
+            busy       ? "baseline-busy"
+            : baseline ? "baseline"
+                       : contender_name(),
+            (double)wall / 1e6, (double)lat[PUSHES - 1] / 1e3,
+            (double)quantile(lat, PUSHES, 0.999) / 1e3, (double)quantile(lat, PUSHES, 0.99) / 1e3,
+            gcs, worst_pause, total_pause, ru.ru_maxrss);
     free(lat);
     return 0;
 }

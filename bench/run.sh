@@ -8,7 +8,8 @@
 #   binary-trees   Benchmarks Game binary-trees at depth $DEPTH: tricolor, Boehm, Go
 #   GCBench        Ellis/Kovac/Boehm GCBench: tricolor, Boehm, Go
 #   latency        per-push latency with 200 MB of live 1 KiB messages: tricolor, Boehm, Go, and
-#                  a no-GC baseline that shows the machine's own noise (see latency.c)
+#                  no-GC baselines (alone, and beside a spinning thread) that show the machine's
+#                  own noise (see latency.c)
 #   pacing         cycles and peak heap with 64 MiB live under GOGC=100, GOGC=50 and
 #                  GOGC=off GOMEMLIMIT=100MiB: tricolor, Go (see pacing.c)
 #   spike          RSS after 1 GiB live is dropped, scavenger CPU, RSS after the "free OS
@@ -315,7 +316,9 @@ run_latency() {
     # virtual machine the first touch of a fresh 2 MiB huge page can stall one push for
     # milliseconds while the heap grows. tricolor-prefault: with the prefaulter that faults that
     # memory in ahead of allocation (GODEBUG=prefault=1), to show what it changes.
-    local names=(tricolor tricolor-4k tricolor-prefault boehm go baseline) run i c f
+    # baseline-busy: the baseline with a second thread spinning beside it, the floor for any
+    # program (a concurrent collector's) that keeps two CPUs busy.
+    local names=(tricolor tricolor-4k tricolor-prefault boehm go baseline baseline-busy) run i c f
     declare -A vals=() # "contender field" -> one value per line
     echo "run.sh: running latency" >&2
     for ((run = 1; run <= runs; run++)); do
@@ -327,6 +330,7 @@ run_latency() {
             tricolor-4k) cmd=(env GODEBUG=disablethp=1 "$bindir/latency_tricolor") ;;
             tricolor-prefault) cmd=(env GODEBUG=prefault=1 "$bindir/latency_tricolor") ;;
             baseline) cmd=("$bindir/latency_tricolor" baseline) ;;
+            baseline-busy) cmd=("$bindir/latency_tricolor" baseline-busy) ;;
             *) cmd=("$bindir/latency_$c") ;;
             esac
             run_one "latency for $c" "$results/latency.$c.$run.out" \
@@ -372,6 +376,8 @@ run_latency() {
         local label="$c" vb="n/a" vg="n/a" wb="n/a"
         if [ "$c" = baseline ]; then
             label="baseline (no GC, no allocation)"
+        elif [ "$c" = baseline-busy ]; then
+            label="baseline, a second thread spinning"
         else
             [ "$c" = tricolor-4k ] && label="tricolor, GODEBUG=disablethp=1"
             [ "$c" = tricolor-prefault ] && label="tricolor, GODEBUG=prefault=1"
@@ -391,7 +397,10 @@ run_latency() {
         "runs). Pauses are the collectors' own records: tricolor and Go, the stop-the-world time" \
         "of one cycle (both pauses added); Boehm, one whole collection (it stops the allocating" \
         "thread for all of it). The baseline runs the same timed loop for 2 s without any" \
-        "collector or allocation: its worst push is the machine's noise floor."
+        "collector or allocation: its worst push is the machine's noise floor. The second" \
+        "baseline runs it with another thread of the process spinning all along, as a" \
+        "concurrent collector's workers keep a second CPU busy: its worst push is the floor" \
+        "for any program that uses two CPUs at once."
     if [ -z "$ref" ]; then
         say "No collector completed latency."
         status=1
