@@ -37,7 +37,13 @@
  * a stretch, and the prefaulter takes CPU from the marking), on warm memory
  * 1-7 ms against 4.4-5.4 ms. Sleeping waits, and pacing the allocating thread
  * in 100 us steps, were tried and were worse: on a busy 2-CPU machine a
- * thread that gives up its CPU may wait milliseconds to get it back. The
+ * thread that gives up its CPU may wait milliseconds to get it back. And a
+ * prefaulter at work is a second busy thread: on that machine, a timed loop
+ * with a second thread spinning beside it has a worst iteration of about
+ * 4 ms (latency_tricolor baseline-busy), so it cannot buy a worst push below
+ * that floor. Making huge pages only in the prefaulter (MADV_COLLAPSE, or
+ * switching 2 MiB ranges to MADV_HUGEPAGE before touching them) was tried
+ * too; docs/benchmarks.md has the figures. The
  * mechanism is kept, tested and measured by bench/run.sh for machines with
  * spare CPUs and expensive first touches.
  *
