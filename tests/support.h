@@ -27,6 +27,12 @@ static NOINLINE __attribute__((no_sanitize_address)) void clear_stack(void)
         fp[-(ptrdiff_t)i] = 0;
 }
 
+/* The vector registers every branch of clear_registers zeroes (the SSE
+ * names cover their ymm and zmm extensions). */
+#define VECTOR_CLOBBERS                                                                            \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",       \
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
 /* Zeroes the caller-saved registers, the vector registers included. The
  * suspend signal saves every register on the stack, where the collector
  * scans them, so a stale copy of a pointer would keep its object alive
@@ -60,14 +66,9 @@ static NOINLINE void clear_registers(void)
                          "vmovdqa64 %%zmm0, %%zmm27\n\tvmovdqa64 %%zmm0, %%zmm28\n\t"
                          "vmovdqa64 %%zmm0, %%zmm29\n\tvmovdqa64 %%zmm0, %%zmm30\n\t"
                          "vmovdqa64 %%zmm0, %%zmm31\n\tvzeroupper" ::
-                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
-                               "xmm15");
+                             : VECTOR_CLOBBERS);
     } else if (__builtin_cpu_supports("avx")) {
-        __asm__ volatile("vzeroall" ::
-                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
-                               "xmm15");
+        __asm__ volatile("vzeroall" ::: VECTOR_CLOBBERS);
     } else {
         __asm__ volatile("xorps %%xmm0, %%xmm0\n\txorps %%xmm1, %%xmm1\n\t"
                          "xorps %%xmm2, %%xmm2\n\txorps %%xmm3, %%xmm3\n\t"
@@ -77,9 +78,7 @@ static NOINLINE void clear_registers(void)
                          "xorps %%xmm10, %%xmm10\n\txorps %%xmm11, %%xmm11\n\t"
                          "xorps %%xmm12, %%xmm12\n\txorps %%xmm13, %%xmm13\n\t"
                          "xorps %%xmm14, %%xmm14\n\txorps %%xmm15, %%xmm15" ::
-                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
-                               "xmm15");
+                             : VECTOR_CLOBBERS);
     }
 #endif
 }
