@@ -17,7 +17,7 @@ RUNTIME_STATE struct mcentral mcentral_[NUM_SPAN_CLASSES];
 void mcentral_init(void)
 {
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++) {
-        pthread_mutex_init(&mcentral_[i].lock, NULL);
+        rlock_init(&mcentral_[i].lock, "a central list's lock", RANK_CENTRAL);
         mcentral_[i].spanclass = i;
     }
 }
@@ -53,12 +53,12 @@ static struct mspan *list_pop(struct span_list *l)
 void mcentral_push_swept(struct mcentral *c, struct mspan *s)
 {
     unsigned sw = swept_index();
-    pthread_mutex_lock(&c->lock);
+    rlock_acquire(&c->lock);
     if (s->alloc_count == s->nelems)
         list_push(&c->full[sw], s);
     else
         list_push(&c->partial[sw], s);
-    pthread_mutex_unlock(&c->lock);
+    rlock_release(&c->lock);
 }
 
 struct mspan *mcentral_pop_unswept(struct mcentral *c)
@@ -66,11 +66,11 @@ struct mspan *mcentral_pop_unswept(struct mcentral *c)
     unsigned un = 1 - swept_index();
     if (c->partial[un].first == NULL && c->full[un].first == NULL)
         return NULL; /* racy peek; the lock below decides */
-    pthread_mutex_lock(&c->lock);
+    rlock_acquire(&c->lock);
     struct mspan *s = list_pop(&c->partial[un]);
     if (s == NULL)
         s = list_pop(&c->full[un]);
-    pthread_mutex_unlock(&c->lock);
+    rlock_release(&c->lock);
     return s;
 }
 
@@ -98,26 +98,26 @@ struct mspan *mcentral_cache_span(struct mcentral *c)
     struct mspan *s;
     int budget = SPAN_SWEEP_BUDGET;
 
-    pthread_mutex_lock(&c->lock);
+    rlock_acquire(&c->lock);
     if ((s = list_pop(&c->partial[sw])) != NULL) {
-        pthread_mutex_unlock(&c->lock);
+        rlock_release(&c->lock);
         return have_span(s);
     }
     /* Sweep as we go: first spans known to have free slots... */
     while (budget-- > 0 && (s = list_pop(&c->partial[un])) != NULL) {
-        pthread_mutex_unlock(&c->lock);
+        rlock_release(&c->lock);
         if (sweep_span_owned(s, SWEEP_FOR_ALLOCATION))
             return have_span(s);
-        pthread_mutex_lock(&c->lock);
+        rlock_acquire(&c->lock);
     }
     /* ...then full ones, which may have freed some. */
     while (budget-- > 0 && (s = list_pop(&c->full[un])) != NULL) {
-        pthread_mutex_unlock(&c->lock);
+        rlock_release(&c->lock);
         if (sweep_span_owned(s, SWEEP_FOR_ALLOCATION))
             return have_span(s);
-        pthread_mutex_lock(&c->lock);
+        rlock_acquire(&c->lock);
     }
-    pthread_mutex_unlock(&c->lock);
+    rlock_release(&c->lock);
 
     s = mheap_alloc(class_to_npages[span_class_size(c->spanclass)], c->spanclass);
     if (s == NULL)
@@ -133,11 +133,11 @@ void mcentral_uncache_span(struct mcentral *c, struct mspan *s)
 void mcentral_lock_all(void)
 {
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
-        pthread_mutex_lock(&mcentral_[i].lock);
+        rlock_fork_acquire(&mcentral_[i].lock);
 }
 
 void mcentral_unlock_all(void)
 {
     for (unsigned i = NUM_SPAN_CLASSES; i-- > 0;)
-        pthread_mutex_unlock(&mcentral_[i].lock);
+        rlock_fork_release(&mcentral_[i].lock);
 }

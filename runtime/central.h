@@ -20,9 +20,9 @@
 #ifndef TRICOLOR_CENTRAL_H
 #define TRICOLOR_CENTRAL_H
 
+#include "lock.h"
 #include "span.h"
 
-#include <pthread.h>
 
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
@@ -33,7 +33,7 @@ struct span_list {
 };
 
 struct mcentral {
-    pthread_mutex_t lock;
+    struct rlock lock;
     unsigned spanclass;
     struct span_list partial[2];
     struct span_list full[2];

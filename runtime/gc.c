@@ -448,7 +448,6 @@ static void cycle_begin(uint32_t n, struct mthread *self)
         .forced = (int32_t)(atomic_load32(&cycles.forced_upto) - n) >= 0,
         .started_by_mutator = self != NULL,
     };
-    feed_limiter(NULL, 0);
     sweep_termination(&cycle_rec, self);
     if (knobs.gcstoptheworld)
         return;
@@ -561,6 +560,7 @@ int gc_try_start_cycle(struct mthread *t)
         cycle_busy_release();
         return 0;
     }
+    feed_limiter(NULL, 0);
     runtime_block_begin(t);
     cycle_begin(done + 1, t);
     runtime_block_end(t);
@@ -581,8 +581,10 @@ static void *controller_main(void *arg)
             continue;
         }
         uint32_t n = done + 1;
-        if (controller_claim(n))
+        if (controller_claim(n)) {
+            feed_limiter(NULL, 0);
             cycle_begin(n, NULL);
+        }
         cycle_finish(n);
         atomic_store32(&cycles.completed, n);
         marking_started(n); /* gcstoptheworld: only now */
@@ -702,7 +704,10 @@ void gc_collect(void)
 
 int64_t gc_set_memory_limit(int64_t bytes)
 {
+    /* The pacer reads the page heap under its lock: inside the runtime. */
+    struct mthread *t = enter_runtime_maybe();
     int64_t old = pacer_set_memory_limit(bytes);
+    exit_runtime_maybe(t);
     if (bytes >= 0 && pacer_should_trigger())
         gc_trigger();
     return old;
@@ -710,7 +715,9 @@ int64_t gc_set_memory_limit(int64_t bytes)
 
 int gc_set_percent(int percent)
 {
+    struct mthread *t = enter_runtime_maybe();
     int old = pacer_set_percent(percent);
+    exit_runtime_maybe(t);
     if (percent < 0) {
         /* As debug.SetGCPercent(-1): a cycle already running finishes
          * before this returns, so none is running once the GC is off. */

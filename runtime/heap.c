@@ -41,7 +41,7 @@ static void set_span_entry(uintptr_t page_addr, struct mspan *s)
 
 void mheap_init(void)
 {
-    pthread_mutex_init(&mheap_.lock, NULL);
+    rlock_init(&mheap_.lock, "the heap lock", RANK_HEAP);
     /* The arena index covers the whole user address space; only the pages
      * of it that index real arenas are ever touched. */
     mheap_.arenas = sys_alloc(ARENA_INDEX_COUNT * sizeof(struct heap_arena *));
@@ -214,7 +214,7 @@ static uintptr_t pages_find(size_t npages)
 
 int mheap_free_run(uintptr_t p, uintptr_t *base, size_t *npages)
 {
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     p &= ~(uintptr_t)(PAGE_SIZE - 1);
     int found =
         span_of(p) == NULL && arena_of(p) != NULL && !page_bits(PAGES_TAKEN, BITS_COUNT, p, 1);
@@ -227,7 +227,7 @@ int mheap_free_run(uintptr_t p, uintptr_t *base, size_t *npages)
         *base = lo;
         *npages = (hi - lo) >> PAGE_SHIFT;
     }
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
     return found;
 }
 
@@ -383,15 +383,15 @@ static uintptr_t find_resident(uintptr_t base, size_t npages)
     if (base != 0 && !pages_cold(base, npages))
         return base;
     uint32_t seen = prefault_progress();
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
     prefault_wait(seen);
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     return pages_find(npages);
 }
 
 struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
 {
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     uintptr_t base = pages_find(npages);
     if (knobs.prefault && npages <= PREFAULT_WAIT_PAGES)
         base = find_resident(base, npages);
@@ -399,7 +399,7 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
     if (base == 0) {
         size_t before = mheap_.pages_free;
         if (mheap_grow(npages) != 0) {
-            pthread_mutex_unlock(&mheap_.lock);
+            rlock_release(&mheap_.lock);
             return NULL;
         }
         grew = (mheap_.pages_free - before) << PAGE_SHIFT;
@@ -446,7 +446,7 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
     for (size_t i = 0; i < npages; i++)
         set_span_entry(base + (i << PAGE_SHIFT), s);
     struct heap_pages after = {mheap_.pages_inuse, mheap_.pages_free, mheap_.pages_released};
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
     if (knobs.prefault)
         prefault_after_alloc(after.free - after.released, after.inuse, scavenge_headroom(&after));
     int limited = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX;
@@ -464,7 +464,7 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass)
 
 void mheap_free(struct mspan *s)
 {
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     /* Dead before its pages are unmapped: a lock-free reader that still
      * holds s (gc_base) sees it is not in use. The descriptor and bitmaps
      * go back to their fixallocs, whose memory is never unmapped. */
@@ -480,16 +480,16 @@ void mheap_free(struct mspan *s)
     bits_free(s->gcmark_bits, words);
     bits_free(s->checkmark_bits, words);
     fixalloc_free(&mheap_.span_alloc, s);
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
 }
 
 void mheap_read_pages(struct heap_pages *out)
 {
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     out->inuse = mheap_.pages_inuse;
     out->free = mheap_.pages_free;
     out->released = mheap_.pages_released;
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
 }
 
 /* ---- Releasing free pages to the OS ------------------------------------- */
@@ -596,13 +596,13 @@ static int release_find(uintptr_t limit, size_t max_pages, int huge_aware, uintp
 size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware, int use_free)
 {
     uintptr_t lo, hi;
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     if (cursor->addr == 0 || cursor->addr > mheap_.arena_hi)
         cursor->addr = mheap_.arena_hi;
     if (cursor->addr <= mheap_.arena_lo ||
         !release_find(cursor->addr, max_pages, huge_aware, &lo, &hi)) {
         cursor->addr = mheap_.arena_lo;
-        pthread_mutex_unlock(&mheap_.lock);
+        rlock_release(&mheap_.lock);
         return 0;
     }
     /* Take the stretch out of the heap so nobody allocates it while it is
@@ -610,7 +610,7 @@ size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_a
      * pages stay counted as free. */
     size_t npages = (hi - lo) >> PAGE_SHIFT;
     pages_take(lo, npages, 1);
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
 
     /* One madvise call over the whole stretch, released pages included:
      * on the machines measured a call costs far more than the pages it
@@ -618,14 +618,14 @@ size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_a
      * changes the bits of a stretch being released. */
     sys_unused((void *)lo, hi - lo, use_free);
 
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     size_t changed = page_bits(PAGES_SCAVENGED, BITS_SET, lo, npages);
     mheap_.pages_released += changed;
     if (!use_free)
         page_bits(PAGES_DIRTY, BITS_CLEAR, lo, npages); /* reads back as zero */
     pages_take(lo, npages, 0);
     cursor->addr = lo;
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
     return changed;
 }
 
@@ -651,7 +651,7 @@ static uintptr_t lowest_free_released(uintptr_t from)
 
 size_t mheap_prefault(size_t max_pages)
 {
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     uintptr_t lo = lowest_free_released(mheap_.search_addr);
     size_t grew = 0;
     if (lo == 0) {
@@ -675,7 +675,7 @@ size_t mheap_prefault(size_t max_pages)
             n = whole ? 0 : max_pages;
     }
     if (n == 0) {
-        pthread_mutex_unlock(&mheap_.lock);
+        rlock_release(&mheap_.lock);
         return 0;
     }
     /* Out of the heap while it is faulted in, as a stretch being released
@@ -683,14 +683,14 @@ size_t mheap_prefault(size_t max_pages)
      * until the call returns, never an overcount). */
     pages_take(lo, n, 1);
     mheap_.pages_released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, lo, n);
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
     if (grew && (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX)
         pacer_recompute();
 
     sys_populate((void *)lo, n << PAGE_SHIFT);
 
-    pthread_mutex_lock(&mheap_.lock);
+    rlock_acquire(&mheap_.lock);
     pages_take(lo, n, 0);
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_release(&mheap_.lock);
     return n;
 }

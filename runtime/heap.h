@@ -46,10 +46,10 @@
 #ifndef TRICOLOR_HEAP_H
 #define TRICOLOR_HEAP_H
 
+#include "lock.h"
 #include "metadata.h"
 #include "span.h"
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,7 +86,7 @@ struct heap_arena {
 };
 
 struct mheap {
-    pthread_mutex_t lock;
+    struct rlock lock;
     struct heap_arena **arenas; /* indexed by address >> ARENA_SHIFT */
     uintptr_t *arena_bases;     /* every arena's base, in address order */
     size_t narenas;

@@ -52,16 +52,16 @@ static void fork_prepare(void)
     scavenger_fork_lock();
     prefault_lock();
     mcentral_lock_all();
-    pthread_mutex_lock(&mheap_.lock);
-    pthread_mutex_lock(&work.lock);
+    rlock_fork_acquire(&mheap_.lock);
+    rlock_fork_acquire(&work.lock);
     persistent_fork_lock();
 }
 
 static void fork_unlock(void)
 {
     persistent_fork_unlock();
-    pthread_mutex_unlock(&work.lock);
-    pthread_mutex_unlock(&mheap_.lock);
+    rlock_fork_release(&work.lock);
+    rlock_fork_release(&mheap_.lock);
     mcentral_unlock_all();
     prefault_unlock();
     scavenger_fork_unlock();

@@ -11,7 +11,7 @@ RUNTIME_STATE struct mark_work work;
 
 void mark_init(void)
 {
-    pthread_mutex_init(&work.lock, NULL);
+    rlock_init(&work.lock, "work.lock", RANK_WORK);
 }
 
 void mark_reset(void)
@@ -24,11 +24,11 @@ void mark_reset(void)
 
 static struct workbuf *getempty(void)
 {
-    pthread_mutex_lock(&work.lock);
+    rlock_acquire(&work.lock);
     struct workbuf *b = work.empty;
     if (b)
         work.empty = b->next;
-    pthread_mutex_unlock(&work.lock);
+    rlock_release(&work.lock);
     if (b == NULL)
         b = persistent_alloc(sizeof *b, 64, &metadata_stats.gc_sys);
     b->next = NULL;
@@ -38,32 +38,32 @@ static struct workbuf *getempty(void)
 
 static void putempty(struct workbuf *b)
 {
-    pthread_mutex_lock(&work.lock);
+    rlock_acquire(&work.lock);
     b->next = work.empty;
     work.empty = b;
-    pthread_mutex_unlock(&work.lock);
+    rlock_release(&work.lock);
 }
 
 static void putfull(struct workbuf *b)
 {
-    pthread_mutex_lock(&work.lock);
+    rlock_acquire(&work.lock);
     b->next = work.full;
     work.full = b;
     atomic_xadd(&work.nfull, 1);
-    pthread_mutex_unlock(&work.lock);
+    rlock_release(&work.lock);
 }
 
 static struct workbuf *trygetfull(void)
 {
     if (atomic_load_relaxed(&work.nfull) == 0)
         return NULL;
-    pthread_mutex_lock(&work.lock);
+    rlock_acquire(&work.lock);
     struct workbuf *b = work.full;
     if (b) {
         work.full = b->next;
         atomic_xadd(&work.nfull, (AO_t)-1);
     }
-    pthread_mutex_unlock(&work.lock);
+    rlock_release(&work.lock);
     return b;
 }
 

@@ -29,9 +29,9 @@
 #define TRICOLOR_MARK_H
 
 #include "atomics.h"
+#include "lock.h"
 #include "span.h"
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,7 +56,7 @@ struct gc_work {
 
 /* The global state of marking (Go's work). */
 struct mark_work {
-    pthread_mutex_t lock; /* protects full, empty */
+    struct rlock lock; /* protects full, empty */
     struct workbuf *full;
     struct workbuf *empty;
     volatile AO_t nfull;

@@ -3,6 +3,7 @@
  */
 #include "metadata.h"
 
+#include "lock.h"
 #include "platform.h"
 
 #include <pthread.h>
@@ -14,7 +15,8 @@ RUNTIME_STATE struct metadata_stats metadata_stats;
 
 /* The persistent allocator's lock protects chunk and chunk_left. It is a
  * leaf lock: nothing is called while it is held. */
-static pthread_mutex_t persistent_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rlock persistent_lock =
+    RLOCK_INIT("the persistent allocator's lock", RANK_PERSISTENT);
 static char *persistent_chunk;
 static size_t persistent_left;
 
@@ -29,7 +31,7 @@ void *persistent_alloc(size_t size, size_t align, volatile AO_t *sys_stat)
         atomic_xadd(sys_stat, size);
         return p;
     }
-    pthread_mutex_lock(&persistent_lock);
+    rlock_acquire(&persistent_lock);
     uintptr_t cur = (uintptr_t)persistent_chunk;
     uintptr_t aligned = (cur + align - 1) & ~(uintptr_t)(align - 1);
     if (persistent_chunk == NULL || aligned + size > cur + persistent_left) {
@@ -43,7 +45,7 @@ void *persistent_alloc(size_t size, size_t align, volatile AO_t *sys_stat)
     }
     persistent_left -= aligned + size - cur;
     persistent_chunk = (char *)(aligned + size);
-    pthread_mutex_unlock(&persistent_lock);
+    rlock_release(&persistent_lock);
     /* The chunk was charged to other_sys when it was taken; move this
      * piece's bytes to the caller's counter. */
     if (sys_stat != &metadata_stats.other_sys) {
@@ -94,10 +96,10 @@ void fixalloc_free(struct fixalloc *f, void *p)
 
 void persistent_fork_lock(void)
 {
-    pthread_mutex_lock(&persistent_lock);
+    rlock_fork_acquire(&persistent_lock);
 }
 
 void persistent_fork_unlock(void)
 {
-    pthread_mutex_unlock(&persistent_lock);
+    rlock_fork_release(&persistent_lock);
 }

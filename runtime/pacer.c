@@ -12,7 +12,8 @@
 #include <stdint.h>
 
 RUNTIME_STATE struct gc_controller_state gc_controller;
-RUNTIME_STATE struct gc_limiter gc_limiter = {.lock = PTHREAD_MUTEX_INITIALIZER};
+RUNTIME_STATE struct gc_limiter gc_limiter = {
+    .lock = RLOCK_INIT("the GC CPU limiter's lock", RANK_LIMITER)};
 
 #define HEAP_MINIMUM           ((uint64_t)4 << 20)
 #define BACKGROUND_UTILIZATION 0.25
@@ -148,7 +149,7 @@ int64_t pacer_set_memory_limit(int64_t limit)
 void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs)
 {
     int64_t now = nanotime();
-    pthread_mutex_lock(&gc_limiter.lock);
+    rlock_acquire(&gc_limiter.lock);
     if (gc_limiter.last_update == 0) {
         gc_limiter.last_update = now;
         gc_limiter.capacity = (int64_t)procs * 1000000000;
@@ -170,7 +171,7 @@ void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, 
     gc_limiter.last_update = now;
     gc_limiter.last_assist_ns = assist_ns_total;
     gc_limiter.last_stw_ns = stw_ns_total;
-    pthread_mutex_unlock(&gc_limiter.lock);
+    rlock_release(&gc_limiter.lock);
 }
 
 int pacer_set_percent(int p)

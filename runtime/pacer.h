@@ -39,8 +39,7 @@
 #define TRICOLOR_PACER_H
 
 #include "atomics.h"
-
-#include <pthread.h>
+#include "lock.h"
 
 #include <stdint.h>
 
@@ -63,7 +62,7 @@ struct gc_controller_state {
 
 /* The GC CPU limiter. */
 struct gc_limiter {
-    pthread_mutex_t lock;
+    struct rlock lock;
     int64_t fill, capacity; /* CPU-nanoseconds */
     int64_t last_update;
     int64_t last_assist_ns, last_stw_ns;

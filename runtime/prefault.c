@@ -6,6 +6,7 @@
 #include "env.h"
 #include "gc.h"
 #include "heap.h"
+#include "lock.h"
 #include "platform.h"
 #include "scavenge.h"
 #include "threads.h"
@@ -23,14 +24,14 @@
 #define WAIT_MAX_NS 10000000
 
 static RUNTIME_STATE struct {
-    pthread_mutex_t lock;        /* held while a stretch is out of the heap */
+    struct rlock lock;           /* held while a stretch is out of the heap */
     volatile uint32_t requested; /* futex: requests made */
     volatile uint32_t served;    /* the last request a finished run began after */
     volatile uint32_t busy;      /* 1 during a run */
     volatile uint32_t progress;  /* futex: after each stretch and each run */
     volatile AO_t faulted;       /* bytes faulted in, in all */
     uint32_t epoch;              /* under lock: a run ends when it changes */
-} pf = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} pf = {.lock = RLOCK_INIT("the prefaulter's lock", RANK_PREFAULT)};
 
 static size_t lead_pages(size_t inuse)
 {
@@ -62,11 +63,11 @@ static size_t step(uint32_t epoch)
     uint64_t room = scavenge_headroom(&p) / PAGE_SIZE;
     if (room == 0)
         return 0;
-    pthread_mutex_lock(&pf.lock);
+    rlock_acquire(&pf.lock);
     size_t n = 0;
     if (pf.epoch == epoch)
         n = mheap_prefault(room < HUGE_PAGE_PAGES ? (size_t)room : HUGE_PAGE_PAGES);
-    pthread_mutex_unlock(&pf.lock);
+    rlock_release(&pf.lock);
     if (n > 0)
         atomic_xadd(&pf.faulted, (AO_t)n * PAGE_SIZE);
     return n;
@@ -85,9 +86,9 @@ static void *prefaulter_main(void *arg)
         /* A run: stretches until the lead is made up or the goals say
          * stop. Every request up to req was made before it began. */
         atomic_store32(&pf.busy, 1);
-        pthread_mutex_lock(&pf.lock);
+        rlock_acquire(&pf.lock);
         uint32_t epoch = pf.epoch;
-        pthread_mutex_unlock(&pf.lock);
+        rlock_release(&pf.lock);
         while (step(epoch) > 0)
             bump_progress();
         atomic_store32(&pf.served, req);
@@ -150,9 +151,9 @@ void prefault_after_alloc(size_t resident_free, size_t inuse, uint64_t headroom)
 
 void prefault_cancel(void)
 {
-    pthread_mutex_lock(&pf.lock);
+    rlock_acquire(&pf.lock);
     pf.epoch++;
-    pthread_mutex_unlock(&pf.lock);
+    rlock_release(&pf.lock);
 }
 
 uint64_t prefault_faulted_bytes(void)
@@ -162,12 +163,12 @@ uint64_t prefault_faulted_bytes(void)
 
 void prefault_lock(void)
 {
-    pthread_mutex_lock(&pf.lock);
+    rlock_fork_acquire(&pf.lock);
 }
 
 void prefault_unlock(void)
 {
-    pthread_mutex_unlock(&pf.lock);
+    rlock_fork_release(&pf.lock);
 }
 
 void prefault_fork_child(void)

@@ -3,6 +3,7 @@
  */
 #include "roots.h"
 
+#include "lock.h"
 #include "metadata.h"
 #include "platform.h"
 #include "threads.h"
@@ -21,17 +22,26 @@ struct range_set {
     size_t n, cap;
 };
 
+/* Makes room for at least cap ranges. Takes the persistent allocator's lock:
+ * inside the runtime, or on a collector thread. */
+static void range_set_reserve(struct range_set *s, size_t cap)
+{
+    if (cap <= s->cap)
+        return;
+    if (cap < 2 * s->cap)
+        cap = 2 * s->cap;
+    struct root_range *r = persistent_alloc(cap * sizeof *r, 8, &metadata_stats.gc_sys);
+    if (s->n)
+        memcpy(r, s->r, s->n * sizeof *r);
+    /* The old array is abandoned: it is small and this is rare. */
+    s->r = r;
+    s->cap = cap;
+}
+
 static void range_set_add(struct range_set *s, uintptr_t lo, uintptr_t hi)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        struct root_range *r = persistent_alloc(cap * sizeof *r, 8, &metadata_stats.gc_sys);
-        if (s->n)
-            memcpy(r, s->r, s->n * sizeof *r);
-        /* The old array is abandoned: it is small and this is rare. */
-        s->r = r;
-        s->cap = cap;
-    }
+    if (s->n == s->cap)
+        range_set_reserve(s, s->n < 32 ? 64 : 2 * s->n);
     s->r[s->n].lo = lo;
     s->r[s->n].hi = hi;
     s->n++;
@@ -41,10 +51,12 @@ static void range_set_add(struct range_set *s, uintptr_t lo, uintptr_t hi)
  * collector's own serialisation (one cycle at a time). */
 static RUNTIME_STATE struct range_set globals;
 static uint64_t globals_bytes;
+/* Segments the last walk found no room for. */
+static size_t globals_missed;
 
 /* gc_add_roots ranges; roots_lock protects them. Mutators take it inside
  * the runtime, so a stopped thread never holds it. */
-static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rlock roots_lock = RLOCK_INIT("roots_lock", RANK_ROOTS);
 static RUNTIME_STATE struct range_set user_roots;
 
 /* Is this loaded object libtricolor as a shared library? Its writable
@@ -79,6 +91,10 @@ static void add_segment(uintptr_t lo, uintptr_t hi)
             add_segment(e, hi);
         return;
     }
+    if (globals.n == globals.cap) {
+        globals_missed++;
+        return;
+    }
     range_set_add(&globals, lo, hi);
     globals_bytes += hi - lo;
 }
@@ -101,9 +117,22 @@ static int collect_segments(struct dl_phdr_info *info, size_t size, void *data)
 
 void roots_snapshot_globals(void)
 {
-    globals.n = 0;
-    globals_bytes = 0;
-    dl_iterate_phdr(collect_segments, NULL);
+    /* dl_iterate_phdr holds the loader's lock, which a stopped thread may
+     * hold too, so a registered caller walks outside the runtime, where it
+     * can be stopped, and the walk takes no runtime lock (lock.h): it fills
+     * the array as it is and counts what did not fit; the array grows
+     * inside the runtime, and the walk is made again. */
+    for (;;) {
+        globals.n = 0;
+        globals_bytes = 0;
+        globals_missed = 0;
+        dl_iterate_phdr(collect_segments, NULL);
+        if (globals_missed == 0)
+            return;
+        struct mthread *t = enter_runtime_maybe();
+        range_set_reserve(&globals, globals.n + globals_missed + 16);
+        exit_runtime_maybe(t);
+    }
 }
 
 uint64_t roots_globals_bytes(void)
@@ -116,12 +145,12 @@ void mark_globals(struct gc_work *w)
     for (size_t i = 0; i < globals.n; i++)
         scan_block(globals.r[i].lo, globals.r[i].hi, w);
     atomic_xadd(&work.globals_scan, globals_bytes);
-    pthread_mutex_lock(&roots_lock);
+    rlock_acquire(&roots_lock);
     for (size_t i = 0; i < user_roots.n; i++) {
         scan_block(user_roots.r[i].lo, user_roots.r[i].hi, w);
         atomic_xadd(&work.globals_scan, user_roots.r[i].hi - user_roots.r[i].lo);
     }
-    pthread_mutex_unlock(&roots_lock);
+    rlock_release(&roots_lock);
 }
 
 void mark_thread_stack(struct mthread *t, struct gc_work *w)
@@ -142,9 +171,9 @@ void gc_add_roots(void *lo, void *hi)
     struct mthread *t = current_thread;
     if (t)
         enter_runtime("gc_add_roots");
-    pthread_mutex_lock(&roots_lock);
+    rlock_acquire(&roots_lock);
     range_set_add(&user_roots, (uintptr_t)lo, (uintptr_t)hi);
-    pthread_mutex_unlock(&roots_lock);
+    rlock_release(&roots_lock);
     if (t)
         exit_runtime(t);
 }
@@ -154,23 +183,23 @@ void gc_remove_roots(void *lo, void *hi)
     struct mthread *t = current_thread;
     if (t)
         enter_runtime("gc_remove_roots");
-    pthread_mutex_lock(&roots_lock);
+    rlock_acquire(&roots_lock);
     size_t j = 0;
     for (size_t i = 0; i < user_roots.n; i++)
         if (!(user_roots.r[i].lo >= (uintptr_t)lo && user_roots.r[i].hi <= (uintptr_t)hi))
             user_roots.r[j++] = user_roots.r[i];
     user_roots.n = j;
-    pthread_mutex_unlock(&roots_lock);
+    rlock_release(&roots_lock);
     if (t)
         exit_runtime(t);
 }
 
 void roots_fork_lock(void)
 {
-    pthread_mutex_lock(&roots_lock);
+    rlock_fork_acquire(&roots_lock);
 }
 
 void roots_fork_unlock(void)
 {
-    pthread_mutex_unlock(&roots_lock);
+    rlock_fork_release(&roots_lock);
 }

@@ -6,6 +6,7 @@
 #include "env.h"
 #include "gc.h"
 #include "heap.h"
+#include "lock.h"
 #include "pacer.h"
 #include "platform.h"
 #include "prefault.h"
@@ -36,11 +37,11 @@ static RUNTIME_STATE struct {
     volatile AO_t retain_goal; /* bytes of retained memory; UINT64_MAX: none */
     volatile AO_t limit_goal;  /* bytes of Sys - HeapReleased; UINT64_MAX: none */
     volatile uint32_t wake;    /* futex */
-    pthread_mutex_t lock;      /* serialises the release cursor */
+    struct rlock lock;         /* serialises the release cursor */
     struct release_cursor cursor;
     volatile AO_t released_bg; /* bytes released in the background since the last line */
     volatile AO_t cpu_ns;      /* the background scavenger's CPU time */
-} scav = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} scav = {.lock = RLOCK_INIT("the scavenger's lock", RANK_SCAVENGER)};
 
 void scavenger_init(void)
 {
@@ -70,9 +71,9 @@ void scavenger_set_goals(uint64_t heap_goal, uint64_t last_heap_goal)
         limit_goal = (uint64_t)limit / 100 * (100 - REDUCE_EXTRA_PERCENT);
     atomic_store(&scav.retain_goal, retain);
     atomic_store(&scav.limit_goal, limit_goal);
-    pthread_mutex_lock(&scav.lock);
+    rlock_acquire(&scav.lock);
     scav.cursor.addr = 0; /* from the top again */
-    pthread_mutex_unlock(&scav.lock);
+    rlock_release(&scav.lock);
 }
 
 /* Bytes by which the heap exceeds the scavenger's goals, 0 if none. */
@@ -117,9 +118,9 @@ uint64_t scavenge_headroom(const struct heap_pages *p)
 /* Releases up to pages pages; returns the pages released (0: none left). */
 static size_t release(size_t pages, int huge_aware)
 {
-    pthread_mutex_lock(&scav.lock);
+    rlock_acquire(&scav.lock);
     size_t n = mheap_release(&scav.cursor, pages, huge_aware, !knobs.madvdontneed);
-    pthread_mutex_unlock(&scav.lock);
+    rlock_release(&scav.lock);
     return n;
 }
 
@@ -262,24 +263,34 @@ uint64_t scavenger_cpu_ns(void)
 void gc_free_os_memory(void)
 {
     gc_collect();
-    uint64_t released = 0;
-    struct release_cursor cursor = {0};
-    size_t n;
+    /* The locks are taken inside the runtime (lock.h), one stretch of at
+     * most RELEASE_PAGES at a time: a stop that lands meanwhile waits for
+     * one madvise call at most, and is taken between stretches. */
+    struct mthread *t = enter_runtime_maybe();
     prefault_cancel();
-    pthread_mutex_lock(&scav.lock);
-    while ((n = mheap_release(&cursor, SIZE_MAX, 0, !knobs.madvdontneed)) > 0)
+    struct release_cursor cursor = {0};
+    uint64_t released = 0;
+    for (;;) {
+        rlock_acquire(&scav.lock);
+        size_t n = mheap_release(&cursor, RELEASE_PAGES, 0, !knobs.madvdontneed);
+        rlock_release(&scav.lock);
+        if (n == 0)
+            break;
         released += n;
-    pthread_mutex_unlock(&scav.lock);
+        exit_runtime_maybe(t);
+        t = enter_runtime_maybe();
+    }
     if (knobs.scavtrace)
         print_scavtrace(released * PAGE_SIZE, 1);
+    exit_runtime_maybe(t);
 }
 
 void scavenger_fork_lock(void)
 {
-    pthread_mutex_lock(&scav.lock);
+    rlock_fork_acquire(&scav.lock);
 }
 
 void scavenger_fork_unlock(void)
 {
-    pthread_mutex_unlock(&scav.lock);
+    rlock_fork_release(&scav.lock);
 }

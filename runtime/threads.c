@@ -4,6 +4,7 @@
  */
 #include "threads.h"
 
+#include "lock.h"
 #include "metadata.h"
 #include "platform.h"
 
@@ -17,7 +18,7 @@
 
 __thread struct mthread *current_thread __attribute__((tls_model("initial-exec")));
 
-static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rlock threads_lock = RLOCK_INIT("threads_lock", RANK_THREADS);
 static struct mthread *all_threads;
 static int nthreads;
 static int suspend_signal;
@@ -28,12 +29,12 @@ static pthread_key_t exit_key;
 
 int threads_trylock(void)
 {
-    return pthread_mutex_trylock(&threads_lock) == 0;
+    return rlock_try_acquire(&threads_lock);
 }
 
 void threads_unlock(void)
 {
-    pthread_mutex_unlock(&threads_lock);
+    rlock_release(&threads_lock);
 }
 
 struct mthread *threads_first(void)
@@ -77,6 +78,7 @@ static __attribute__((noinline)) void park(struct mthread *t)
     uint32_t gen = atomic_load32(&t->suspend_req);
     if (gen == 0)
         return;
+    locks_assert_none_held("stopped by the collector");
 #if defined(__x86_64__)
     uintptr_t regs[6];
 #else
@@ -225,7 +227,7 @@ int thread_register(void)
     stack_bounds(&lo, &hi);
     /* Not yet registered, so no stopper waits for this thread: taking the
      * lock while a stop holds it is safe. */
-    pthread_mutex_lock(&threads_lock);
+    rlock_acquire(&threads_lock);
     struct mthread *t = fixalloc_alloc(&mthread_alloc);
     t->pthread = pthread_self();
     t->stack_lo = lo;
@@ -237,7 +239,7 @@ int thread_register(void)
     all_threads = t;
     nthreads++;
     current_thread = t;
-    pthread_mutex_unlock(&threads_lock);
+    rlock_release(&threads_lock);
     pthread_setspecific(exit_key, t);
     return 0;
 }
@@ -256,7 +258,7 @@ int thread_unregister(void)
     exit_runtime(t);
     /* Wait for the lock stoppable: a stopper may hold it while it waits for
      * this very thread to stop. */
-    pthread_mutex_lock(&threads_lock);
+    rlock_acquire(&threads_lock);
     /* Holding the lock, no stop is in progress and none can start. */
     if (t->prev)
         t->prev->next = t->next;
@@ -267,7 +269,7 @@ int thread_unregister(void)
     nthreads--;
     current_thread = NULL;
     fixalloc_free(&mthread_alloc, t);
-    pthread_mutex_unlock(&threads_lock);
+    rlock_release(&threads_lock);
     pthread_setspecific(exit_key, NULL);
     return 0;
 }
@@ -335,7 +337,7 @@ void stop_the_world(void)
     /* A registered caller is outside the runtime, so it can be stopped while
      * it waits for the lock: another stopper may hold it and wait for us.
      * Once it holds the lock nobody else can stop it. */
-    pthread_mutex_lock(&threads_lock);
+    rlock_acquire(&threads_lock);
     for (struct mthread *t = all_threads; t; t = t->next)
         if (t != self)
             thread_suspend(t);
@@ -347,7 +349,7 @@ void stop_the_world(void)
 int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
 {
     struct mthread *self = current_thread;
-    pthread_mutex_lock(&threads_lock);
+    rlock_acquire(&threads_lock);
     for (struct mthread *t = all_threads; t; t = t->next)
         if (t != self)
             thread_suspend(t);
@@ -376,7 +378,7 @@ void start_the_world(void)
     for (struct mthread *t = all_threads; t; t = t->next)
         if (t != self)
             thread_resume(t);
-    pthread_mutex_unlock(&threads_lock);
+    rlock_release(&threads_lock);
 }
 
 void threads_fork_stop(void)
@@ -409,5 +411,5 @@ void threads_fork_child(void)
         self->suspend_req = 0;
         self->suspended = self->suspend_gen;
     }
-    pthread_mutex_unlock(&threads_lock);
+    rlock_release(&threads_lock);
 }

@@ -148,10 +148,30 @@ static inline void exit_runtime(struct mthread *t)
         thread_park_pending(t);
 }
 
+/* For the entry points that unregistered threads may call too: enter the
+ * runtime if the caller is registered (an unregistered thread is never
+ * stopped, so it needs no deferral). Returns the thread, or NULL. */
+static inline struct mthread *enter_runtime_maybe(void)
+{
+    struct mthread *t = current_thread;
+    if (t) {
+        t->in_runtime = 1;
+        compiler_fence();
+    }
+    return t;
+}
+
+static inline void exit_runtime_maybe(struct mthread *t)
+{
+    if (t)
+        exit_runtime(t);
+}
+
 /* Around a wait inside the runtime: the thread may be stopped while it
  * waits. It must hold no runtime lock and have a consistent cache. */
 static inline void runtime_block_begin(struct mthread *t)
 {
+    locks_assert_none_held("a stoppable wait");
     if (t)
         exit_runtime(t);
 }

@@ -3,7 +3,7 @@
 # Debian or Ubuntu, as root (or with sudo available). BENCH=1 adds what the
 # benchmarks compare against: Boehm GC, mimalloc and Go.
 set -eu
-need="meson ninja-build pkg-config libatomic-ops-dev check libhwloc-dev gcc"
+need="meson ninja-build pkg-config libatomic-ops-dev check libhwloc-dev gcc gdb"
 [ "${BENCH:-0}" = 1 ] && need="$need libgc-dev libmimalloc-dev golang-go"
 missing=""
 for p in $need; do

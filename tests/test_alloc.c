@@ -50,6 +50,7 @@
 #include "heap.h"
 #include "sizeclasses.h"
 #include "span.h"
+#include "threads.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -544,21 +545,54 @@ END_TEST
 
 static const unsigned raw_class = 1; /* make_span_class(0, 1): large, noscan */
 
+/* The page heap's entry points, called as the runtime calls them: inside
+ * the runtime, where a stop cannot land while the heap lock is held
+ * (runtime/lock.h). */
+static struct mspan *heap_alloc(size_t npages, unsigned spanclass)
+{
+    struct mthread *t = enter_runtime("test");
+    struct mspan *s = mheap_alloc(npages, spanclass);
+    exit_runtime(t);
+    return s;
+}
+
+static void heap_free(struct mspan *s)
+{
+    struct mthread *t = enter_runtime("test");
+    mheap_free(s);
+    exit_runtime(t);
+}
+
+static void heap_read_pages(struct heap_pages *p)
+{
+    struct mthread *t = enter_runtime("test");
+    mheap_read_pages(p);
+    exit_runtime(t);
+}
+
+static int heap_free_run(uintptr_t p, uintptr_t *base, size_t *npages)
+{
+    struct mthread *t = enter_runtime("test");
+    int found = mheap_free_run(p, base, npages);
+    exit_runtime(t);
+    return found;
+}
+
 /* The scavenger may release free pages at any moment: only inuse and free
  * are the test's alone. */
 static struct heap_pages pages_now(void)
 {
     struct heap_pages p;
-    mheap_read_pages(&p);
+    heap_read_pages(&p);
     ck_assert_uint_le(p.released, p.free);
     return p;
 }
 
-/* mheap_alloc, checking the span and the counters. */
+/* heap_alloc, checking the span and the counters. */
 static struct mspan *raw_alloc(size_t npages)
 {
     struct heap_pages before = pages_now();
-    struct mspan *s = mheap_alloc(npages, raw_class);
+    struct mspan *s = heap_alloc(npages, raw_class);
     struct heap_pages after = pages_now();
     ck_assert_ptr_nonnull(s);
     ck_assert_uint_eq(after.inuse, before.inuse + npages);
@@ -585,7 +619,7 @@ static void raw_free(struct mspan *s)
     struct heap_pages before = pages_now();
     size_t npages = s->npages;
     uintptr_t base = s->base;
-    mheap_free(s);
+    heap_free(s);
     struct heap_pages after = pages_now();
     ck_assert_uint_eq(after.inuse + npages, before.inuse);
     ck_assert_uint_eq(after.free, before.free + npages);
@@ -605,9 +639,9 @@ static void check_disjoint(struct mspan **s, size_t n)
  * allocations never grow the heap. */
 static void reserve_free_pages(size_t npages)
 {
-    struct mspan *s = mheap_alloc(npages, raw_class);
+    struct mspan *s = heap_alloc(npages, raw_class);
     ck_assert_ptr_nonnull(s);
-    mheap_free(s);
+    heap_free(s);
 }
 
 START_TEST(page_heap_alloc_free_orders)
@@ -704,7 +738,7 @@ static void coalesce_case(size_t n, const int order[3])
             size_t npages = (size_t)(hi - lo + 1) * n;
             uintptr_t fbase = 0;
             size_t fpages = 0;
-            ck_assert(mheap_free_run(a + i * n * PAGE_SIZE, &fbase, &fpages));
+            ck_assert(heap_free_run(a + i * n * PAGE_SIZE, &fbase, &fpages));
             ck_assert_msg(fbase == base && fpages == npages,
                           "order %d%d%d step %d: free run at %p has %zu pages from %p, want %zu "
                           "from %p",
@@ -768,7 +802,7 @@ START_TEST(page_heap_grows)
     /* A run larger than all the free pages together grows the heap. */
     struct heap_pages before = pages_now();
     size_t n = before.free + HEAP_GROW_PAGES + 1;
-    struct mspan *s = mheap_alloc(n, raw_class);
+    struct mspan *s = heap_alloc(n, raw_class);
     ck_assert_ptr_nonnull(s);
     struct heap_pages after = pages_now();
     ck_assert_uint_eq(after.inuse, before.inuse + n);
