@@ -4,6 +4,8 @@
 #include "barrier.h"
 
 #include "atomics.h"
+#include "checkmark.h"
+#include "env.h"
 #include "mark.h"
 #include "threads.h"
 
@@ -48,6 +50,8 @@ void gc_write_ptr_slow(void *slot, void *value)
     if (barrier_on()) {
         wbbuf_put(t, (uintptr_t) * (void **)slot);
         wbbuf_put(t, (uintptr_t)value);
+        if (knobs.gccheckmark)
+            checkmark_record((uintptr_t)slot, (uintptr_t)value);
     }
     *(void **)slot = value;
     exit_runtime(t);
@@ -66,11 +70,14 @@ static void shade_range(struct mthread *t, const void *p, size_t n)
 void *gc_memmove(void *dst, const void *src, size_t n)
 {
     struct mthread *t = enter_runtime("gc_memmove");
-    if (barrier_on()) {
+    int on = barrier_on();
+    if (on) {
         shade_range(t, dst, n);
         shade_range(t, src, n);
     }
     memmove(dst, src, n);
+    if (on && knobs.gccheckmark)
+        checkmark_record_range(dst, n);
     exit_runtime(t);
     return dst;
 }

@@ -4,6 +4,7 @@
 #include "gc.h"
 
 #include "cache.h"
+#include "checkmark.h"
 #include "env.h"
 #include "heap.h"
 #include "mark.h"
@@ -128,25 +129,9 @@ struct cycle_record {
 static void mark_from_roots(void)
 {
     struct gc_work w = {0};
-    for (struct mthread *t = threads_first(); t; t = t->next)
-        mark_thread_stack(t, &w);
-    mark_globals(&w);
+    mark_roots(&w);
     mark_drain(&w);
     gcw_dispose(&w);
-}
-
-/* gccheckmark: mark everything again into the checkmark bits, with the world
- * still stopped; greyobject aborts on any object the first mark missed. */
-static void checkmark(void)
-{
-    AO_t heap_scan = work.heap_scan, stack_scan = work.stack_scan;
-    AO_t globals_scan = work.globals_scan;
-    work.checkmark = 1;
-    mark_from_roots();
-    work.checkmark = 0;
-    work.heap_scan = heap_scan;
-    work.stack_scan = stack_scan;
-    work.globals_scan = globals_scan;
 }
 
 static int stw_procs(void)
@@ -170,6 +155,8 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
     stop_the_world();
     rec->stop1_ns = nanotime() - rec->t_start;
     sweep_finish();
+    if (knobs.gccheckmark)
+        checkmark_reset();
     mark_reset();
     atomic_xadd(&mark_state.cycle, 1);
     atomic_store(&mark_state.roots_done, 0);
@@ -350,7 +337,7 @@ static void mark_termination(struct cycle_record *rec)
 {
     atomic_store(&gc_phase, GC_MARK_TERMINATION);
     if (knobs.gccheckmark)
-        checkmark();
+        checkmark_verify();
     for (struct mthread *t = threads_first(); t; t = t->next)
         mcache_release_all(&t->mcache);
     rec->heap1 = atomic_load(&gc_controller.heap_live);

@@ -15,6 +15,7 @@
  * few spans, never a corruption) and restarts the collector's threads.
  */
 #include "central.h"
+#include "checkmark.h"
 #include "env.h"
 #include "gc.h"
 #include "heap.h"
@@ -99,6 +100,8 @@ int gc_init(const gc_options *opts)
     mheap_init();
     mcentral_init();
     mark_init();
+    if (knobs.gccheckmark)
+        checkmark_init();
     scavenger_init();
     threads_init(opts ? opts->suspend_signal : 0);
     malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);

@@ -3,6 +3,8 @@
  */
 #include "mark.h"
 
+#include "checkmark.h"
+#include "env.h"
 #include "heap.h"
 #include "metadata.h"
 #include "platform.h"
@@ -208,6 +210,39 @@ __attribute__((no_sanitize("address"))) void scan_block(uintptr_t lo, uintptr_t 
     }
 }
 
+/* Scans the words [lo, hi) of a heap object. With gccheckmark, the real
+ * mark records each word that looks like a heap pointer in the shadow, and
+ * the second mark follows an edge into a white object only if the mark was
+ * obliged to (checkmark.h). */
+static void scan_heap_words(uintptr_t lo, uintptr_t hi, struct gc_work *w)
+{
+    if (!knobs.gccheckmark) {
+        scan_block(lo, hi, w);
+        return;
+    }
+    uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
+    uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
+    if (work.checkmark)
+        checkmark_from = lo;
+    for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+        uintptr_t p = *(const uintptr_t *)a;
+        if (p - heap_lo >= heap_span)
+            continue;
+        if (!work.checkmark) {
+            checkmark_record(a, p);
+            grey_pointer(p, w);
+            continue;
+        }
+        struct mspan *s;
+        unsigned idx;
+        uintptr_t obj = find_object(p, &s, &idx);
+        if (obj == 0 || (!bit_is_set(s->gcmark_bits, idx) && !checkmark_obliged(a, p)))
+            continue;
+        checkmark_from_slot = a;
+        greyobject(s, idx, obj, w);
+    }
+}
+
 static void scan_object(uintptr_t b, struct gc_work *w)
 {
     struct mspan *s = span_of_heap(b);
@@ -223,7 +258,7 @@ static void scan_object(uintptr_t b, struct gc_work *w)
         uintptr_t end = s->base + n;
         n = end - b < OBLET_BYTES ? end - b : OBLET_BYTES;
     }
-    scan_block(b, b + n, w);
+    scan_heap_words(b, b + n, w);
     w->scan_work += n;
 }
 

@@ -162,6 +162,13 @@ void mark_thread_stack(struct mthread *t, struct gc_work *w)
     atomic_xadd(&work.stack_scan, t->stack_hi - sp);
 }
 
+void mark_roots(struct gc_work *w)
+{
+    for (struct mthread *t = threads_first(); t; t = t->next)
+        mark_thread_stack(t, w);
+    mark_globals(w);
+}
+
 void gc_add_roots(void *lo, void *hi)
 {
     if ((uintptr_t)hi < (uintptr_t)lo) {

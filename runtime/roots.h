@@ -33,6 +33,9 @@ void roots_snapshot_globals(void);
 void mark_globals(struct gc_work *w);
 /* Scans a stopped thread's stack and saved registers. */
 void mark_thread_stack(struct mthread *t, struct gc_work *w);
+/* Every root: each registered thread's stack (the world stopped), the
+ * globals and the registered ranges. */
+void mark_roots(struct gc_work *w);
 /* The roots lock, for fork(). */
 void roots_fork_lock(void);
 void roots_fork_unlock(void);
