@@ -21,9 +21,9 @@
  * words pointing at cold objects already take a few hundred microseconds.)
  *
  * gccheckmark: after marking, the world stays stopped and marking runs
- * again from the roots into the separate checkmark bits. An object reached
- * that way whose real mark bit is clear was missed by the real mark: the
- * runtime aborts naming it.
+ * again from the roots into the separate checkmark bits (checkmark.h says
+ * which edges it follows). An object reached that way whose real mark bit
+ * is clear was missed by the real mark: the runtime aborts naming it.
  */
 #ifndef TRICOLOR_MARK_H
 #define TRICOLOR_MARK_H

@@ -27,7 +27,8 @@
  *
  * A registered thread that waits inside the runtime (for a lock another
  * stopper may hold, or for a cycle to finish) does so with the flag clear:
- * see runtime_block_begin/end.
+ * see runtime_block_begin/end. lock.h states the rule for runtime locks
+ * and how builds with assertions check it.
  *
  * threads_lock protects the thread list. A stopper holds it from
  * stop_the_world to start_the_world, so no thread registers or unregisters
