@@ -34,22 +34,21 @@ static AO_t unused_bytes(const struct mspan *s)
     return (AO_t)(s->nelems - s->alloc_count) * s->elemsize;
 }
 
-struct mspan *mcache_refill(struct mcache *c, unsigned spc)
+struct mspan *mcache_refill(struct mcache *c, unsigned spc, struct heap_alloc *ha)
 {
     struct mspan *s = c->alloc[spc];
     if (s != &empty_mspan) {
         fold_mallocs(s);
-        atomic_xadd(&gc_controller.heap_live, (AO_t)-unused_bytes(s));
+        pacer_heap_live_add(-(int64_t)unused_bytes(s));
         mcentral_uncache_span(&mcentral_[spc], s);
         c->alloc[spc] = &empty_mspan;
     }
     unsigned sc = span_class_size(spc);
-    sweep_deduct_credit(atomic_load_relaxed(&gc_controller.heap_live),
-                        class_to_npages[sc] * PAGE_SIZE);
-    s = mcentral_cache_span(&mcentral_[spc]);
+    sweep_deduct_credit(pacer_heap_live(), class_to_npages[sc] * PAGE_SIZE);
+    s = mcentral_cache_span(&mcentral_[spc], ha);
     if (s == NULL)
         return NULL;
-    atomic_xadd(&gc_controller.heap_live, unused_bytes(s));
+    pacer_heap_live_add((int64_t)unused_bytes(s));
     c->alloc[spc] = s;
     return s;
 }
@@ -61,7 +60,7 @@ void mcache_release_all(struct mcache *c)
         if (s == &empty_mspan)
             continue;
         fold_mallocs(s);
-        atomic_xadd(&gc_controller.heap_live, (AO_t)-unused_bytes(s));
+        pacer_heap_live_add(-(int64_t)unused_bytes(s));
         mcentral_uncache_span(&mcentral_[spc], s);
         c->alloc[spc] = &empty_mspan;
     }

@@ -26,10 +26,14 @@ struct mcache {
 
 extern struct mspan empty_mspan;
 
+struct heap_alloc;
+
 void mcache_init(struct mcache *c);
 /* Replaces c's span of class spc, which is full, with one with a free slot.
- * Returns the new span, or NULL when the heap cannot grow. */
-struct mspan *mcache_refill(struct mcache *c, unsigned spc);
+ * Returns the new span, or NULL when the heap cannot grow or (ha->cold) a
+ * new span would fault and ha->resident_only; *ha reports a span from the
+ * page heap (heap.h). */
+struct mspan *mcache_refill(struct mcache *c, unsigned spc, struct heap_alloc *ha);
 /* Gives every cached span back to its central list. */
 void mcache_release_all(struct mcache *c);
 /* Objects allocated from c's cached spans but not yet folded into

@@ -91,7 +91,7 @@ static struct mspan *have_span(struct mspan *s)
     return s;
 }
 
-struct mspan *mcentral_cache_span(struct mcentral *c)
+struct mspan *mcentral_cache_span(struct mcentral *c, struct heap_alloc *ha)
 {
     unsigned sw = swept_index();
     unsigned un = 1 - sw;
@@ -119,7 +119,7 @@ struct mspan *mcentral_cache_span(struct mcentral *c)
     }
     rlock_release(&c->lock);
 
-    s = mheap_alloc(class_to_npages[span_class_size(c->spanclass)], c->spanclass);
+    s = mheap_alloc(class_to_npages[span_class_size(c->spanclass)], c->spanclass, ha);
     if (s == NULL)
         return NULL;
     return have_span(s);

@@ -20,9 +20,9 @@
 #ifndef TRICOLOR_CENTRAL_H
 #define TRICOLOR_CENTRAL_H
 
+#include "heap.h"
 #include "lock.h"
 #include "span.h"
-
 
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
@@ -43,8 +43,10 @@ extern struct mcentral mcentral_[NUM_SPAN_CLASSES];
 
 void mcentral_init(void);
 /* A span with at least one free slot, swept, owned by the caller, its
- * alloc cache set up at freeindex. NULL when the heap cannot grow. */
-struct mspan *mcentral_cache_span(struct mcentral *c);
+ * alloc cache set up at freeindex. NULL when the heap cannot grow, or when
+ * a new span would fault and ha->resident_only (ha->cold). A span from the
+ * page heap is reported in *ha (heap.h). */
+struct mspan *mcentral_cache_span(struct mcentral *c, struct heap_alloc *ha);
 /* Gives a cached span back (it is swept: sweepgen == the heap's). */
 void mcentral_uncache_span(struct mcentral *c, struct mspan *s);
 /* Puts a swept span that the caller owns on the right swept list. */

@@ -60,8 +60,8 @@ int checkmark_obliged(uintptr_t slot, uintptr_t value)
 void checkmark_reset(void)
 {
     rlock_acquire(&mheap_.lock); /* arena_bases: the prefaulter may grow the heap */
-    for (size_t i = 0; i < mheap_.narenas; i++) {
-        uintptr_t a = mheap_.arena_bases[i];
+    for (size_t i = 0; i < pagealloc_.narenas; i++) {
+        uintptr_t a = pagealloc_.arena_bases[i];
         AO_t base = atomic_load(&shadows[a >> ARENA_SHIFT]);
         if (base != 0)
             sys_unused((void *)base, ARENA_BYTES, 0); /* reads back as zero */

@@ -1,35 +1,20 @@
 /*
- * mheap: the page heap. Address space, free page runs, the span map.
+ * mheap: the page heap. Address space, spans, the span map.
  *
  * The heap reserves address space in arenas of 64 MiB (aligned, placed from
  * a fixed hint upward so that heap addresses are recognisable and mostly
  * contiguous) and makes it readable and writable in 4 MiB steps as it grows.
  * Every ready page of the heap is either part of one in-use span (objects)
- * or free (perhaps released to the OS).
+ * or free (perhaps released to the OS). Which pages are free, and what a
+ * free page's memory holds, is the page allocator's (pagealloc.h); the heap
+ * turns runs of pages into spans and back, grows, and releases or faults in
+ * stretches of free pages for its callers.
  *
  * The span map: each arena has a heap_arena record whose spans[] entry for
  * a page points to the in-use span containing it, NULL for a free page. An
  * address is resolved to its span in O(1): bounds check, arena index, page
  * index. Entries are published with release stores and read with acquire
  * loads, so a marker that finds a span sees its fields.
- *
- * The page allocator (Go's pageAlloc, flattened): each arena keeps a bit
- * per page saying whether the page is taken (in use, being released, or not
- * yet made ready), and a summary per chunk of 512 pages (4 MiB): the free
- * pages at its start, the longest free run in it, the free pages at its end.
- * A request takes the lowest-addressed run of free pages that fits (first
- * fit by address), found by walking the summaries upward from search_addr,
- * below which no page is free. Free runs need no descriptors and coalesce
- * by construction. Packing the heap towards low addresses is what lets the
- * scavenger work from the top: the two rarely meet, and memory once released
- * is not faulted back in while lower free pages remain.
- *
- * Two more bits per page describe a free page's memory: scavenged, set while
- * it is returned to the OS (or never touched: new memory counts as released
- * until first allocated, as in Go), and dirty, set while it may hold old
- * data (it was part of a span and has not been released with DONTNEED since).
- * Allocating a page clears both; heap_released is exactly the number of
- * scavenged bits set. A span needs zeroing when any of its pages was dirty.
  *
  * Transparent huge pages: when the kernel offers them (THP "always", or
  * "madvise", where the heap asks for them unless GODEBUG=disablethp=1), the
@@ -38,16 +23,22 @@
  * released by one cheap madvise. The scavenger then releases only whole free
  * huge pages in the background (see scavenge.h).
  *
- * Locking: mheap.lock protects the page bitmaps and summaries, search_addr,
- * the span map writes, the arena growth state, the span and bitmap free lists and the page
- * counters. It is a leaf-ish lock: taken by central lists (under their own lock) and by the
- * sweeper; nothing that takes a central lock is called under it.
+ * Policy lives above. The heap calls no pacer, scavenger or prefaulter: an
+ * allocation reports what it did (struct heap_alloc: how much the heap grew,
+ * the page counts after, a run refused because it would fault) and the
+ * allocator's top layer (malloc.c) decides what follows.
+ *
+ * Locking: mheap.lock protects the page allocator, the span map writes, the
+ * arena growth state, and the span and bitmap free lists. It is taken by
+ * central lists (not under their own lock), the sweeper, the scavenger and
+ * the prefaulter; nothing that takes a central lock is called under it.
  */
 #ifndef TRICOLOR_HEAP_H
 #define TRICOLOR_HEAP_H
 
 #include "lock.h"
 #include "metadata.h"
+#include "pagealloc.h"
 #include "span.h"
 
 #include <stddef.h>
@@ -56,52 +47,23 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-#define ARENA_SHIFT       26
-#define ARENA_BYTES       ((uintptr_t)1 << ARENA_SHIFT)
-#define PAGES_PER_ARENA   (ARENA_BYTES >> PAGE_SHIFT)
-#define ARENA_INDEX_COUNT ((size_t)1 << (47 - ARENA_SHIFT)) /* 47-bit user space */
-#define HEAP_GROW_PAGES   512                               /* 4 MiB */
-#define MAX_BITMAP_WORDS  (MAX_OBJS_PER_SPAN / 64)
-#define CHUNK_PAGES       512 /* pages summarised together: 4 MiB */
-#define CHUNKS_PER_ARENA  (PAGES_PER_ARENA / CHUNK_PAGES)
-#define HUGE_PAGE_BYTES   ((uintptr_t)2 << 20)
-
-/* The per-page bitmaps of an arena. */
-enum page_bitmap {
-    PAGES_TAKEN,     /* in use, being released, or not yet ready */
-    PAGES_SCAVENGED, /* free and returned to the OS (or never touched) */
-    PAGES_DIRTY,     /* free and may hold old data */
-    PAGE_BITMAPS,
-};
-
-/* Free pages in a chunk: at its start, the longest run, at its end. */
-struct chunk_summary {
-    uint16_t start, max, end;
-};
+#define HEAP_GROW_PAGES  512 /* 4 MiB */
+#define MAX_BITMAP_WORDS (MAX_OBJS_PER_SPAN / 64)
 
 struct heap_arena {
     struct mspan *volatile spans[PAGES_PER_ARENA];
-    uint64_t bits[PAGE_BITMAPS][PAGES_PER_ARENA / 64];
-    struct chunk_summary summary[CHUNKS_PER_ARENA];
 };
 
 struct mheap {
     struct rlock lock;
     struct heap_arena **arenas; /* indexed by address >> ARENA_SHIFT */
-    uintptr_t *arena_bases;     /* every arena's base, in address order */
-    size_t narenas;
     volatile AO_t arena_lo, arena_hi;
     uintptr_t grow_next, grow_end; /* reserved, not yet made ready */
     uintptr_t hint;
     int huge_pages; /* the heap's memory may be backed by huge pages */
 
-    uintptr_t search_addr; /* no page below it is free */
-
     struct fixalloc span_alloc;
     struct fixalloc bits_alloc[MAX_BITMAP_WORDS + 1];
-
-    /* Pages, under lock. sys = inuse + free; released <= free. */
-    size_t pages_inuse, pages_free, pages_released;
 
     volatile AO_t sweepgen;
 };
@@ -109,9 +71,24 @@ struct mheap {
 extern struct mheap mheap_;
 
 void mheap_init(void);
-/* A new in-use span of npages pages for spanclass, its bitmaps zeroed.
- * NULL when the OS refuses memory. */
-struct mspan *mheap_alloc(size_t npages, unsigned spanclass);
+
+/* A span allocation's request and report. */
+struct heap_alloc {
+    int resident_only; /* in: refuse a run that would fault (prefault.h) */
+    /* in: with resident_only, a word to wait on after a refusal; out: its
+     * value when the run was refused, read under the lock */
+    const volatile uint32_t *wait_word;
+    uint32_t wait_seen;
+    int cold;                /* out: refused; nothing was allocated */
+    int from_heap;           /* out: the page heap was asked for a span */
+    size_t grew;             /* out: bytes the heap grew by */
+    struct heap_pages after; /* out: the page counts after */
+};
+
+/* A new in-use span of npages pages for spanclass, its bitmaps zeroed, and
+ * what it did in *ha. NULL when the OS refuses memory, or (ha->cold) when
+ * ha->resident_only and the run it would take is released. */
+struct mspan *mheap_alloc(size_t npages, unsigned spanclass, struct heap_alloc *ha);
 /* Frees an in-use span's pages, and its descriptor. */
 void mheap_free(struct mspan *s);
 
@@ -169,15 +146,13 @@ size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_a
 
 /* Faults in the lowest free released pages, up to the end of their huge
  * page and at most max_pages (a whole free huge page goes whole or not at
- * all), growing the heap when it has none; they come back free, unreleased
- * and zero. Takes the lock, but not across the faulting. Returns the pages
- * faulted in, 0 if none. The prefaulter's work (prefault.h). */
-size_t mheap_prefault(size_t max_pages);
+ * all), growing the heap when it has none (by *grew bytes); they come back
+ * free, unreleased and zero. Takes the lock, but not across the faulting.
+ * Returns the pages faulted in, 0 if none. The prefaulter's work
+ * (prefault.h). */
+size_t mheap_prefault(size_t max_pages, size_t *grew);
 
 /* Page counts under the lock, for statistics and pacing. */
-struct heap_pages {
-    size_t inuse, free, released;
-};
 void mheap_read_pages(struct heap_pages *out);
 
 /* The maximal run of free pages containing p, for tests: 0 when p's page is

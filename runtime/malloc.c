@@ -20,7 +20,10 @@
 #include "heap.h"
 #include "mark.h"
 #include "pacer.h"
+#include "env.h"
 #include "platform.h"
+#include "prefault.h"
+#include "scavenge.h"
 #include "stats.h"
 #include "sweep.h"
 #include "threads.h"
@@ -48,6 +51,54 @@ __attribute__((noreturn, cold)) static void out_of_memory(size_t size)
     fatal("out of memory: cannot allocate %zu bytes", size);
 }
 
+/* The policy that follows a span allocation from the page heap. The heap
+ * reports what it did (heap.h) and calls none of this itself: the pacer and
+ * the scavenger hear of growth, the prefaulter of a short lead. */
+static void after_span_alloc(const struct heap_alloc *ha)
+{
+    if (knobs.prefault)
+        prefault_after_alloc(ha->after.free - ha->after.released, ha->after.inuse,
+                             scavenge_headroom(&ha->after));
+    int limited = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX;
+    if (ha->grew) {
+        /* More memory held from the OS lowers a memory-limit goal, and may
+         * put the heap over the scavenger's goals. */
+        if (limited)
+            pacer_recompute();
+        scavenge_on_growth(ha->grew);
+    }
+    if (limited)
+        scavenge_for_limit();
+}
+
+/* With the prefaulter on, a span of at most PREFAULT_WAIT_PAGES that would
+ * fault is refused once (ha.cold): the thread waits for the stretch being
+ * faulted in, if any, and asks again (prefault.h). */
+static int resident_only(size_t npages)
+{
+    return knobs.prefault && npages <= PREFAULT_WAIT_PAGES;
+}
+
+/* mcache_refill, and what follows it. */
+static struct mspan *refill(struct mthread *t, unsigned spc, size_t size)
+{
+    struct heap_alloc ha = {
+        .resident_only = resident_only(class_to_npages[span_class_size(spc)]),
+        .wait_word = prefault_progress_word(),
+    };
+    struct mspan *s = mcache_refill(&t->mcache, spc, &ha);
+    if (s == NULL && ha.cold) {
+        prefault_wait(ha.wait_seen);
+        ha = (struct heap_alloc){0};
+        s = mcache_refill(&t->mcache, spc, &ha);
+    }
+    if (s == NULL)
+        out_of_memory(size);
+    if (ha.from_heap)
+        after_span_alloc(&ha);
+    return s;
+}
+
 static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned spc,
                                                      struct mspan **sp, size_t size)
 {
@@ -55,9 +106,7 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     unsigned idx = span_next_free_index(s);
     if (idx >= s->nelems) {
         gc_wait_for_start(t);
-        s = mcache_refill(&t->mcache, spc);
-        if (s == NULL)
-            out_of_memory(size);
+        s = refill(t, spc, size);
         idx = span_next_free_index(s);
         if (pacer_should_trigger())
             gc_trigger();
@@ -85,15 +134,25 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
     gc_wait_for_start(t);
     size_t npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
     unsigned spc = make_span_class(0, noscan);
-    sweep_deduct_credit(atomic_load_relaxed(&gc_controller.heap_live), npages * PAGE_SIZE);
-    struct mspan *s = mheap_alloc(npages, spc);
+    sweep_deduct_credit(pacer_heap_live(), npages * PAGE_SIZE);
+    struct heap_alloc ha = {
+        .resident_only = resident_only(npages),
+        .wait_word = prefault_progress_word(),
+    };
+    struct mspan *s = mheap_alloc(npages, spc, &ha);
+    if (s == NULL && ha.cold) {
+        prefault_wait(ha.wait_seen);
+        ha = (struct heap_alloc){0};
+        s = mheap_alloc(npages, spc, &ha);
+    }
     if (s == NULL)
         out_of_memory(size);
+    after_span_alloc(&ha);
     s->freeindex = 1;
     s->alloc_count = 1;
     if (s->needzero)
         memset((void *)s->base, 0, s->elemsize);
-    atomic_xadd(&gc_controller.heap_live, s->elemsize);
+    pacer_heap_live_add((int64_t)s->elemsize);
     atomic_xadd(&heap_stats.large_alloc_count, 1);
     atomic_xadd(&heap_stats.large_alloc_bytes, s->elemsize);
     /* On the central list the sweeper finds it. It must get there before

@@ -73,6 +73,18 @@ extern struct gc_limiter gc_limiter;
 
 extern struct gc_controller_state gc_controller;
 
+/* heap_live's one writer outside the pacer: the allocator's layers report
+ * each change (a span cached or given back, a large object) through here. */
+static inline void pacer_heap_live_add(int64_t delta)
+{
+    atomic_xadd(&gc_controller.heap_live, (AO_t)delta);
+}
+
+static inline uint64_t pacer_heap_live(void)
+{
+    return atomic_load_relaxed(&gc_controller.heap_live);
+}
+
 /* What a cycle measured, for pacer_end_cycle. */
 struct pacer_cycle {
     uint64_t heap_trigger; /* heap_live when the cycle started */

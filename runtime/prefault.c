@@ -7,6 +7,7 @@
 #include "gc.h"
 #include "heap.h"
 #include "lock.h"
+#include "pacer.h"
 #include "platform.h"
 #include "scavenge.h"
 #include "threads.h"
@@ -64,10 +65,13 @@ static size_t step(uint32_t epoch)
     if (room == 0)
         return 0;
     rlock_acquire(&pf.lock);
-    size_t n = 0;
+    size_t n = 0, grew = 0;
     if (pf.epoch == epoch)
-        n = mheap_prefault(room < HUGE_PAGE_PAGES ? (size_t)room : HUGE_PAGE_PAGES);
+        n = mheap_prefault(room < HUGE_PAGE_PAGES ? (size_t)room : HUGE_PAGE_PAGES, &grew);
     rlock_release(&pf.lock);
+    /* More memory held from the OS lowers a memory-limit goal. */
+    if (grew && (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX)
+        pacer_recompute();
     if (n > 0)
         atomic_xadd(&pf.faulted, (AO_t)n * PAGE_SIZE);
     return n;
@@ -108,14 +112,15 @@ void prefault_init(void)
     if (!knobs.prefault)
         return;
     size_t done = 0, n;
-    while (done < INIT_PAGES && (n = mheap_prefault(HUGE_PAGE_PAGES)) > 0)
+    size_t grew;
+    while (done < INIT_PAGES && (n = mheap_prefault(HUGE_PAGE_PAGES, &grew)) > 0)
         done += n;
     atomic_xadd(&pf.faulted, (AO_t)done * PAGE_SIZE);
 }
 
-uint32_t prefault_progress(void)
+const volatile uint32_t *prefault_progress_word(void)
 {
-    return atomic_load32(&pf.progress);
+    return &pf.progress;
 }
 
 void prefault_wait(uint32_t seen)

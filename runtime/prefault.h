@@ -19,15 +19,15 @@
  * mheap_prefault). The lead is a quarter of the in-use heap, at least 8 MiB
  * and at most 32 MiB.
  *
- * The allocators' side, in mheap_alloc (heap.c):
+ * The allocators' side, in malloc.c (the page heap only reports: heap.h):
  *   - After each span allocation (prefault_after_alloc): when the resident
  *     free pages are below half the lead, the prefaulter is asked to work.
  *   - A run of at most PREFAULT_WAIT_PAGES pages (a small object's span; a
  *     large object's allocation pays for its own pages, as it pays for
  *     zeroing them) that first fit finds in released memory: if a stretch
  *     is being faulted in, the allocating thread spins (stoppable) until it
- *     is done, once, and searches again; otherwise it asks the prefaulter
- *     to run ahead and faults its own pages in.
+ *     is done, once, and asks again; otherwise it asks the prefaulter to
+ *     run ahead and faults its own pages in.
  *
  * Off by default (GODEBUG=prefault=1 turns it on), because it did not pay
  * where it was measured. On the 2-CPU VM of docs/benchmarks.md it halved
@@ -85,8 +85,10 @@ void prefault_lock(void);
 void prefault_unlock(void);
 void prefault_fork_child(void);
 
-/* The progress counter, read (under the heap lock) before deciding to wait. */
-uint32_t prefault_progress(void);
+/* The progress counter, bumped after each stretch and each run: the word a
+ * span allocation that may be refused hands the heap (struct heap_alloc's
+ * wait_word), which reads it under its lock when it refuses. */
+const volatile uint32_t *prefault_progress_word(void);
 /* Called with no lock held after first fit found released pages: asks the
  * prefaulter for work and, if it is faulting a stretch in, waits (spinning,
  * stoppable, at most 10 ms) for progress past seen. The caller then

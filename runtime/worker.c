@@ -213,7 +213,7 @@ static uint64_t assist_work_per_byte_x1024(void)
     uint64_t done = atomic_load_relaxed(&mark_state.scan_done);
     uint64_t remaining = expected > done ? expected - done : expected / 10 + 1;
     uint64_t goal = atomic_load_relaxed(&gc_controller.heap_goal);
-    uint64_t live = atomic_load_relaxed(&gc_controller.heap_live);
+    uint64_t live = pacer_heap_live();
     if (live >= goal)
         goal = goal + goal / 10; /* past the goal: aim at 10% over it */
     uint64_t distance = goal > live ? goal - live : 0;

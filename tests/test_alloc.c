@@ -551,8 +551,10 @@ static const unsigned raw_class = 1; /* make_span_class(0, 1): large, noscan */
 static struct mspan *heap_alloc(size_t npages, unsigned spanclass)
 {
     struct mthread *t = enter_runtime("test");
-    struct mspan *s = mheap_alloc(npages, spanclass);
+    struct heap_alloc ha = {0};
+    struct mspan *s = mheap_alloc(npages, spanclass, &ha);
     exit_runtime(t);
+    ck_assert(!ha.cold && ha.from_heap);
     return s;
 }
 
