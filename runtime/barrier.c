@@ -22,12 +22,24 @@ void write_barrier_set(int enabled)
     __atomic_store_n(&gc_write_barrier_enabled, enabled ? 1u : 0u, __ATOMIC_RELEASE);
 }
 
-void wbbuf_flush(struct wbbuf *b, struct gc_work *w)
+/* Greys whatever the buffer holds, into w, and empties it. */
+static void wbbuf_flush(struct wbbuf *b, struct gc_work *w)
 {
     if (b->n == 0)
         return;
     mark_shade_batch(b->ptrs, b->n, w);
     b->n = 0;
+}
+
+void wbbuf_flush_thread(struct mthread *t, struct gc_work *w)
+{
+    wbbuf_flush(&t->wbbuf, w);
+    gcw_dispose(&t->gcw);
+}
+
+int wbbuf_thread_pending(const struct mthread *t)
+{
+    return !(t->wbbuf.n == 0 && t->gcw.wbuf1 == NULL && t->gcw.wbuf2 == NULL);
 }
 
 static inline int barrier_on(void)

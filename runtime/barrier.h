@@ -7,7 +7,8 @@
  * (Go's hybrid barrier: Yuasa's deletion barrier plus Dijkstra's insertion
  * barrier) in the thread's wbbuf, then stores. A full buffer is flushed in
  * one batch: each pointer that falls in an unmarked heap object greys it.
- * Buffers are also flushed when marking terminates.
+ * Buffers are also flushed when marking terminates, and as a thread
+ * unregisters; only this file touches a wbbuf (wbbuf_flush_thread).
  *
  * Restarting an interrupted fast path. gc_write_ptr's inline x86-64
  * sequence is
@@ -45,8 +46,14 @@ struct wbbuf {
 };
 
 struct gc_work;
-/* Greys whatever the buffer holds, into w, and empties it. */
-void wbbuf_flush(struct wbbuf *b, struct gc_work *w);
+struct mthread;
+/* With t stopped (or t the caller, unregistering): greys whatever t's
+ * barrier buffer holds into w and empties it, then gives t's own gc_work
+ * back to the global lists. w may be &t->gcw. */
+void wbbuf_flush_thread(struct mthread *t, struct gc_work *w);
+/* Whether t holds anything wbbuf_flush_thread would hand over. A racy peek
+ * while t runs: only for skipping threads that look idle. */
+int wbbuf_thread_pending(const struct mthread *t);
 /* Turns the barrier on or off; only with the world stopped. */
 void write_barrier_set(int enabled);
 

@@ -207,8 +207,7 @@ int thread_unregister(void)
      * cycle may be marking: the buffer's pointers must be shaded). */
     enter_runtime("gc_thread_unregister");
     mcache_release_all(&t->mcache);
-    wbbuf_flush(&t->wbbuf, &t->gcw);
-    gcw_dispose(&t->gcw);
+    wbbuf_flush_thread(t, &t->gcw);
     exit_runtime(t);
     /* Wait for the lock stoppable: a stopper may hold it while it waits for
      * this very thread to stop. */
