@@ -84,39 +84,15 @@ GC_API void *gc_alloc_noscan(size_t size);
  * no-op) and restarts it at the load: no store can slip past a cycle's start
  * unbarriered. Elsewhere every store takes the out-of-line path, which runs
  * inside the runtime and cannot be split by a stop.
+ *
+ * It is inline; its definition is in <tricolor/write_barrier.h>, included
+ * at the end of this file.
  */
-extern GC_API uint32_t gc_write_barrier_enabled;
-GC_API void gc_write_ptr_slow(void *slot, void *value);
+static inline void gc_write_ptr(void *slot, void *value);
 
 /* Bulk variants: copying or clearing memory that may hold GC pointers. */
 GC_API void *gc_memmove(void *dst, const void *src, size_t n);
 GC_API void gc_memclr(void *dst, size_t n);
-
-/* The marker no-op's 32-bit displacement: "GCWB". */
-#define GC_WB_MARKER 0x42574347
-
-static inline void gc_write_ptr(void *slot, void *value)
-{
-#if defined(__x86_64__) && !defined(GC_WRITE_BARRIER_PORTABLE)
-    /* cmpl $0,(%rax); jne slow (rel32); movq %rsi,(%rdi); nopl MARKER(%rax)
-     * Fixed registers and encodings make the bytes exact: see threads.c. */
-    __asm__ goto("cmpl $0, (%%rax)\n\t"
-                 ".byte 0x0f, 0x85\n\t"
-                 ".long %l[slow] - . - 4\n\t"
-                 "movq %%rsi, (%%rdi)\n\t"
-                 ".byte 0x0f, 0x1f, 0x80\n\t"
-                 ".long %c[marker]"
-                 :
-                 : "a"(&gc_write_barrier_enabled), "D"(slot), "S"(value), [marker] "i"(GC_WB_MARKER)
-                 : "memory", "cc"
-                 : slow);
-    return;
-slow:
-    gc_write_ptr_slow(slot, value);
-#else
-    gc_write_ptr_slow(slot, value);
-#endif
-}
 
 /* Extra root ranges [lo, hi), scanned conservatively, word-aligned. */
 GC_API void gc_add_roots(void *lo, void *hi);
@@ -182,6 +158,9 @@ typedef struct gc_memstats {
 } gc_memstats;
 
 GC_API void gc_read_memstats(gc_memstats *out);
+
+/* gc_write_ptr's inline definition. */
+#include "tricolor/write_barrier.h"
 
 #ifdef __cplusplus
 }

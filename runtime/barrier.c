@@ -1,5 +1,6 @@
 /*
- * The write barrier's slow path. See barrier.h.
+ * The write barrier: its slow path and buffers, the bulk barriers, and the
+ * decoder that restarts an interrupted fast path. See barrier.h.
  */
 #include "barrier.h"
 
@@ -10,7 +11,9 @@
 #include "threads.h"
 
 #include <string.h>
+#include <sys/uio.h>
 #include <tricolor.h>
+#include <unistd.h>
 
 uint32_t gc_write_barrier_enabled;
 
@@ -19,12 +22,24 @@ void write_barrier_set(int enabled)
     __atomic_store_n(&gc_write_barrier_enabled, enabled ? 1u : 0u, __ATOMIC_RELEASE);
 }
 
-void wbbuf_flush(struct wbbuf *b, struct gc_work *w)
+/* Greys whatever the buffer holds, into w, and empties it. */
+static void wbbuf_flush(struct wbbuf *b, struct gc_work *w)
 {
     if (b->n == 0)
         return;
     mark_shade_batch(b->ptrs, b->n, w);
     b->n = 0;
+}
+
+void wbbuf_flush_thread(struct mthread *t, struct gc_work *w)
+{
+    wbbuf_flush(&t->wbbuf, w);
+    gcw_dispose(&t->gcw);
+}
+
+int wbbuf_thread_pending(const struct mthread *t)
+{
+    return !(t->wbbuf.n == 0 && t->gcw.wbuf1 == NULL && t->gcw.wbuf2 == NULL);
 }
 
 static inline int barrier_on(void)
@@ -89,4 +104,67 @@ void gc_memclr(void *dst, size_t n)
         shade_range(t, dst, n);
     memset(dst, 0, n);
     exit_runtime(t);
+}
+
+/* ---- Restarting an interrupted fast path --------------------------------- */
+
+volatile AO_t write_barrier_restarts;
+
+/* The x86-64 sequence (include/tricolor/write_barrier.h), from the same
+ * definitions as the inline asm; the marker's bytes as stored. */
+#define MARKER_BYTES(m) (m) & 0xff, ((m) >> 8) & 0xff, ((m) >> 16) & 0xff, ((m) >> 24) & 0xff
+
+static const unsigned char wb_cmp[] = {GC_WB_CMP_BYTES};
+static const unsigned char wb_jne[] = {GC_WB_JNE_BYTES};
+static const unsigned char wb_store[] = {GC_WB_STORE_BYTES};
+static const unsigned char wb_sig[] = {GC_WB_NOP_BYTES, MARKER_BYTES(GC_WB_MARKER)};
+
+/* Offsets in the sequence: the jne (where a thread stops after the load),
+ * its rel32, the store (where a thread stops before storing), the
+ * signature, and the whole length. */
+enum {
+    WB_JNE = sizeof wb_cmp,
+    WB_REL32 = WB_JNE + sizeof wb_jne,
+    WB_STORE = WB_REL32 + 4,
+    WB_SIG = WB_STORE + sizeof wb_store,
+    WB_LEN = WB_SIG + sizeof wb_sig,
+};
+
+/* Reads code bytes without faulting when the range leaves the page of pc
+ * (that page is mapped: the thread is executing it). */
+static int read_code(uintptr_t pc, uintptr_t addr, void *buf, size_t n)
+{
+    if ((addr >> 12) == (pc >> 12) && ((addr + n - 1) >> 12) == (pc >> 12)) {
+        memcpy(buf, (const void *)addr, n);
+        return 0;
+    }
+    struct iovec local = {buf, n}, remote = {(void *)addr, n};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
+}
+
+/* Is the whole sequence at start? pc, inside it, is known to be mapped. */
+static int sequence_at(uintptr_t pc, uintptr_t start)
+{
+    unsigned char code[WB_LEN];
+    return read_code(pc, start, code, WB_LEN) == 0 && memcmp(code, wb_cmp, sizeof wb_cmp) == 0 &&
+           memcmp(code + WB_JNE, wb_jne, sizeof wb_jne) == 0 &&
+           memcmp(code + WB_STORE, wb_store, sizeof wb_store) == 0 &&
+           memcmp(code + WB_SIG, wb_sig, sizeof wb_sig) == 0;
+}
+
+/* Called from the suspend handler: only async-signal-safe work. The
+ * instruction at pc is looked at first, so that the whole sequence is read
+ * (maybe by a system call) only where one may be. */
+uintptr_t write_barrier_restart_pc(uintptr_t pc)
+{
+    unsigned char code[sizeof wb_store];
+    if (read_code(pc, pc, code, sizeof wb_jne) == 0 && memcmp(code, wb_jne, sizeof wb_jne) == 0) {
+        if (sequence_at(pc, pc - WB_JNE))
+            return pc - WB_JNE;
+    } else if (read_code(pc, pc, code, sizeof wb_store) == 0 &&
+               memcmp(code, wb_store, sizeof wb_store) == 0) {
+        if (sequence_at(pc, pc - WB_STORE))
+            return pc - WB_STORE;
+    }
+    return 0;
 }

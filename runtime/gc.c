@@ -176,10 +176,8 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
 /* Flushes every stopped thread's barrier buffer and private grey objects. */
 static void flush_threads(struct gc_work *w)
 {
-    for (struct mthread *t = threads_first(); t; t = t->next) {
-        wbbuf_flush(&t->wbbuf, w);
-        gcw_dispose(&t->gcw);
-    }
+    for (struct mthread *t = threads_first(); t; t = t->next)
+        wbbuf_flush_thread(t, w);
 }
 
 /* The ragged barrier before mark termination (Go's gcMarkDone): each thread
@@ -192,11 +190,10 @@ static int ragged_flush(void)
     struct gc_work w = {0};
     AO_t before = atomic_load(&work.nfull);
     for (struct mthread *t = threads_first(); t; t = t->next) {
-        if (t->wbbuf.n == 0 && t->gcw.wbuf1 == NULL && t->gcw.wbuf2 == NULL)
+        if (!wbbuf_thread_pending(t))
             continue; /* racy peek; mark termination flushes again */
         thread_suspend_wait(t);
-        wbbuf_flush(&t->wbbuf, &w);
-        gcw_dispose(&t->gcw);
+        wbbuf_flush_thread(t, &w);
         thread_resume(t);
     }
     threads_unlock();

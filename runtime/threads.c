@@ -12,7 +12,6 @@
 #include <limits.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -103,55 +102,10 @@ void thread_park_pending(struct mthread *t)
     errno = saved;
 }
 
-/*
- * Restarting an interrupted write barrier.
- *
- * gc_write_ptr's inline x86-64 sequence (include/tricolor.h) is
- *
- *   +0  83 38 00              cmpl $0,(%rax)       load the flag
- *   +3  0f 85 rel32           jne  slow
- *   +9  48 89 37              movq %rsi,(%rdi)     the store
- *   +12 0f 1f 80 "GCWB"       nopl MARKER(%rax)    the signature
- *
- * A thread stopped at +3 or +9 has read the flag but not stored yet. If the
- * stop turns the barrier on, the store would run unbarriered after the
- * world restarts, and the marking invariant would be lost. So the handler
- * moves such a thread back to +0: it reloads the flag when it resumes. The
- * registers the sequence uses are untouched between +0 and +9.
- */
-volatile AO_t write_barrier_restarts;
-
-static const unsigned char wb_cmp[3] = {0x83, 0x38, 0x00};
-static const unsigned char wb_store_sig[10] = {0x48, 0x89, 0x37, 0x0f, 0x1f,
-                                               0x80, 0x47, 0x43, 0x57, 0x42};
-
-/* Reads code bytes without faulting when the range leaves the page of pc
- * (that page is mapped: the thread is executing it). */
-static int read_code(uintptr_t pc, uintptr_t addr, void *buf, size_t n)
-{
-    if ((addr >> 12) == (pc >> 12) && ((addr + n - 1) >> 12) == (pc >> 12)) {
-        memcpy(buf, (const void *)addr, n);
-        return 0;
-    }
-    struct iovec local = {buf, n}, remote = {(void *)addr, n};
-    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
-}
-
-uintptr_t write_barrier_restart_pc(uintptr_t pc)
-{
-    unsigned char code[19];
-    if (read_code(pc, pc, code, 2) == 0 && code[0] == 0x0f && code[1] == 0x85) {
-        if (read_code(pc, pc - 3, code, 19) == 0 && memcmp(code, wb_cmp, 3) == 0 &&
-            memcmp(code + 9, wb_store_sig, 10) == 0)
-            return pc - 3;
-    } else if (read_code(pc, pc, code, 3) == 0 && memcmp(code, wb_store_sig, 3) == 0) {
-        if (read_code(pc, pc - 9, code, 19) == 0 && memcmp(code, wb_cmp, 3) == 0 &&
-            code[3] == 0x0f && code[4] == 0x85 && memcmp(code + 9, wb_store_sig, 10) == 0)
-            return pc - 9;
-    }
-    return 0;
-}
-
+/* A thread stopped inside gc_write_ptr's inline sequence after loading the
+ * flag and before storing resumes at the load instead (barrier.h explains
+ * why; barrier.c recognises the sequence). Here: only the pc, in the
+ * signal's context. */
 static void restart_interrupted_barrier(void *ucv)
 {
 #if defined(__x86_64__)
@@ -253,8 +207,7 @@ int thread_unregister(void)
      * cycle may be marking: the buffer's pointers must be shaded). */
     enter_runtime("gc_thread_unregister");
     mcache_release_all(&t->mcache);
-    wbbuf_flush(&t->wbbuf, &t->gcw);
-    gcw_dispose(&t->gcw);
+    wbbuf_flush_thread(t, &t->gcw);
     exit_runtime(t);
     /* Wait for the lock stoppable: a stopper may hold it while it waits for
      * this very thread to stop. */

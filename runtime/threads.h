@@ -121,12 +121,6 @@ void threads_fork_child(void);
 struct mthread *threads_first(void);
 int threads_count(void);
 
-/* Where a thread stopped at pc inside gc_write_ptr's inline sequence
- * between loading the flag and storing must restart; 0 if pc is not
- * there. Counted in write_barrier_restarts. */
-uintptr_t write_barrier_restart_pc(uintptr_t pc);
-extern volatile AO_t write_barrier_restarts;
-
 __attribute__((noreturn)) void not_registered(const char *what);
 void thread_park_pending(struct mthread *t);
 

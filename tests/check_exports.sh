@@ -2,7 +2,8 @@
 # Checks what the built libraries define for the programs that link them:
 # the public static archive and the shared library must define, as global
 # symbols, only names that start with gc_, and each must define every name
-# that include/tricolor.h marks GC_API.
+# that include/tricolor.h, or a header it includes by a relative path
+# (tricolor/write_barrier.h), marks GC_API.
 #
 # Usage: check_exports.sh NM HEADER STATIC_ARCHIVE SHARED_LIBRARY
 #
@@ -14,9 +15,18 @@
 set -eu
 nm=$1 header=$2 archive=$3 shared=$4
 
+# The header and the headers it includes as "path", relative to its own
+# directory, one a line.
+headers=$(printf '%s\n' "$header"
+          sed -n 's/^#include "\(.*\)".*$/\1/p' "$header" | sed "s|^|$(dirname "$header")/|")
+for h in $headers; do
+    [ -r "$h" ] || { echo "$header includes $h, which cannot be read"; exit 1; }
+done
+
 # The names marked GC_API, functions and variables, one a line.
-api=$(grep 'GC_API' "$header" | grep -v '#define' | grep -o 'gc_[A-Za-z0-9_]*[(;]' | tr -d '(;' || true)
-[ -n "$api" ] || { echo "no GC_API names found in $header"; exit 1; }
+api=$(cat $headers | grep 'GC_API' | grep -v '#define' | grep -o 'gc_[A-Za-z0-9_]*[(;]' |
+      tr -d '(;' || true)
+[ -n "$api" ] || { echo "no GC_API names found in $headers"; exit 1; }
 
 fail=0
 # check LABEL DEFINED ALLOWED: DEFINED and ALLOWED (names allowed besides
@@ -32,7 +42,7 @@ check() {
     fi
     for name in $api; do
         if ! printf '%s\n' "$defined" | grep -qx "$name"; then
-            echo "$label does not define $name (GC_API in $(basename "$header"))"
+            echo "$label does not define $name (GC_API in $(basename "$header") or a header it includes)"
             fail=1
         fi
     done
