@@ -47,6 +47,7 @@
 
 #include <tricolor.h>
 
+#include "check_main.h"
 #include "heap.h"
 #include "sizeclasses.h"
 #include "span.h"
@@ -1102,9 +1103,5 @@ int main(int argc, char **argv)
         return collect_before_first_alloc_child();
     if (gc_init(NULL) != 0)
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(alloc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(alloc_suite(), CK_FORK_GETENV);
 }

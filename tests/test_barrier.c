@@ -15,6 +15,7 @@
 #include <string.h>
 #include <tricolor.h>
 
+#include "check_main.h"
 #include "threads.h"
 
 static __attribute__((noinline)) void store_one(void **slot, void *value)
@@ -139,9 +140,8 @@ START_TEST(test_bulk_variants)
 }
 END_TEST
 
-int main(void)
+static Suite *barrier_suite(void)
 {
-    gc_init(NULL);
     Suite *s = suite_create("barrier");
     TCase *tc = tcase_create("barrier");
     tcase_set_timeout(tc, 60);
@@ -150,9 +150,11 @@ int main(void)
     tcase_add_test(tc, test_stops_restart_stores);
     tcase_add_test(tc, test_bulk_variants);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return s;
+}
+
+int main(void)
+{
+    gc_init(NULL);
+    return run_suite(barrier_suite(), CK_FORK_GETENV);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "check_main.h"
 #include "env.h"
 
 /* Every variable a test may set; cleared before and after each test. */
@@ -609,9 +610,5 @@ static Suite *env_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(env_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(env_suite(), CK_FORK_GETENV);
 }

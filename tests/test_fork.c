@@ -23,6 +23,7 @@
 #include <tricolor.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "support.h"
 
 struct node {
@@ -223,18 +224,19 @@ START_TEST(test_fork_orphan_cache)
 }
 END_TEST
 
-int main(void)
+static Suite *fork_suite(void)
 {
-    gc_init(NULL);
     Suite *s = suite_create("fork");
     TCase *tc = tcase_create("fork");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_fork_children_collect);
     tcase_add_test(tc, test_fork_orphan_cache);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return s;
+}
+
+int main(void)
+{
+    gc_init(NULL);
+    return run_suite(fork_suite(), CK_FORK_GETENV);
 }

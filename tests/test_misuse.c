@@ -37,6 +37,7 @@
 #include <tricolor.h>
 
 #include "capture.h"
+#include "check_main.h"
 
 /* ---- Capturing stderr ---------------------------------------------------- */
 
@@ -420,9 +421,5 @@ int main(int argc, char **argv)
                 return children[i].fn();
         return 2;
     }
-    SRunner *sr = srunner_create(misuse_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(misuse_suite(), CK_FORK_GETENV);
 }

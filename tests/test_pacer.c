@@ -55,6 +55,7 @@
 #include <tricolor.h>
 
 #include "capture.h"
+#include "check_main.h"
 #include "env.h"
 #include "gc.h"
 #include "pacer.h"
@@ -720,10 +721,5 @@ int main(void)
     if (gc_init(&opts) != 0)
         return EXIT_FAILURE;
     gc_alloc(1); /* the heap's first arena */
-    SRunner *sr = srunner_create(pacer_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(pacer_suite(), CK_NOFORK);
 }

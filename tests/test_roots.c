@@ -49,6 +49,7 @@
 
 #include <tricolor.h>
 
+#include "check_main.h"
 #include "gc.h"
 #include "support.h"
 
@@ -778,9 +779,5 @@ int main(void)
     gc_options opts = {.gogc = "off", .godebug = "gccheckmark=1,clobberfree=1"};
     if (gc_init(&opts) != 0)
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(roots_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(roots_suite(), CK_FORK_GETENV);
 }

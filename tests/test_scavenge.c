@@ -48,6 +48,7 @@
 
 #include <tricolor.h>
 
+#include "check_main.h"
 #include "heap.h"
 
 #include "env.h"
@@ -498,10 +499,5 @@ int main(void)
     if (gc_init(NULL) != 0)
         return EXIT_FAILURE;
     gc_alloc(1); /* the heap's first arena */
-    SRunner *sr = srunner_create(scavenge_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(scavenge_suite(), CK_NOFORK);
 }

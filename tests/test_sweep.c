@@ -36,6 +36,7 @@
 
 #include <tricolor.h>
 
+#include "check_main.h"
 #include "support.h"
 
 #define NOINLINE __attribute__((noinline, noipa))
@@ -474,9 +475,5 @@ int main(void)
     gc_options opts = {.gogc = "off"};
     if (gc_init(&opts) != 0)
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(sweep_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(sweep_suite(), CK_FORK_GETENV);
 }
