@@ -35,36 +35,23 @@
  * after, and drops or unregisters every root it adds.
  */
 #include <check.h>
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <tricolor.h>
 
 #include "check_main.h"
+#include "child.h"
 #include "heap.h"
 #include "sizeclasses.h"
 #include "span.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-/* An address kept where the collector cannot see it as a pointer. */
-static uintptr_t hide(const void *p)
-{
-    return ~(uintptr_t)p;
-}
-
-static void *unhide(uintptr_t h)
-{
-    return (void *)~h;
-}
 
 static void *alloc_kind(size_t size, int noscan)
 {
@@ -275,7 +262,7 @@ START_TEST(zeroed_aligned_reused)
         size_t nd = 0;
         for (size_t i = 0; i < b->n; i++)
             if (dead[b->first + i])
-                sorted[nd++] = (uintptr_t)unhide(dead[b->first + i]);
+                sorted[nd++] = (uintptr_t)reveal(dead[b->first + i]);
         qsort(sorted, nd, sizeof *sorted, cmp_uintptr);
         size_t reused = 0;
         for (size_t i = 0; i < b->n; i++) {
@@ -305,7 +292,7 @@ START_TEST(zeroed_aligned_reused)
     memset(keep, 0, total * sizeof *keep);
     gc_collect();
     for (size_t i = 0; i < nall; i++)
-        all[i] = (uintptr_t)unhide(all[i]);
+        all[i] = (uintptr_t)reveal(all[i]);
     qsort(all, nall, sizeof *all, cmp_uintptr);
     size_t overlapping = 0;
     const struct batch large = {.sizeclass = 0, .noscan = 1};
@@ -533,7 +520,7 @@ START_TEST(find_object_freed)
     gc_collect();
     int gone = 0;
     for (int i = 0; i < N; i++)
-        gone += gc_base(unhide(dropped[i])) == NULL;
+        gone += gc_base(reveal(dropped[i])) == NULL;
     ck_assert_ptr_eq(gc_base(kept), kept);
     ck_assert_msg(gone >= N - 8, "only %d of %d dropped objects were freed", gone, N);
     kept = NULL;
@@ -997,38 +984,19 @@ static int collect_before_first_alloc_child(void)
     return gc_base(p) == p ? 0 : 1;
 }
 
-/* Runs this program again with one argument and waits for it, killing it
- * if it has not ended within 5 seconds (a stopped world blocks every signal
- * but SIGKILL). Returns its wait status; *hung says whether it was killed. */
-static int run_self(const char *arg, int *hung)
+/* Runs this program again with one argument, killing it if it has not
+ * ended within 5 seconds. Returns its wait status; *hung says whether it
+ * was killed. */
+static int run_child(const char *arg, int *hung)
 {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        execl("/proc/self/exe", "test_alloc", arg, (char *)NULL);
-        _exit(127);
-    }
-    *hung = 0;
-    for (long waited_ms = 0;; waited_ms += 10) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-        if (waited_ms >= 5000 && !*hung) {
-            kill(pid, SIGKILL);
-            *hung = 1;
-        }
-        usleep(10000);
-    }
+    const char *const argv[] = {"test_alloc", arg, NULL};
+    return run_self(argv, NULL, 5, hung);
 }
 
 START_TEST(memstats_then_collect_finishes)
 {
     int hung;
-    int status = run_self(CHILD_MEMSTATS, &hung);
+    int status = run_child(CHILD_MEMSTATS, &hung);
     ck_assert_msg(!hung, "gc_collect after gc_read_memstats on the same thread hung (killed "
                          "after 5 s)");
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child ended with status %#x",
@@ -1039,7 +1007,7 @@ END_TEST
 START_TEST(collect_before_first_alloc)
 {
     int hung;
-    int status = run_self(CHILD_EMPTY, &hung);
+    int status = run_child(CHILD_EMPTY, &hung);
     ck_assert_msg(!hung, "gc_collect before the first allocation hung (killed after 5 s)");
     ck_assert_msg(!WIFSIGNALED(status), "gc_collect before the first allocation: killed by %s",
                   WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "");

@@ -29,14 +29,6 @@ static void clear_env(void)
         unsetenv(env_vars[i]);
 }
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 static void setup(void)
 {
     clear_env();

@@ -60,6 +60,7 @@
 #include "gc.h"
 #include "pacer.h"
 #include "roots.h"
+#include "support.h"
 #include "threads.h"
 
 #define KiB ((uint64_t)1 << 10)
@@ -70,15 +71,6 @@
 /* The live set: a rooted array of small scannable objects. */
 static void **live;
 static size_t live_n, live_size;
-
-/* Overwrites 64 KiB of stack below the caller, so that stale copies of
- * pointers in dead frames do not keep objects alive. */
-static __attribute__((noinline)) void clear_stack(void)
-{
-    volatile char buf[64 * 1024];
-    memset((char *)buf, 0, sizeof buf);
-    __asm__ volatile("" : : "r"(buf) : "memory");
-}
 
 /* A new object with its first and last words written, as a program would
  * (an untouched fresh page would first be read, and faulted in, by the
@@ -121,13 +113,6 @@ struct churn_result {
     uint64_t samples;
     uint64_t over_limit; /* samples with sys - heap_released over the memory limit + 5% */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {

@@ -51,39 +51,13 @@
 
 #include "check_main.h"
 #include "gc.h"
+#include "rootlib.h"
 #include "support.h"
-
-/* noipa as well: GCC must not find a helper pure and merge two calls,
- * which could leave a revealed pointer live in a callee-saved register. */
-#define NOINLINE __attribute__((noinline, noipa))
-
-/* From tests/rootlib.c, a shared library. Its slots are only reached
- * through these functions: referring to the variables from here would make
- * the linker copy them into the executable's bss (a copy relocation). */
-void rootlib_set(void *p);
-void *rootlib_get(void);
-void rootlib_set_data(void *p);
-void *rootlib_get_data(void);
-void *rootlib_bss_address(void);
-void *rootlib_data_address(void);
 
 /* The executable's segment bounds, from the linker and the C runtime. */
 extern char __data_start[], _edata[], __bss_start[], _end[];
 
-/* ---- Hidden addresses ---------------------------------------------------- */
-
-static uintptr_t hide(const void *p)
-{
-    return ~(uintptr_t)p;
-}
-
-/* Out of line, so that the compiler cannot reuse a pointer it revealed
- * earlier: a copy kept live in a callee-saved register would be a root.
- * Test bodies only ever compare hidden values. */
-static NOINLINE void *reveal(uintptr_t h)
-{
-    return (void *)~h;
-}
+/* ---- Hidden addresses (support.h has hide, reveal, is_freed) -------------- */
 
 /* A pointer to byte off of a hidden object. Test bodies take pointers only
  * from here and store them straight away: pointer arithmetic in a body can
@@ -121,11 +95,6 @@ static NOINLINE int is_live_from(uintptr_t h, size_t size, size_t from)
 static int is_live(uintptr_t h, size_t size)
 {
     return is_live_from(h, size, 0);
-}
-
-static NOINLINE int is_freed(uintptr_t h)
-{
-    return gc_base(reveal(h)) == NULL;
 }
 
 /* Stores a pointer to byte target_off of one object into byte slot_off of

@@ -48,8 +48,10 @@
 
 #include <tricolor.h>
 
+#include "capture.h"
 #include "check_main.h"
 #include "heap.h"
+#include "support.h"
 
 #include "env.h"
 #include "prefault.h"
@@ -118,13 +120,6 @@ static int maps_count(void)
     return n;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static gc_memstats *memstats(void)
 {
     gc_memstats *m = malloc(sizeof *m);
@@ -133,15 +128,6 @@ static gc_memstats *memstats(void)
     ck_assert_uint_eq(m->heap_idle + m->heap_inuse, m->heap_sys);
     ck_assert_uint_le(m->heap_released, m->heap_idle);
     return m;
-}
-
-/* Overwrites 64 KiB of stack below the caller, so that stale copies of
- * pointers in dead frames do not keep objects alive. */
-static __attribute__((noinline)) void clear_stack(void)
-{
-    volatile char buf[64 * 1024];
-    memset((char *)buf, 0, sizeof buf);
-    __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
 /* A rooted array of n written (so resident) pointer-free objects. */
@@ -204,6 +190,7 @@ static void throttle(double t0, size_t steps)
 
 static void teardown(void)
 {
+    capture_abandon();
     knobs.scavtrace = 0;
     knobs.prefault = 0;
     spike = NULL;
@@ -389,24 +376,13 @@ START_TEST(test_scavtrace_forced)
     spike = NULL;
     clear_stack();
 
-    fflush(stderr);
-    FILE *f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    int saved = dup(2);
-    ck_assert_int_ge(saved, 0);
-    ck_assert_int_eq(dup2(fileno(f), 2), 2);
+    capture_begin();
     knobs.scavtrace = 1;
     gc_free_os_memory();
     knobs.scavtrace = 0;
     gc_memstats *m = memstats();
-    dup2(saved, 2);
-    close(saved);
-
-    char out[8192];
-    rewind(f);
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = '\0';
-    fclose(f);
+    static char out[sizeof captured];
+    strcpy(out, capture_end());
 
     int found = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {

@@ -39,8 +39,6 @@
 #include "check_main.h"
 #include "support.h"
 
-#define NOINLINE __attribute__((noinline, noipa))
-
 /* ---- Helpers ------------------------------------------------------------- */
 
 static uint64_t unix_ns(void)
@@ -48,21 +46,6 @@ static uint64_t unix_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uintptr_t hide(const void *p)
-{
-    return ~(uintptr_t)p;
-}
-
-static NOINLINE void *reveal(uintptr_t h)
-{
-    return (void *)~h;
-}
-
-static NOINLINE int is_freed(uintptr_t h)
-{
-    return gc_base(reveal(h)) == NULL;
 }
 
 static gc_memstats ms_before, ms_mid, ms_after;
