@@ -18,7 +18,10 @@
  * - The page heap (mheap_alloc, mheap_free): span fields and span map
  *   entries of new runs, runs never overlapping, page counters moving by
  *   exactly the pages allocated or freed, free neighbours coalescing in
- *   every order, both in the exact-size bins and on the large list.
+ *   every order (a free run is only clear bits in the page bitmap, so
+ *   mheap_free_run must report each freed run merged with whichever free
+ *   neighbours it has), for runs of 1 to 100 pages, and first fit taking
+ *   the lowest run that fits.
  * - Statistics: four threads allocating at once with the collector off,
  *   read while they are still registered and after they have gone: mallocs,
  *   total_alloc, heap_alloc, heap_objects and by_size grow by exactly what
@@ -133,9 +136,9 @@ static int saved_percent;
 static int percent_saved;
 
 /* Nothing changes the heap but the test itself: the collector off, the
- * heap swept, and the scavenger idle. It releases free pages (taking each
- * run out of the free lists meanwhile) while the heap exceeds a goal set at
- * each cycle; with GOGC off the goal is infinite, and gc_free_os_memory
+ * heap swept, and the scavenger idle. It releases free pages (marking each
+ * stretch taken in the page bitmap meanwhile) while the heap exceeds a goal
+ * set at each cycle; with GOGC off the goal is infinite, and gc_free_os_memory
  * waits for any release in progress. */
 static void collector_off(void)
 {
@@ -718,7 +721,9 @@ START_TEST(page_heap_coalescing)
                                      {1, 0, 2}, {1, 2, 0}, {2, 0, 1}};
     reserve_free_pages(2048);
     struct heap_pages start = pages_now();
-    /* 3n below 128 pages: exact-size bins; 3n above: the large list. */
+    /* From single pages to runs of 100: five of those take 500 pages, so
+     * they almost always straddle a boundary between 512-page chunks, where
+     * a free run is counted in two chunk summaries. */
     static const size_t ns[] = {1, 9, 42, 50, 100};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         for (int o = 0; o < 6; o++)
