@@ -11,8 +11,9 @@
  * read() or on a condition variable, the executable's data and bss, a shared
  * library's data and bss, gc_add_roots ranges (and their removal), pointers
  * inside heap objects, interior pointers (small and large objects, on the
- * stack, in globals and in the heap, past the first 128 KiB oblet). What is
- * not a root: a pointer one past the end of an object, a pointer stored in a
+ * stack, in globals and in the heap), a large object's only pointer in the
+ * last of its oblets, at either end of that oblet. What is not a root: a
+ * pointer one past the end of an object, a pointer stored in a
  * gc_alloc_noscan object, a pointer just outside a gc_add_roots range, a
  * removed range, an unregistered (exited) thread's stack. Finally, freed
  * memory is reused by later allocations of the same class.
@@ -51,6 +52,7 @@
 
 #include "check_main.h"
 #include "gc.h"
+#include "mark.h"
 #include "rootlib.h"
 #include "support.h"
 
@@ -532,21 +534,44 @@ START_TEST(interior_large)
 }
 END_TEST
 
-START_TEST(large_object_third_oblet)
+/* A scannable object larger than an oblet (OBLET_BYTES, runtime/mark.h) is
+ * scanned in oblets, each queued on its own. This one is nine and a half
+ * oblets long, so its last oblet is a short one; its only pointer, placed in
+ * that last oblet, must be found: at the oblet's first word (where the
+ * oblets queued by the first one end) and at the object's last word (where
+ * the scan of a short oblet must stop, not before). */
+static void pointer_in_last_oblet(int at_end)
 {
-    /* A 300 KiB scannable object is scanned in 128 KiB oblets: a pointer in
-     * its third oblet must be found. */
-    size_t size = 300 << 10;
+    size_t size = 9 * OBLET_BYTES + OBLET_BYTES / 2;
     uintptr_t big = new_hidden(size, 0);
+    size_t total = gc_size(at(big, 0));
+    ck_assert_uint_eq(total, size); /* whole pages: no tail beyond the request */
+    size_t last_oblet = (total - 1) / OBLET_BYTES * OBLET_BYTES;
+    ck_assert_uint_lt(total - last_oblet, OBLET_BYTES);
+    size_t off = at_end ? total - sizeof(void *) : last_oblet;
     uintptr_t target = new_hidden(48, 0);
-    link_ptr(big, 260 << 10, target, 0);
+    link_ptr(big, off, target, 0);
     bss_slot = at(big, 0);
     collect();
-    ck_assert_msg(is_live(target, 48), "a pointer in a large object's third oblet was missed");
-    ck_assert(is_live_from(big, size, (260 << 10) / sizeof(void *) + 1));
+    ck_assert_msg(is_live(target, 48),
+                  "a pointer at byte %zu of a %zu-byte object, in its last oblet (from byte "
+                  "%zu), was missed",
+                  off, total, last_oblet);
+    ck_assert(is_live_from(big, off, 0));
     bss_slot = NULL;
     collect();
     ck_assert(is_freed(big) && is_freed(target));
+}
+
+START_TEST(large_object_last_oblet_start)
+{
+    pointer_in_last_oblet(0);
+}
+END_TEST
+
+START_TEST(large_object_last_oblet_end)
+{
+    pointer_in_last_oblet(1);
 }
 END_TEST
 
@@ -733,7 +758,8 @@ static Suite *roots_suite(void)
     tcase_add_test(heap, heap_chain);
     tcase_add_test(heap, interior_small);
     tcase_add_test(heap, interior_large);
-    tcase_add_test(heap, large_object_third_oblet);
+    tcase_add_test(heap, large_object_last_oblet_start);
+    tcase_add_test(heap, large_object_last_oblet_end);
     tcase_add_test(heap, one_past_end_small);
     tcase_add_test(heap, one_past_end_large);
     tcase_add_test(heap, noscan_not_scanned);
