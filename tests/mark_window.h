@@ -8,10 +8,10 @@
  * chance; these helpers make one happen. mark_window_open starts a cycle and
  * returns once it is marking, with the calling thread's stack not yet
  * scanned, and keeps it unscanned by blocking the suspend signal: the worker
- * that comes to scan the stack waits, and so does the cycle, until
- * mark_window_close. Meanwhile the workers do everything else they can (the
- * globals first), and the test can read the mark bits (is_marked) to see
- * where the collector stands.
+ * that comes to scan the stack waits, and so does the cycle (it cannot end
+ * before every stack is scanned), until mark_window_close. Meanwhile the workers do everything else
+ * they can (the globals first), and the test can read the mark bits (is_marked) to see where the
+ * collector stands.
  *
  * For suites that run with GOGC off, so that only the tests start cycles,
  * and with the default suspend signal. The thread must be registered.
@@ -42,27 +42,29 @@ static UNUSED void mark_window_block(int block)
     pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
-/* Starts a cycle and waits until it marks. Returns 1 with the suspend
- * signal blocked and this thread's stack not yet scanned by the cycle; 0
- * (the signal unblocked again) when a worker claimed the stack first. */
+/* Starts a cycle on this thread, as an allocating thread starts the cycle
+ * it triggers (gc_try_start_cycle), with the suspend signal blocked
+ * beforehand: the first pause stops every other thread, and marking begins
+ * with this thread's stack certainly unscanned. Returns 1 so, marking; 0
+ * when the controller took the cycle first (the signal is unblocked again,
+ * the cycle goes on without the window, and gc_collect() waits it out). */
 static UNUSED int mark_window_open(void)
 {
     struct mthread *t = current_thread;
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_eq(atomic_load(&gc_phase), GC_OFF);
-    AO_t cycle0 = atomic_load(&mark_state.cycle);
-    gc_trigger();
-    double deadline = now_s() + 10;
-    while (atomic_load(&gc_phase) != GC_MARK || atomic_load(&mark_state.cycle) == cycle0) {
-        ck_assert_msg(now_s() < deadline, "the cycle did not start marking within 10 s");
-        sched_yield();
-    }
     mark_window_block(1);
-    uint32_t cycle = (uint32_t)atomic_load(&mark_state.cycle);
-    if (__atomic_load_n(&t->stack_scanned_cycle, __ATOMIC_ACQUIRE) == cycle) {
+    enter_runtime("mark_window_open");
+    gc_trigger();
+    int started = gc_try_start_cycle(t);
+    exit_runtime(t);
+    if (!started) {
         mark_window_block(0);
         return 0;
     }
+    /* A worker may claim the stack now (stack_scanned_cycle), but scanning
+     * it needs this thread stopped, which waits for mark_window_close. */
+    ck_assert_uint_eq(atomic_load(&gc_phase), GC_MARK);
     return 1;
 }
 
