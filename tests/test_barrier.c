@@ -5,8 +5,11 @@
  * gc_write_ptr's x86-64 fast path has an exact byte layout that the suspend
  * handler recognises; these tests find that layout in compiled code and
  * check that the handler's decoder restarts exactly the two interrupted
- * positions that need it, then run stores against hundreds of stops and
- * check that some were in fact restarted and that no store was lost.
+ * positions that need it (and nothing that differs from the sequence in a
+ * byte it checks, and nothing it cannot read: the sequence is copied across
+ * a page boundary at every split, with either page unreadable), then run
+ * stores against hundreds of stops and check that some were in fact
+ * restarted and that no store was lost.
  *
  * gc_memmove while a cycle marks: the only pointer to an object X is copied
  * out of an object S that the cycle has not reached into an object D that
@@ -20,6 +23,8 @@
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <tricolor.h>
 
 #include "check_main.h"
@@ -59,16 +64,78 @@ START_TEST(test_restart_positions)
 {
     uintptr_t seq = find_sequence(store_one);
     ck_assert(seq != 0);
-    /* Stopped after the load, before the store: restart at the load. */
-    ck_assert_uint_eq(write_barrier_restart_pc(seq + 3), seq);
-    ck_assert_uint_eq(write_barrier_restart_pc(seq + 9), seq);
-    /* Before the load, or after the store: nothing to do. */
-    ck_assert_uint_eq(write_barrier_restart_pc(seq), 0);
-    ck_assert_uint_eq(write_barrier_restart_pc(seq + 12), 0);
-    ck_assert_uint_eq(write_barrier_restart_pc(seq + 19), 0);
+    /* Stopped after the load, before the store (+3, +9): restart at the
+     * load. Anywhere else around the sequence: nothing to do. */
+    for (int off = -16; off < 32; off++) {
+        uintptr_t want = off == 3 || off == 9 ? seq : 0;
+        ck_assert_msg(write_barrier_restart_pc(seq + off) == want,
+                      "stopped at +%d: restart at %#lx, want %#lx", off,
+                      (unsigned long)write_barrier_restart_pc(seq + off), (unsigned long)want);
+    }
     /* Any other code is left alone. */
     ck_assert_uint_eq(write_barrier_restart_pc((uintptr_t)&find_sequence), 0);
     ck_assert_uint_eq(write_barrier_restart_pc((uintptr_t)&memcmp), 0);
+    /* So is code that differs from the sequence in any byte but the jump's
+     * displacement (+5 to +8): a plain cmpl $0,(%rax); jne is common. */
+    enum { LEN = 19 };
+    unsigned char copy[LEN + 16];
+    for (int i = 0; i < LEN; i++) {
+        memset(copy, 0x90, sizeof copy);
+        memcpy(copy + 8, (const void *)seq, LEN);
+        copy[8 + i] ^= 0x01;
+        uintptr_t c = (uintptr_t)(copy + 8);
+        uintptr_t want = i >= 5 && i <= 8 ? c : 0;
+        ck_assert_msg(write_barrier_restart_pc(c + 3) == want &&
+                          write_barrier_restart_pc(c + 9) == want,
+                      "byte +%d changed: restart at %#lx and %#lx, want %#lx", i,
+                      (unsigned long)write_barrier_restart_pc(c + 3),
+                      (unsigned long)write_barrier_restart_pc(c + 9), (unsigned long)want);
+    }
+}
+END_TEST
+
+/* The decoder reads the bytes around a stopped thread's pc, from inside the
+ * signal handler: where the sequence straddles a page boundary it must read
+ * the other page without faulting, and read nothing from a page that is
+ * not readable. The real sequence's bytes are copied across the boundary
+ * of two fresh pages, at every split. */
+START_TEST(test_restart_across_pages)
+{
+    uintptr_t seq = find_sequence(store_one);
+    ck_assert(seq != 0);
+    enum { LEN = 19 };
+    long page = sysconf(_SC_PAGESIZE);
+    char *two =
+        mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(two != MAP_FAILED);
+    for (int split = 1; split < LEN; split++) {
+        ck_assert_int_eq(mprotect(two, 2 * (size_t)page, PROT_READ | PROT_WRITE), 0);
+        memset(two, 0x90, 2 * (size_t)page);
+        char *copy = two + page - split;
+        memcpy(copy, (const void *)seq, LEN);
+        uintptr_t c = (uintptr_t)copy;
+        for (int off = 0; off < LEN; off++) {
+            uintptr_t want = off == 3 || off == 9 ? c : 0;
+            ck_assert_msg(write_barrier_restart_pc(c + off) == want,
+                          "split at +%d, stopped at +%d: restart at %#lx, want %#lx", split, off,
+                          (unsigned long)write_barrier_restart_pc(c + off), (unsigned long)want);
+        }
+        /* One of the pages unreadable: no fault, and no restart where the
+         * sequence cannot be read whole (nor anywhere else). */
+        for (int gone = 0; gone < 2; gone++) {
+            ck_assert_int_eq(mprotect(two + gone * page, (size_t)page, PROT_NONE), 0);
+            for (int off = 0; off < LEN; off++) {
+                uintptr_t pc = c + off;
+                if ((pc >= (uintptr_t)two + (uintptr_t)page) == (gone == 1))
+                    continue; /* the thread cannot be running there */
+                ck_assert_msg(write_barrier_restart_pc(pc) == 0,
+                              "split at +%d, page %d unreadable, stopped at +%d: restart at %#lx",
+                              split, gone, off, (unsigned long)write_barrier_restart_pc(pc));
+            }
+            ck_assert_int_eq(mprotect(two + gone * page, (size_t)page, PROT_READ | PROT_WRITE), 0);
+        }
+    }
+    munmap(two, 2 * (size_t)page);
 }
 END_TEST
 
@@ -266,6 +333,7 @@ static Suite *barrier_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_sequence_layout);
     tcase_add_test(tc, test_restart_positions);
+    tcase_add_test(tc, test_restart_across_pages);
     tcase_add_test(tc, test_stops_restart_stores);
     tcase_add_test(tc, test_bulk_variants);
     tcase_add_test(tc, test_memmove_while_marking);
