@@ -50,6 +50,36 @@ static UNUSED NOINLINE int is_freed(uintptr_t h)
     return gc_base(reveal(h)) == NULL;
 }
 
+/* A new object of size bytes, every word filled with a non-pointer pattern
+ * derived from its address (which a freed object, clobbered or reused,
+ * loses); returns the hidden address. */
+static UNUSED NOINLINE uintptr_t new_hidden(size_t size, int noscan)
+{
+    uintptr_t *p = noscan ? gc_alloc_noscan(size) : gc_alloc(size);
+    uintptr_t h = hide(p);
+    for (size_t i = 0; i < size / sizeof *p; i++)
+        p[i] = h + i;
+    return h;
+}
+
+/* Is the object allocated, at least size bytes, with its pattern intact
+ * from word `from` on? */
+static UNUSED NOINLINE int is_live_from(uintptr_t h, size_t size, size_t from)
+{
+    uintptr_t *p = reveal(h);
+    if (gc_base(p) != p || gc_size(p) < size)
+        return 0;
+    for (size_t i = from; i < size / sizeof *p; i++)
+        if (p[i] != h + i)
+            return 0;
+    return 1;
+}
+
+static UNUSED int is_live(uintptr_t h, size_t size)
+{
+    return is_live_from(h, size, 0);
+}
+
 /* ---- Collecting without stale copies ------------------------------------- */
 
 /* Zeroes 64 KiB of the stack below this frame, where the callees of the

@@ -219,33 +219,17 @@ END_TEST
 
 /* ---- gc_memmove while a cycle marks --------------------------------------- */
 
-#define CANARY_WORDS 8
+/* The object whose survival is tested: a pattern that clobberfree=1 or a
+ * reuse would overwrite. */
+#define CANARY_BYTES 64
 
 /* D once it holds the copy: a root, though D is black anyway. */
 static void *volatile black_root;
 
 /* A new scannable object whose words are a pattern derived from its address
  * (never a heap address); returns the hidden address. */
-static NOINLINE uintptr_t new_canary(void)
-{
-    uintptr_t *p = gc_alloc(CANARY_WORDS * sizeof *p);
-    uintptr_t h = hide(p);
-    for (size_t i = 0; i < CANARY_WORDS; i++)
-        p[i] = h + i;
-    return h;
-}
 
 /* Is the object still allocated, with its pattern? */
-static NOINLINE int canary_intact(uintptr_t h)
-{
-    uintptr_t *p = reveal(h);
-    if (gc_base(p) != p)
-        return 0;
-    for (size_t i = 0; i < CANARY_WORDS; i++)
-        if (p[i] != h + i)
-            return 0;
-    return 1;
-}
 
 /* A new scannable object whose first word points to x. */
 static NOINLINE uintptr_t new_holder(uintptr_t x)
@@ -278,7 +262,7 @@ START_TEST(test_memmove_while_marking)
     gc_collect();
     int held = 0, lost = 0, copied = 1;
     for (int tries = 0; tries < 50 && held < 3; tries++) {
-        uintptr_t x = new_canary();
+        uintptr_t x = new_hidden(CANARY_BYTES, 0);
         uintptr_t s = new_holder(x);
         /* S, the only holder of X, is on this thread's stack alone. */
         void *volatile s_root = reveal(s);
@@ -311,7 +295,7 @@ START_TEST(test_memmove_while_marking)
         mark_window_close();
         gc_collect();
         held++;
-        lost += !canary_intact(x);
+        lost += !is_live(x, CANARY_BYTES);
         copied &= holds(d, x);
         black_root = NULL;
     }

@@ -141,11 +141,6 @@ END_TEST
 
 /* ---- Greying and scanning one object ------------------------------------- */
 
-static NOINLINE uintptr_t new_object(size_t size, int noscan)
-{
-    return hide(noscan ? gc_alloc_noscan(size) : gc_alloc(size));
-}
-
 /* Greys whatever p + off points into. */
 static NOINLINE void grey_at(uintptr_t h, size_t off, struct gc_work *w)
 {
@@ -162,10 +157,10 @@ static NOINLINE void link_word(uintptr_t holder, size_t word, uintptr_t target, 
 START_TEST(grey_interior_pointers)
 {
     struct gc_work w = {0};
-    uintptr_t a = new_object(64, 0);
-    uintptr_t n = new_object(64, 1);
+    uintptr_t a = new_hidden(64, 0);
+    uintptr_t n = new_hidden(64, 1);
     size_t lsize = 2 * OBLET_BYTES + OBLET_BYTES / 2;
-    uintptr_t l = new_object(lsize, 0);
+    uintptr_t l = new_hidden(lsize, 0);
     const size_t a_offs[] = {0, 17, 63};
     for (size_t i = 0; i < 3; i++) {
         grey_at(a, a_offs[i], &w);
@@ -218,10 +213,10 @@ START_TEST(scan_follows_pointers_by_oblets)
     /* A holds an interior pointer to t1; L, two and a half oblets long,
      * holds pointers to t2 in its last oblet and t3 in its first. */
     struct gc_work w = {0};
-    uintptr_t a = new_object(64, 0);
+    uintptr_t a = new_hidden(64, 0);
     size_t lsize = 2 * OBLET_BYTES + OBLET_BYTES / 2;
-    uintptr_t l = new_object(lsize, 0);
-    uintptr_t t1 = new_object(48, 1), t2 = new_object(48, 1), t3 = new_object(48, 1);
+    uintptr_t l = new_hidden(lsize, 0);
+    uintptr_t t1 = new_hidden(48, 1), t2 = new_hidden(48, 1), t3 = new_hidden(48, 1);
     link_word(a, 3, t1, 47);
     link_word(l, lsize / sizeof(void *) - 1, t2, 0);
     link_word(l, 0, t3, 8);
@@ -245,31 +240,13 @@ END_TEST
 
 /* ---- Mark termination rescans the globals -------------------------------- */
 
-#define CANARY_WORDS 8
+/* The object whose survival is tested: a pattern that clobberfree=1 or a
+ * reuse would overwrite. */
+#define CANARY_BYTES 64
 
 /* The global the pointer moves into (bss). Volatile: nothing in this
  * program reads it, and the compiler would drop the stores. */
 static void *volatile moved_to_global;
-
-static NOINLINE uintptr_t new_canary(void)
-{
-    uintptr_t *p = gc_alloc(CANARY_WORDS * sizeof *p);
-    uintptr_t h = hide(p);
-    for (size_t i = 0; i < CANARY_WORDS; i++)
-        p[i] = h + i;
-    return h;
-}
-
-static NOINLINE int canary_intact(uintptr_t h)
-{
-    uintptr_t *p = reveal(h);
-    if (gc_base(p) != p)
-        return 0;
-    for (size_t i = 0; i < CANARY_WORDS; i++)
-        if (p[i] != h + i)
-            return 0;
-    return 1;
-}
 
 /* A plain store, as C code stores into a global: no barrier. */
 static NOINLINE void store_global(uintptr_t h)
@@ -281,7 +258,7 @@ START_TEST(termination_rescans_globals)
 {
     int held = 0, lost = 0;
     for (int tries = 0; tries < 50 && held < 3; tries++) {
-        uintptr_t x = new_canary();
+        uintptr_t x = new_hidden(CANARY_BYTES, 0);
         /* X's only pointer: on this thread's stack. */
         void *volatile local = reveal(x);
         (void)local;
@@ -311,7 +288,7 @@ START_TEST(termination_rescans_globals)
             continue;
         }
         held++;
-        lost += !canary_intact(x);
+        lost += !is_live(x, CANARY_BYTES);
         moved_to_global = NULL;
     }
     ck_assert_msg(held > 0, "the cycle never stopped short of this thread's stack in 50 tries");

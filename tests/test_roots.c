@@ -59,7 +59,7 @@
 /* The executable's segment bounds, from the linker and the C runtime. */
 extern char __data_start[], _edata[], __bss_start[], _end[];
 
-/* ---- Hidden addresses (support.h has hide, reveal, is_freed) -------------- */
+/* ---- Hidden addresses (support.h: hide, reveal, new_hidden, is_live) ---- */
 
 /* A pointer to byte off of a hidden object. Test bodies take pointers only
  * from here and store them straight away: pointer arithmetic in a body can
@@ -68,35 +68,6 @@ extern char __data_start[], _edata[], __bss_start[], _end[];
 static NOINLINE void *at(uintptr_t h, size_t off)
 {
     return (char *)reveal(h) + off;
-}
-
-/* A new object of size bytes, every word filled with a non-pointer pattern
- * derived from its address; returns the hidden address. */
-static NOINLINE uintptr_t new_hidden(size_t size, int noscan)
-{
-    uintptr_t *p = noscan ? gc_alloc_noscan(size) : gc_alloc(size);
-    uintptr_t h = hide(p);
-    for (size_t i = 0; i < size / sizeof *p; i++)
-        p[i] = h + i;
-    return h;
-}
-
-/* Is the object allocated, at least size bytes, with its pattern intact
- * from word `from` on? */
-static NOINLINE int is_live_from(uintptr_t h, size_t size, size_t from)
-{
-    uintptr_t *p = reveal(h);
-    if (gc_base(p) != p || gc_size(p) < size)
-        return 0;
-    for (size_t i = from; i < size / sizeof *p; i++)
-        if (p[i] != h + i)
-            return 0;
-    return 1;
-}
-
-static int is_live(uintptr_t h, size_t size)
-{
-    return is_live_from(h, size, 0);
 }
 
 /* Stores a pointer to byte target_off of one object into byte slot_off of
