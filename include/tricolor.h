@@ -51,7 +51,7 @@ typedef struct gc_options {
      * If it returns, tricolor aborts. NULL: print a message and abort. */
     void (*out_of_memory)(size_t request);
     /* The signal used to stop threads for stack scanning. 0: the default,
-     * SIGRTMIN+6 (see docs/threads.md for why). */
+     * SIGRTMIN+6 (docs/embedding.md, "How threads are stopped", says why). */
     int suspend_signal;
 } gc_options;
 

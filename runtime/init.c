@@ -8,11 +8,15 @@
  * registers the calling thread. A second call does nothing.
  *
  * fork(): the child inherits the heap as it was at the fork, with only the
- * forking thread. The atfork handlers wait for any running cycle and for
- * sweeping to end, then hold every runtime lock across the fork so that no
- * structure is half updated; the child drops every other thread's
- * registration (abandoning the spans those threads had cached: a leak of a
- * few spans, never a corruption) and restarts the collector's threads.
+ * forking thread. The atfork handlers (fork_prepare below) wait for any
+ * running cycle to end and finish sweeping, stop the world so that every
+ * other registered thread is at a safe point with a consistent cache, and
+ * take every runtime lock in the runtime's lock order, so that no structure
+ * is half updated. The parent unlocks and restarts the world. The child
+ * unlocks, returns the other threads' cached spans to the central lists
+ * (where the sweeper finds them; a span never swept again would keep stale
+ * mark bits), keeps only the forking thread registered, and starts the
+ * collector's threads afresh.
  */
 #include "central.h"
 #include "checkmark.h"

@@ -5,7 +5,8 @@
  *
  * capture_begin points fd 2 at a temporary file; capture_end puts fd 2 back
  * and returns what was written meanwhile, NUL-terminated, in a buffer that
- * the next capture reuses.
+ * the next capture reuses. read_all reads a whole file into that buffer (a
+ * child's stderr, say); count_lines counts a capture's lines.
  */
 #ifndef TRICOLOR_TESTS_CAPTURE_H
 #define TRICOLOR_TESTS_CAPTURE_H
@@ -62,6 +63,15 @@ static __attribute__((unused)) void capture_abandon(void)
         fclose(capture_file);
         capture_file = NULL;
     }
+}
+
+/* The number of lines in s (its newlines). */
+static __attribute__((unused)) int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
 }
 
 #endif

@@ -3,14 +3,9 @@
  * library's bss or data must keep its object alive, because the collector
  * scans the writable segments of every loaded object (dl_iterate_phdr).
  */
-#include <stddef.h>
+#include "rootlib.h"
 
-void rootlib_set(void *p);
-void *rootlib_get(void);
-void rootlib_set_data(void *p);
-void *rootlib_get_data(void);
-void *rootlib_bss_address(void);
-void *rootlib_data_address(void);
+#include <stddef.h>
 
 /* Zero-initialised: in the library's bss. */
 void *rootlib_slot;

@@ -1,29 +1,94 @@
 /*
- * Helpers shared by the collector's test suites: collecting without stale
- * copies of pointers in the stack or the registers keeping garbage alive.
+ * Helpers shared by the collector's test suites: addresses kept hidden from
+ * the collector, collecting without stale copies of pointers in the stack or
+ * the registers keeping garbage alive, and a clock.
  *
  * A conservative collector keeps any object that a word on a stack or in a
  * register points to. A test that wants to see an object freed must first
- * wipe the copies the compiler and the C library leave behind.
+ * wipe the copies the compiler and the C library leave behind, and keep the
+ * addresses it needs later where they do not look like pointers: hidden
+ * (bitwise complemented, which never looks like a heap address) and only
+ * revealed inside small noinline helpers.
  */
 #ifndef TRICOLOR_TESTS_SUPPORT_H
 #define TRICOLOR_TESTS_SUPPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <tricolor.h>
 
+/* noipa as well as noinline: GCC must not find a helper pure and merge two
+ * calls, which could leave a revealed pointer live in a callee-saved
+ * register. */
 #ifndef NOINLINE
 #define NOINLINE __attribute__((noinline, noipa))
 #endif
 
-/* Zeroes 16 KiB of the stack below this frame, where the callees of the
+#define UNUSED __attribute__((unused))
+
+/* ---- Hidden addresses ---------------------------------------------------- */
+
+/* An address kept where the collector cannot see it as a pointer. */
+static UNUSED uintptr_t hide(const void *p)
+{
+    return ~(uintptr_t)p;
+}
+
+/* Out of line, so that the compiler cannot reuse a pointer it revealed
+ * earlier: a copy kept live in a callee-saved register would be a root.
+ * Test bodies only ever compare hidden values. */
+static UNUSED NOINLINE void *reveal(uintptr_t h)
+{
+    return (void *)~h;
+}
+
+/* Was the hidden object freed? After gc_collect() returns the heap is
+ * swept, so this is exact once stale copies are out of the way. */
+static UNUSED NOINLINE int is_freed(uintptr_t h)
+{
+    return gc_base(reveal(h)) == NULL;
+}
+
+/* A new object of size bytes, every word filled with a non-pointer pattern
+ * derived from its address (which a freed object, clobbered or reused,
+ * loses); returns the hidden address. */
+static UNUSED NOINLINE uintptr_t new_hidden(size_t size, int noscan)
+{
+    uintptr_t *p = noscan ? gc_alloc_noscan(size) : gc_alloc(size);
+    uintptr_t h = hide(p);
+    for (size_t i = 0; i < size / sizeof *p; i++)
+        p[i] = h + i;
+    return h;
+}
+
+/* Is the object allocated, at least size bytes, with its pattern intact
+ * from word `from` on? */
+static UNUSED NOINLINE int is_live_from(uintptr_t h, size_t size, size_t from)
+{
+    uintptr_t *p = reveal(h);
+    if (gc_base(p) != p || gc_size(p) < size)
+        return 0;
+    for (size_t i = from; i < size / sizeof *p; i++)
+        if (p[i] != h + i)
+            return 0;
+    return 1;
+}
+
+static UNUSED int is_live(uintptr_t h, size_t size)
+{
+    return is_live_from(h, size, 0);
+}
+
+/* ---- Collecting without stale copies ------------------------------------- */
+
+/* Zeroes 64 KiB of the stack below this frame, where the callees of the
  * caller's next call will run. Not a local array: its redzones under
  * AddressSanitizer, and the gap above it, would keep stale words. */
-static NOINLINE __attribute__((no_sanitize_address)) void clear_stack(void)
+static UNUSED NOINLINE __attribute__((no_sanitize_address)) void clear_stack(void)
 {
     volatile uintptr_t *fp = __builtin_frame_address(0);
-    for (size_t i = 4; i < 4 + 16384 / sizeof *fp; i++)
+    for (size_t i = 4; i < 4 + 65536 / sizeof *fp; i++)
         fp[-(ptrdiff_t)i] = 0;
 }
 
@@ -39,7 +104,7 @@ static NOINLINE __attribute__((no_sanitize_address)) void clear_stack(void)
  * (vectorised loops broadcast pointers into vector registers; libc's memcpy
  * moves them through ymm/zmm registers). Being an out-of-line call, it also
  * tells the compiler all these registers are dead afterwards. */
-static NOINLINE void clear_registers(void)
+static UNUSED NOINLINE void clear_registers(void)
 {
 #ifdef __x86_64__
     __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
@@ -85,11 +150,21 @@ static NOINLINE void clear_registers(void)
 
 /* A full cycle, with the stack below the caller and the scratch registers
  * cleared first, so that stale copies cannot keep garbage alive. */
-static NOINLINE void collect(void)
+static UNUSED NOINLINE void collect(void)
 {
     clear_stack();
     clear_registers();
     gc_collect();
+}
+
+/* ---- Time ---------------------------------------------------------------- */
+
+/* Seconds on the monotonic clock. */
+static UNUSED double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 #endif

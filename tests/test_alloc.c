@@ -18,7 +18,10 @@
  * - The page heap (mheap_alloc, mheap_free): span fields and span map
  *   entries of new runs, runs never overlapping, page counters moving by
  *   exactly the pages allocated or freed, free neighbours coalescing in
- *   every order, both in the exact-size bins and on the large list.
+ *   every order (a free run is only clear bits in the page bitmap, so
+ *   mheap_free_run must report each freed run merged with whichever free
+ *   neighbours it has), for runs of 1 to 100 pages, and first fit taking
+ *   the lowest run that fits.
  * - Statistics: four threads allocating at once with the collector off,
  *   read while they are still registered and after they have gone: mallocs,
  *   total_alloc, heap_alloc, heap_objects and by_size grow by exactly what
@@ -35,18 +38,17 @@
  * after, and drops or unregisters every root it adds.
  */
 #include <check.h>
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <tricolor.h>
 
+#include "check_main.h"
+#include "child.h"
 #include "heap.h"
 #include "sizeclasses.h"
 #include "span.h"
@@ -54,17 +56,6 @@
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-/* An address kept where the collector cannot see it as a pointer. */
-static uintptr_t hide(const void *p)
-{
-    return ~(uintptr_t)p;
-}
-
-static void *unhide(uintptr_t h)
-{
-    return (void *)~h;
-}
 
 static void *alloc_kind(size_t size, int noscan)
 {
@@ -146,9 +137,9 @@ static int saved_percent;
 static int percent_saved;
 
 /* Nothing changes the heap but the test itself: the collector off, the
- * heap swept, and the scavenger idle. It releases free pages (taking each
- * run out of the free lists meanwhile) while the heap exceeds a goal set at
- * each cycle; with GOGC off the goal is infinite, and gc_free_os_memory
+ * heap swept, and the scavenger idle. It releases free pages (marking each
+ * stretch taken in the page bitmap meanwhile) while the heap exceeds a goal
+ * set at each cycle; with GOGC off the goal is infinite, and gc_free_os_memory
  * waits for any release in progress. */
 static void collector_off(void)
 {
@@ -275,7 +266,7 @@ START_TEST(zeroed_aligned_reused)
         size_t nd = 0;
         for (size_t i = 0; i < b->n; i++)
             if (dead[b->first + i])
-                sorted[nd++] = (uintptr_t)unhide(dead[b->first + i]);
+                sorted[nd++] = (uintptr_t)reveal(dead[b->first + i]);
         qsort(sorted, nd, sizeof *sorted, cmp_uintptr);
         size_t reused = 0;
         for (size_t i = 0; i < b->n; i++) {
@@ -305,7 +296,7 @@ START_TEST(zeroed_aligned_reused)
     memset(keep, 0, total * sizeof *keep);
     gc_collect();
     for (size_t i = 0; i < nall; i++)
-        all[i] = (uintptr_t)unhide(all[i]);
+        all[i] = (uintptr_t)reveal(all[i]);
     qsort(all, nall, sizeof *all, cmp_uintptr);
     size_t overlapping = 0;
     const struct batch large = {.sizeclass = 0, .noscan = 1};
@@ -533,7 +524,7 @@ START_TEST(find_object_freed)
     gc_collect();
     int gone = 0;
     for (int i = 0; i < N; i++)
-        gone += gc_base(unhide(dropped[i])) == NULL;
+        gone += gc_base(reveal(dropped[i])) == NULL;
     ck_assert_ptr_eq(gc_base(kept), kept);
     ck_assert_msg(gone >= N - 8, "only %d of %d dropped objects were freed", gone, N);
     kept = NULL;
@@ -766,7 +757,9 @@ START_TEST(page_heap_coalescing)
                                      {1, 0, 2}, {1, 2, 0}, {2, 0, 1}};
     reserve_free_pages(2048);
     struct heap_pages start = pages_now();
-    /* 3n below 128 pages: exact-size bins; 3n above: the large list. */
+    /* From single pages to runs of 100: five of those take 500 pages, so
+     * they almost always straddle a boundary between 512-page chunks, where
+     * a free run is counted in two chunk summaries. */
     static const size_t ns[] = {1, 9, 42, 50, 100};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         for (int o = 0; o < 6; o++)
@@ -1032,38 +1025,19 @@ static int collect_before_first_alloc_child(void)
     return gc_base(p) == p ? 0 : 1;
 }
 
-/* Runs this program again with one argument and waits for it, killing it
- * if it has not ended within 5 seconds (a stopped world blocks every signal
- * but SIGKILL). Returns its wait status; *hung says whether it was killed. */
-static int run_self(const char *arg, int *hung)
+/* Runs this program again with one argument, killing it if it has not
+ * ended within 5 seconds. Returns its wait status; *hung says whether it
+ * was killed. */
+static int run_child(const char *arg, int *hung)
 {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        execl("/proc/self/exe", "test_alloc", arg, (char *)NULL);
-        _exit(127);
-    }
-    *hung = 0;
-    for (long waited_ms = 0;; waited_ms += 10) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-        if (waited_ms >= 5000 && !*hung) {
-            kill(pid, SIGKILL);
-            *hung = 1;
-        }
-        usleep(10000);
-    }
+    const char *const argv[] = {"test_alloc", arg, NULL};
+    return run_self(argv, NULL, 5, hung);
 }
 
 START_TEST(memstats_then_collect_finishes)
 {
     int hung;
-    int status = run_self(CHILD_MEMSTATS, &hung);
+    int status = run_child(CHILD_MEMSTATS, &hung);
     ck_assert_msg(!hung, "gc_collect after gc_read_memstats on the same thread hung (killed "
                          "after 5 s)");
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child ended with status %#x",
@@ -1074,7 +1048,7 @@ END_TEST
 START_TEST(collect_before_first_alloc)
 {
     int hung;
-    int status = run_self(CHILD_EMPTY, &hung);
+    int status = run_child(CHILD_EMPTY, &hung);
     ck_assert_msg(!hung, "gc_collect before the first allocation hung (killed after 5 s)");
     ck_assert_msg(!WIFSIGNALED(status), "gc_collect before the first allocation: killed by %s",
                   WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "");
@@ -1138,9 +1112,5 @@ int main(int argc, char **argv)
         return collect_before_first_alloc_child();
     if (gc_init(NULL) != 0)
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(alloc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(alloc_suite(), CK_FORK_GETENV);
 }

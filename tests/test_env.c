@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "check_main.h"
 #include "env.h"
 
 /* Every variable a test may set; cleared before and after each test. */
@@ -26,14 +27,6 @@ static void clear_env(void)
 {
     for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++)
         unsetenv(env_vars[i]);
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
 }
 
 static void setup(void)
@@ -609,9 +602,5 @@ static Suite *env_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(env_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(env_suite(), CK_FORK_GETENV);
 }

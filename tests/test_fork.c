@@ -23,6 +23,8 @@
 #include <tricolor.h>
 #include <unistd.h>
 
+#include "check_main.h"
+#include "child.h"
 #include "support.h"
 
 struct node {
@@ -65,30 +67,6 @@ static void *churn(void *arg)
     return NULL;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Waits for pid for at most seconds; kills it if it is still running. The
- * deadline is on the clock: this thread is registered, so the collector's
- * stop signals cut its sleeps short. */
-static int wait_child(pid_t pid, int seconds)
-{
-    int status;
-    for (double end = now_s() + seconds; now_s() < end;) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return status;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
-}
-
 START_TEST(test_fork_children_collect)
 {
     pthread_t th[2];
@@ -124,10 +102,11 @@ START_TEST(test_fork_children_collect)
                     k, nb, (1 << 13) - 1, na, (1 << 11) - 1, m.num_gc, (unsigned long long)m.frees);
             _exit(ok ? 0 : 1);
         }
-        int status = wait_child(pid, 60);
-        if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        int hung;
+        int status = child_wait(pid, 60, &hung);
+        if (hung || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             fprintf(stderr, "fork %d: child %s; the parent counts %ld nodes\n", k,
-                    status == -1 ? "hung and was killed" : "failed", count(before, 1));
+                    hung ? "hung and was killed" : "failed", count(before, 1));
             failures++;
         }
     }
@@ -211,30 +190,32 @@ START_TEST(test_fork_orphan_cache)
                     gc_base(x) == x ? "allocated" : "free", x->id);
         _exit(ok ? 0 : 1);
     }
-    int status = wait_child(pid, 60);
+    int hung;
+    int status = child_wait(pid, 60, &hung);
     __atomic_store_n(&helper_release, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
     gc_set_percent(old);
     g_root = NULL;
     gc_remove_roots(&g_root, &g_root + 1);
-    ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+    ck_assert_msg(!hung && WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "the child lost an object reachable through a span cached by a thread it does "
                   "not have");
 }
 END_TEST
 
-int main(void)
+static Suite *fork_suite(void)
 {
-    gc_init(NULL);
     Suite *s = suite_create("fork");
     TCase *tc = tcase_create("fork");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_fork_children_collect);
     tcase_add_test(tc, test_fork_orphan_cache);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return s;
+}
+
+int main(void)
+{
+    gc_init(NULL);
+    return run_suite(fork_suite(), CK_FORK_GETENV);
 }

@@ -23,20 +23,20 @@
  * Every child process the tests start is killed if it hangs.
  */
 #include <check.h>
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <tricolor.h>
 
 #include "capture.h"
+#include "check_main.h"
+#include "child.h"
 
 /* ---- Capturing stderr ---------------------------------------------------- */
 
@@ -50,58 +50,19 @@ static void init_fixture(void)
     ck_assert_int_eq(gc_init(NULL), 0);
 }
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 /* ---- Child processes ------------------------------------------------------- */
 
-/* Waits for the child pid; kills it if it has not ended within secs
- * seconds (a stopped world blocks every signal but SIGKILL). Returns its
- * wait status; *hung says whether it had to be killed. */
-static int wait_deadline(pid_t pid, int secs, int *hung)
-{
-    *hung = 0;
-    for (long waited_ms = 0;; waited_ms += 10) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-        if (waited_ms >= secs * 1000L && !*hung) {
-            kill(pid, SIGKILL);
-            *hung = 1;
-        }
-        usleep(10000);
-    }
-}
-
 /* Runs this program again as `test_misuse --child name`, with stderr sent
- * to a temporary file. A fresh process rather than a plain fork: the child
- * starts the runtime from nothing, and forking a process whose threads may
- * be inside malloc is unsafe under some sanitizers. Returns the child's
- * wait status and leaves its stderr in captured (*err). */
+ * to a temporary file, and kills it if it has not ended within 10 seconds.
+ * Returns the child's wait status and leaves its stderr in captured
+ * (*err). */
 static int run_child(const char *name, const char **err)
 {
     FILE *f = tmpfile();
     ck_assert_ptr_nonnull(f);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        dup2(fileno(f), 2);
-        execl("/proc/self/exe", "test_misuse", "--child", name, (char *)NULL);
-        _exit(127);
-    }
+    const char *const argv[] = {"test_misuse", "--child", name, NULL};
     int hung;
-    int status = wait_deadline(pid, 10, &hung);
+    int status = run_self(argv, f, 10, &hung);
     *err = read_all(f);
     fclose(f);
     ck_assert_msg(!hung, "child %s hung (killed after 10 s); stderr: %s", name, *err);
@@ -420,9 +381,5 @@ int main(int argc, char **argv)
                 return children[i].fn();
         return 2;
     }
-    SRunner *sr = srunner_create(misuse_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(misuse_suite(), CK_FORK_GETENV);
 }

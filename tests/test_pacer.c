@@ -55,10 +55,12 @@
 #include <tricolor.h>
 
 #include "capture.h"
+#include "check_main.h"
 #include "env.h"
 #include "gc.h"
 #include "pacer.h"
 #include "roots.h"
+#include "support.h"
 #include "threads.h"
 
 #define KiB ((uint64_t)1 << 10)
@@ -69,15 +71,6 @@
 /* The live set: a rooted array of small scannable objects. */
 static void **live;
 static size_t live_n, live_size;
-
-/* Overwrites 64 KiB of stack below the caller, so that stale copies of
- * pointers in dead frames do not keep objects alive. */
-static __attribute__((noinline)) void clear_stack(void)
-{
-    volatile char buf[64 * 1024];
-    memset((char *)buf, 0, sizeof buf);
-    __asm__ volatile("" : : "r"(buf) : "memory");
-}
 
 /* A new object with its first and last words written, as a program would
  * (an untouched fresh page would first be read, and faulted in, by the
@@ -120,13 +113,6 @@ struct churn_result {
     uint64_t samples;
     uint64_t over_limit; /* samples with sys - heap_released over the memory limit + 5% */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -720,10 +706,5 @@ int main(void)
     if (gc_init(&opts) != 0)
         return EXIT_FAILURE;
     gc_alloc(1); /* the heap's first arena */
-    SRunner *sr = srunner_create(pacer_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(pacer_suite(), CK_NOFORK);
 }

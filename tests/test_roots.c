@@ -11,8 +11,9 @@
  * read() or on a condition variable, the executable's data and bss, a shared
  * library's data and bss, gc_add_roots ranges (and their removal), pointers
  * inside heap objects, interior pointers (small and large objects, on the
- * stack, in globals and in the heap, past the first 128 KiB oblet). What is
- * not a root: a pointer one past the end of an object, a pointer stored in a
+ * stack, in globals and in the heap), a large object's only pointer in the
+ * last of its oblets, at either end of that oblet. What is not a root: a
+ * pointer one past the end of an object, a pointer stored in a
  * gc_alloc_noscan object, a pointer just outside a gc_add_roots range, a
  * removed range, an unregistered (exited) thread's stack. Finally, freed
  * memory is reused by later allocations of the same class.
@@ -49,40 +50,16 @@
 
 #include <tricolor.h>
 
+#include "check_main.h"
 #include "gc.h"
+#include "mark.h"
+#include "rootlib.h"
 #include "support.h"
-
-/* noipa as well: GCC must not find a helper pure and merge two calls,
- * which could leave a revealed pointer live in a callee-saved register. */
-#define NOINLINE __attribute__((noinline, noipa))
-
-/* From tests/rootlib.c, a shared library. Its slots are only reached
- * through these functions: referring to the variables from here would make
- * the linker copy them into the executable's bss (a copy relocation). */
-void rootlib_set(void *p);
-void *rootlib_get(void);
-void rootlib_set_data(void *p);
-void *rootlib_get_data(void);
-void *rootlib_bss_address(void);
-void *rootlib_data_address(void);
 
 /* The executable's segment bounds, from the linker and the C runtime. */
 extern char __data_start[], _edata[], __bss_start[], _end[];
 
-/* ---- Hidden addresses ---------------------------------------------------- */
-
-static uintptr_t hide(const void *p)
-{
-    return ~(uintptr_t)p;
-}
-
-/* Out of line, so that the compiler cannot reuse a pointer it revealed
- * earlier: a copy kept live in a callee-saved register would be a root.
- * Test bodies only ever compare hidden values. */
-static NOINLINE void *reveal(uintptr_t h)
-{
-    return (void *)~h;
-}
+/* ---- Hidden addresses (support.h: hide, reveal, new_hidden, is_live) ---- */
 
 /* A pointer to byte off of a hidden object. Test bodies take pointers only
  * from here and store them straight away: pointer arithmetic in a body can
@@ -91,40 +68,6 @@ static NOINLINE void *reveal(uintptr_t h)
 static NOINLINE void *at(uintptr_t h, size_t off)
 {
     return (char *)reveal(h) + off;
-}
-
-/* A new object of size bytes, every word filled with a non-pointer pattern
- * derived from its address; returns the hidden address. */
-static NOINLINE uintptr_t new_hidden(size_t size, int noscan)
-{
-    uintptr_t *p = noscan ? gc_alloc_noscan(size) : gc_alloc(size);
-    uintptr_t h = hide(p);
-    for (size_t i = 0; i < size / sizeof *p; i++)
-        p[i] = h + i;
-    return h;
-}
-
-/* Is the object allocated, at least size bytes, with its pattern intact
- * from word `from` on? */
-static NOINLINE int is_live_from(uintptr_t h, size_t size, size_t from)
-{
-    uintptr_t *p = reveal(h);
-    if (gc_base(p) != p || gc_size(p) < size)
-        return 0;
-    for (size_t i = from; i < size / sizeof *p; i++)
-        if (p[i] != h + i)
-            return 0;
-    return 1;
-}
-
-static int is_live(uintptr_t h, size_t size)
-{
-    return is_live_from(h, size, 0);
-}
-
-static NOINLINE int is_freed(uintptr_t h)
-{
-    return gc_base(reveal(h)) == NULL;
 }
 
 /* Stores a pointer to byte target_off of one object into byte slot_off of
@@ -562,21 +505,44 @@ START_TEST(interior_large)
 }
 END_TEST
 
-START_TEST(large_object_third_oblet)
+/* A scannable object larger than an oblet (OBLET_BYTES, runtime/mark.h) is
+ * scanned in oblets, each queued on its own. This one is nine and a half
+ * oblets long, so its last oblet is a short one; its only pointer, placed in
+ * that last oblet, must be found: at the oblet's first word (where the
+ * oblets queued by the first one end) and at the object's last word (where
+ * the scan of a short oblet must stop, not before). */
+static void pointer_in_last_oblet(int at_end)
 {
-    /* A 300 KiB scannable object is scanned in 128 KiB oblets: a pointer in
-     * its third oblet must be found. */
-    size_t size = 300 << 10;
+    size_t size = 9 * OBLET_BYTES + OBLET_BYTES / 2;
     uintptr_t big = new_hidden(size, 0);
+    size_t total = gc_size(at(big, 0));
+    ck_assert_uint_eq(total, size); /* whole pages: no tail beyond the request */
+    size_t last_oblet = (total - 1) / OBLET_BYTES * OBLET_BYTES;
+    ck_assert_uint_lt(total - last_oblet, OBLET_BYTES);
+    size_t off = at_end ? total - sizeof(void *) : last_oblet;
     uintptr_t target = new_hidden(48, 0);
-    link_ptr(big, 260 << 10, target, 0);
+    link_ptr(big, off, target, 0);
     bss_slot = at(big, 0);
     collect();
-    ck_assert_msg(is_live(target, 48), "a pointer in a large object's third oblet was missed");
-    ck_assert(is_live_from(big, size, (260 << 10) / sizeof(void *) + 1));
+    ck_assert_msg(is_live(target, 48),
+                  "a pointer at byte %zu of a %zu-byte object, in its last oblet (from byte "
+                  "%zu), was missed",
+                  off, total, last_oblet);
+    ck_assert(is_live_from(big, off, 0));
     bss_slot = NULL;
     collect();
     ck_assert(is_freed(big) && is_freed(target));
+}
+
+START_TEST(large_object_last_oblet_start)
+{
+    pointer_in_last_oblet(0);
+}
+END_TEST
+
+START_TEST(large_object_last_oblet_end)
+{
+    pointer_in_last_oblet(1);
 }
 END_TEST
 
@@ -763,7 +729,8 @@ static Suite *roots_suite(void)
     tcase_add_test(heap, heap_chain);
     tcase_add_test(heap, interior_small);
     tcase_add_test(heap, interior_large);
-    tcase_add_test(heap, large_object_third_oblet);
+    tcase_add_test(heap, large_object_last_oblet_start);
+    tcase_add_test(heap, large_object_last_oblet_end);
     tcase_add_test(heap, one_past_end_small);
     tcase_add_test(heap, one_past_end_large);
     tcase_add_test(heap, noscan_not_scanned);
@@ -778,9 +745,5 @@ int main(void)
     gc_options opts = {.gogc = "off", .godebug = "gccheckmark=1,clobberfree=1"};
     if (gc_init(&opts) != 0)
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(roots_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(roots_suite(), CK_FORK_GETENV);
 }

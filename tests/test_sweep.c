@@ -36,9 +36,8 @@
 
 #include <tricolor.h>
 
+#include "check_main.h"
 #include "support.h"
-
-#define NOINLINE __attribute__((noinline, noipa))
 
 /* ---- Helpers ------------------------------------------------------------- */
 
@@ -47,21 +46,6 @@ static uint64_t unix_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uintptr_t hide(const void *p)
-{
-    return ~(uintptr_t)p;
-}
-
-static NOINLINE void *reveal(uintptr_t h)
-{
-    return (void *)~h;
-}
-
-static NOINLINE int is_freed(uintptr_t h)
-{
-    return gc_base(reveal(h)) == NULL;
 }
 
 static gc_memstats ms_before, ms_mid, ms_after;
@@ -474,9 +458,5 @@ int main(void)
     gc_options opts = {.gogc = "off"};
     if (gc_init(&opts) != 0)
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(sweep_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(sweep_suite(), CK_FORK_GETENV);
 }

@@ -1,0 +1,198 @@
+/*
+ * Mark assists (runtime/worker.c): how an allocating thread's debt is paid.
+ *
+ * A thread that allocates while marking owes scan work at the rate the
+ * pacer sets (work per byte, x1024). gc_assist pays the debt first from the
+ * workers' banked credit, then by scanning grey objects itself, at least
+ * 64 KiB of work and at most 64 KiB per call; every unit of work pays
+ * 1024 / rate bytes of debt; only work the thread did itself counts as
+ * scan work done this cycle (which the rate is computed from). A slip in
+ * this arithmetic does not lose objects: it only shows as assists that
+ * never end or never happen, the heap overshooting its goal in the stress
+ * and pacing runs. So the test drives gc_assist directly, between cycles,
+ * with the marking state set up by hand:
+ *
+ * - with ample banked credit: exactly the debt's worth of credit is taken,
+ *   the debt is paid to within one rounding, and no scan work is counted;
+ * - with no credit and grey objects in the thread's own buffers: exactly
+ *   64 KiB is scanned, counted as scan work, and paid at the same rate; the
+ *   grey objects left over go to the global list;
+ * - with neither: nothing is paid, and the call returns (no cycle runs to
+ *   wait for).
+ *
+ * GOGC is 100 (the assist rate needs a finite goal) and the tests allocate
+ * far less than the first trigger: no cycle starts meanwhile.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tricolor.h>
+
+#include "check_main.h"
+#include "gc.h"
+#include "mark.h"
+#include "pacer.h"
+#include "support.h"
+#include "threads.h"
+#include "worker.h"
+
+/* The marker's internals, called as the runtime calls them: inside the
+ * runtime, where no stop lands while work.lock is held (runtime/lock.h). */
+static void rt_gcw_put(struct gc_work *w, uintptr_t obj)
+{
+    struct mthread *t = enter_runtime("test");
+    gcw_put(w, obj);
+    exit_runtime(t);
+}
+
+static uintptr_t rt_gcw_get(struct gc_work *w)
+{
+    struct mthread *t = enter_runtime("test");
+    uintptr_t obj = gcw_get(w);
+    exit_runtime(t);
+    return obj;
+}
+
+static void rt_gcw_dispose(struct gc_work *w)
+{
+    struct mthread *t = enter_runtime("test");
+    gcw_dispose(w);
+    exit_runtime(t);
+}
+
+#define KiB ((uint64_t)1 << 10)
+#define MiB ((uint64_t)1 << 20)
+#define GiB ((uint64_t)1 << 30)
+
+/* The marking state the tests change, saved and put back. */
+static struct {
+    AO_t roots_done, scan_done, bg_credit;
+    uint64_t expected;
+    int64_t assist_bytes;
+} saved;
+
+static void setup(void)
+{
+    ck_assert_uint_eq(atomic_load(&gc_phase), GC_OFF);
+    saved.roots_done = atomic_load(&mark_state.roots_done);
+    saved.scan_done = atomic_load(&mark_state.scan_done);
+    saved.bg_credit = atomic_load(&mark_state.bg_credit);
+    saved.expected = gc_controller.scan_work_expected;
+    saved.assist_bytes = current_thread->assist_bytes;
+    /* No root job for the assist to take; a known amount of work left. */
+    atomic_store(&mark_state.roots_done, 1);
+    atomic_store(&mark_state.scan_done, 0);
+    gc_controller.scan_work_expected = 64 * MiB;
+}
+
+static void teardown(void)
+{
+    atomic_store(&mark_state.roots_done, saved.roots_done);
+    atomic_store(&mark_state.scan_done, saved.scan_done);
+    atomic_store(&mark_state.bg_credit, saved.bg_credit);
+    gc_controller.scan_work_expected = saved.expected;
+    current_thread->assist_bytes = saved.assist_bytes;
+}
+
+/* Runs one assist for a debt of debt bytes; returns the rate it used. */
+static uint64_t assist(int64_t debt)
+{
+    struct mthread *t = enter_runtime("test_worker");
+    t->assist_bytes = -debt;
+    gc_assist(t);
+    exit_runtime(t);
+    uint64_t wpb = atomic_load(&mark_state.assist_work_per_byte_x1024);
+    ck_assert_msg(wpb > 1024, "the assist rate is %lu/1024 work per byte", (unsigned long)wpb);
+    return wpb;
+}
+
+START_TEST(assist_pays_from_credit)
+{
+    atomic_store(&mark_state.bg_credit, GiB);
+    int64_t debt = (int64_t)MiB;
+    uint64_t wpb = assist(debt);
+    uint64_t took = GiB - atomic_load(&mark_state.bg_credit);
+    uint64_t want = (uint64_t)debt * wpb / 1024;
+    ck_assert_msg(took == want, "took %lu of credit for a debt worth %lu", (unsigned long)took,
+                  (unsigned long)want);
+    int64_t left = current_thread->assist_bytes;
+    ck_assert_msg(left == -debt + (int64_t)(took * 1024 / wpb),
+                  "debt %ld after paying %lu credit at %lu/1024: %ld", (long)-debt,
+                  (unsigned long)took, (unsigned long)wpb, (long)left);
+    ck_assert_msg(left <= 0 && left > -(int64_t)(1024 / wpb + 2), "debt left: %ld", (long)left);
+    ck_assert_msg(atomic_load(&mark_state.scan_done) == 0,
+                  "banked credit was counted as scan work done (%lu)",
+                  (unsigned long)atomic_load(&mark_state.scan_done));
+}
+END_TEST
+
+/* Scannable objects of 32 KiB holding no pointers: scanning one is 32 KiB
+ * of work and greys nothing. */
+#define GREY_N     8
+#define GREY_BYTES (32 * KiB)
+static void *grey_objs[GREY_N];
+
+START_TEST(assist_scans_its_own_work)
+{
+    gc_add_roots(grey_objs, grey_objs + GREY_N);
+    atomic_store(&mark_state.bg_credit, 0);
+    struct mthread *t = current_thread;
+    for (int i = 0; i < GREY_N; i++) {
+        grey_objs[i] = gc_alloc(GREY_BYTES);
+        rt_gcw_put(&t->gcw, (uintptr_t)grey_objs[i]);
+    }
+    AO_t nfull0 = atomic_load(&work.nfull);
+    int64_t debt = (int64_t)MiB;
+    uint64_t wpb = assist(debt);
+    uint64_t scanned = atomic_load(&mark_state.scan_done);
+    ck_assert_msg(scanned == 2 * GREY_BYTES, "an assist scanned %lu bytes, not 64 KiB",
+                  (unsigned long)scanned);
+    int64_t left = current_thread->assist_bytes;
+    ck_assert_msg(left == -debt + (int64_t)(scanned * 1024 / wpb),
+                  "debt %ld after scanning %lu at %lu/1024: %ld", (long)-debt,
+                  (unsigned long)scanned, (unsigned long)wpb, (long)left);
+    /* The rest went where the workers find it. */
+    ck_assert_ptr_null(t->gcw.wbuf1);
+    ck_assert_ptr_null(t->gcw.wbuf2);
+    ck_assert_uint_eq(atomic_load(&work.nfull), nfull0 + 1);
+    struct gc_work w = {0};
+    int rest = 0;
+    while (rt_gcw_get(&w) != 0)
+        rest++;
+    rt_gcw_dispose(&w);
+    ck_assert_int_eq(rest, GREY_N - 2);
+    memset(grey_objs, 0, sizeof grey_objs);
+    gc_remove_roots(grey_objs, grey_objs + GREY_N);
+}
+END_TEST
+
+START_TEST(assist_without_work_returns)
+{
+    atomic_store(&mark_state.bg_credit, 0);
+    int64_t debt = (int64_t)MiB;
+    assist(debt);
+    ck_assert_int_eq(current_thread->assist_bytes, -debt);
+    ck_assert_uint_eq(atomic_load(&mark_state.scan_done), 0);
+}
+END_TEST
+
+static Suite *worker_suite(void)
+{
+    Suite *s = suite_create("worker");
+    TCase *tc = tcase_create("assists");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, assist_pays_from_credit);
+    tcase_add_test(tc, assist_scans_its_own_work);
+    tcase_add_test(tc, assist_without_work_returns);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (gc_init(NULL) != 0)
+        return EXIT_FAILURE;
+    return run_suite(worker_suite(), CK_FORK_GETENV);
+}
