@@ -21,7 +21,6 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
-#include <time.h>
 #include <signal.h>
 #include <tricolor.h>
 
@@ -75,12 +74,6 @@ void gc_trigger(void)
     if ((int32_t)(atomic_load32(&cycles.requested) - done) > 0)
         return; /* one is already asked for or marking */
     request_cycle(done + 1);
-}
-
-static void sleep_ns(int64_t ns)
-{
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    nanosleep(&ts, NULL);
 }
 
 void gc_wait_for_start(struct mthread *t)

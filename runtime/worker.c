@@ -13,7 +13,6 @@
 
 #include <limits.h>
 #include <sched.h>
-#include <time.h>
 
 RUNTIME_STATE struct mark_state mark_state;
 
@@ -33,12 +32,6 @@ static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none *
  * ASSIST_PARK_MAX_WAITS looks (100 ms). */
 #define ASSIST_PARK_NS        1000000
 #define ASSIST_PARK_MAX_WAITS 100
-
-static void sleep_ns(int64_t ns)
-{
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    nanosleep(&ts, NULL);
-}
 
 /* ---- Root jobs ------------------------------------------------------------ */
 
