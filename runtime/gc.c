@@ -20,7 +20,6 @@
 
 #include <limits.h>
 #include <sched.h>
-#include <stdio.h>
 #include <signal.h>
 #include <tricolor.h>
 
@@ -229,6 +228,23 @@ static void feed_limiter(const struct cycle_record *rec, int marking)
         gc_limiter.last_enabled_cycle = gc_stats.num_gc + 1;
 }
 
+/* In the mark-termination pause, with pause_ns of it gone. */
+static void print_pacertrace(const struct cycle_record *rec, int retries, int64_t pause_ns)
+{
+    struct pacertrace_line p = {
+        .retries = retries,
+        .workbufs = rec->termination_workbufs,
+        .pause_ns = pause_ns,
+        .stop1_ns = rec->stop1_ns,
+        .stop2_ns = rec->stop2_ns,
+        .stops_abandoned = rec->stop2_abandoned,
+        .started_by_mutator = rec->started_by_mutator,
+    };
+    char line[240];
+    int n = format_pacertrace(line, sizeof line, &p);
+    trace_emit(line, n < (int)sizeof line ? n : (int)sizeof line - 1);
+}
+
 static void concurrent_mark(struct cycle_record *rec)
 {
     int64_t last_limiter = nanotime();
@@ -299,18 +315,8 @@ static void concurrent_mark(struct cycle_record *rec)
         rec->termination_workbufs = atomic_load(&work.nfull);
         mark_drain(&w);
         gcw_dispose(&w);
-        if (knobs.gcpacertrace) {
-            char line[240];
-            int n =
-                snprintf(line, sizeof line,
-                         "pacer: termination: %d retries, %lu workbufs drained in the "
-                         "pause, %.3f ms; stopping took %.3f + %.3f ms (%d stops given "
-                         "up); started by %s\n",
-                         attempt, (unsigned long)rec->termination_workbufs, (nanotime() - t0) / 1e6,
-                         rec->stop1_ns / 1e6, rec->stop2_ns / 1e6, rec->stop2_abandoned,
-                         rec->started_by_mutator ? "an allocating thread" : "the controller");
-            trace_emit(line, n);
-        }
+        if (knobs.gcpacertrace)
+            print_pacertrace(rec, attempt, nanotime() - t0);
         return;
     }
 }
