@@ -150,16 +150,7 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
     if (knobs.gccheckmark)
         checkmark_reset();
     mark_reset();
-    atomic_xadd(&mark_state.cycle, 1);
-    atomic_store(&mark_state.roots_done, 0);
-    atomic_store(&mark_state.globals_claimed, 0);
-    atomic_store(&mark_state.bg_credit, 0);
-    atomic_store(&mark_state.scan_done, 0);
-    atomic_store(&mark_state.assist_ns, 0);
-    atomic_store(&mark_state.background_ns, 0);
-    atomic_store(&mark_state.idle_ns, 0);
-    for (struct mthread *t = threads_first(); t; t = t->next)
-        t->assist_bytes = 0;
+    mark_state_reset();
     write_barrier_set(1);
     atomic_store(&gc_phase, GC_MARK);
     rec->t_mark = nanotime();
@@ -293,10 +284,7 @@ static void concurrent_mark(struct cycle_record *rec)
          * seeing either store; see docs/concurrency.md.) Most of what they
          * reach is already marked, so this costs about one pass over the
          * stacks and globals, however large the heap. */
-        /* The rescan's sizes are the cycle's stack and globals sizes (the
-         * pacer's and gctrace's), not the sum of both passes. */
-        atomic_store(&work.stack_scan, 0);
-        atomic_store(&work.globals_scan, 0);
+        mark_reset_root_sizes();
         for (struct mthread *t = threads_first(); t; t = t->next)
             mark_thread_stack(t, &w);
         mark_globals(&w);
@@ -344,9 +332,11 @@ static void mark_termination(struct cycle_record *rec)
     write_barrier_set(0);
     atomic_store(&gc_phase, GC_OFF);
     assists_wake();
-    atomic_xadd(&mheap_.sweepgen, 2);
+    sweep_next_generation();
 
-    rec->cpu_background = (int64_t)atomic_load(&mark_state.background_ns);
+    /* With gcstoptheworld no worker ran: cycle_finish timed the mark. */
+    if (!knobs.gcstoptheworld)
+        rec->cpu_background = (int64_t)atomic_load(&mark_state.background_ns);
     rec->cpu_idle = (int64_t)atomic_load(&mark_state.idle_ns);
     rec->cpu_assist = (int64_t)atomic_load(&mark_state.assist_ns);
     struct pacer_cycle pc = {
@@ -451,7 +441,6 @@ static void cycle_finish(uint32_t n)
         int64_t t = rec->t_mark;
         stw_mark(rec);
         rec->cpu_background = rec->t_term - t;
-        atomic_store(&mark_state.background_ns, (AO_t)rec->cpu_background);
         rec->stw_ns += rec->t_term - rec->t_start;
     } else {
         concurrent_mark(rec);

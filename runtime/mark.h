@@ -95,6 +95,10 @@ static inline int mark_work_available(void)
 }
 /* Resets per-cycle counters; with the world stopped. */
 void mark_reset(void);
+/* Before mark termination rescans the roots, with the world stopped: the
+ * rescan measures the stacks and globals again, so that the cycle's sizes
+ * (the pacer's and gctrace's) are one pass's, not the sum of both. */
+void mark_reset_root_sizes(void);
 
 #pragma GCC visibility pop
 

@@ -181,6 +181,11 @@ void sweep_finish(void)
     sweep_wait_idle();
 }
 
+void sweep_next_generation(void)
+{
+    atomic_xadd(&mheap_.sweepgen, 2);
+}
+
 void sweep_pacing_commit(uint64_t heap_live, uint64_t trigger, size_t pages_to_sweep)
 {
     int64_t distance = (int64_t)trigger - (int64_t)heap_live - ((int64_t)1 << 20);

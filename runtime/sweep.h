@@ -50,6 +50,11 @@ void sweep_wait_idle(void);
 void sweep_pause(void);
 void sweep_unpause(void);
 
+/* At mark termination, with the world stopped: advances the heap's sweepgen
+ * by 2, so that every in-use span is unswept and this cycle's mark bits are
+ * what sweeping turns into alloc bits. */
+void sweep_next_generation(void);
+
 /* At mark termination: spread pages_to_sweep over the allocation between
  * heap_live and the next trigger. */
 void sweep_pacing_commit(uint64_t heap_live, uint64_t trigger, size_t pages_to_sweep);

@@ -33,6 +33,20 @@ static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none *
 #define ASSIST_PARK_NS        1000000
 #define ASSIST_PARK_MAX_WAITS 100
 
+void mark_state_reset(void)
+{
+    atomic_xadd(&mark_state.cycle, 1);
+    atomic_store(&mark_state.roots_done, 0);
+    atomic_store(&mark_state.globals_claimed, 0);
+    atomic_store(&mark_state.bg_credit, 0);
+    atomic_store(&mark_state.scan_done, 0);
+    atomic_store(&mark_state.assist_ns, 0);
+    atomic_store(&mark_state.background_ns, 0);
+    atomic_store(&mark_state.idle_ns, 0);
+    for (struct mthread *t = threads_first(); t; t = t->next)
+        t->assist_bytes = 0;
+}
+
 /* ---- Root jobs ------------------------------------------------------------ */
 
 int mark_unscanned_stacks(struct gc_work *w, int world_stopped)

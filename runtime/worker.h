@@ -60,6 +60,11 @@ struct mark_state {
 
 extern struct mark_state mark_state;
 
+/* With the world stopped, as a cycle starts: a new stack-scan generation,
+ * no root job done, no background credit, this cycle's CPU counters and
+ * scan work at zero, and every registered thread's assist balance at zero.
+ * The workers are asleep (workers_wake comes after). */
+void mark_state_reset(void);
 /* Starts the mark workers for a budget of procs CPUs. */
 void workers_start(int procs);
 /* Wakes the workers for a mark phase (after mark_state is reset). */
