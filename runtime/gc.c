@@ -31,9 +31,9 @@ RUNTIME_STATE struct gc_cycle_stats gc_stats;
  * requested + 1, where marking is the last cycle whose first pause is over
  * and terminated the last whose marking is over (with its successor's
  * trigger set). forced_upto: cycles up to this number were asked for by
- * gc_collect. The futex words wake the
- * controller (requested), allocating threads waiting for a cycle to start
- * (marking), gc_collect's waiters (completed) and the sweeper (sweep_wake). */
+ * gc_collect. The futex words wake the controller (requested), allocating
+ * threads waiting for a cycle to start (marking) and gc_collect's waiters
+ * (completed). */
 static RUNTIME_STATE struct {
     volatile uint32_t requested;
     volatile uint32_t started;
@@ -41,7 +41,6 @@ static RUNTIME_STATE struct {
     volatile uint32_t terminated;
     volatile uint32_t completed;
     volatile uint32_t forced_upto;
-    volatile uint32_t sweep_wake;
 } cycles;
 
 /* Raises *word to at least v. */
@@ -447,9 +446,7 @@ static void cycle_finish(uint32_t n)
     }
     mark_termination(rec);
     atomic_store32(&cycles.terminated, n);
-
-    atomic_xadd32(&cycles.sweep_wake, 1);
-    futex_wake(&cycles.sweep_wake, 1);
+    sweeper_wake();
     if (knobs.gctrace)
         print_gctrace(rec);
 }
@@ -596,24 +593,6 @@ void gc_fork_child(void)
     gc_start_threads();
 }
 
-static void *sweeper_main(void *arg)
-{
-    (void)arg;
-    collector_thread_started();
-    uint32_t seen = 0;
-    for (;;) {
-        uint32_t now;
-        while ((now = atomic_load32(&cycles.sweep_wake)) == seen)
-            futex_wait(&cycles.sweep_wake, seen);
-        seen = now;
-        while (sweep_one() != 0)
-            ;
-        sweep_wait_idle();
-        scavenger_sweep_done();
-    }
-    return NULL;
-}
-
 /* Collector threads that gc_start_threads has launched, and those of them
  * that have started running. */
 static uint32_t threads_launched;
@@ -649,7 +628,10 @@ void gc_start_threads(void)
     scavenger_start();
     prefault_start();
     collector_thread_start(controller_main, NULL, "the collector's controller");
-    collector_thread_start(sweeper_main, NULL, "the background sweeper");
+    /* The scavenger's cue that sweeping is done is passed in, so that
+     * sweeping, on the allocation path below the scavenger, never calls up
+     * into it. */
+    sweeper_start(scavenger_sweep_done);
     /* Return only once every thread runs its own code: a fork() right
      * after gc_init must not copy a thread still inside its start-up,
      * where the C library or a sanitizer may hold an allocator lock that

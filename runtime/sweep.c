@@ -1,10 +1,12 @@
 /*
- * The sweeper. See sweep.h; the sweepgen states are described in span.h.
+ * Sweeping, proportional sweeping and the background sweeper. See sweep.h;
+ * the sweepgen states are described in span.h.
  */
 #include "sweep.h"
 
 #include "central.h"
 #include "env.h"
+#include "gc.h"
 #include "heap.h"
 #include "platform.h"
 #include "stats.h"
@@ -211,4 +213,41 @@ void sweep_deduct_credit(uint64_t heap_live, size_t span_bytes)
             break;
         }
     }
+}
+
+/* ---- The background sweeper ---------------------------------------------- */
+
+/* Bumped by sweeper_wake, once per mark termination: the sweeper sweeps the
+ * heap through once for every change it sees. */
+static RUNTIME_STATE volatile uint32_t sweeper_wakeups;
+/* What the sweeper calls each time it has swept everything (set before the
+ * thread starts). */
+static void (*sweeper_done)(void);
+
+static void *sweeper_main(void *arg)
+{
+    (void)arg;
+    collector_thread_started();
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t now;
+        while ((now = atomic_load32(&sweeper_wakeups)) == seen)
+            futex_wait(&sweeper_wakeups, seen);
+        seen = now;
+        sweep_finish();
+        sweeper_done();
+    }
+    return NULL;
+}
+
+void sweeper_start(void (*done)(void))
+{
+    sweeper_done = done;
+    collector_thread_start(sweeper_main, NULL, "the background sweeper");
+}
+
+void sweeper_wake(void)
+{
+    atomic_xadd32(&sweeper_wakeups, 1);
+    futex_wake(&sweeper_wakeups, 1);
 }
