@@ -1,8 +1,18 @@
 /*
- * The collection cycle and the collector's threads. See gc.h.
+ * The collection cycle (Go's mgc.go). See gc.h for the phases, the
+ * invariants and the hand-off of a cycle from the thread that starts it to
+ * the controller.
+ *
+ * In order: the cycle counters and how a cycle is asked for; the cycle
+ * itself (sweep termination, concurrent mark, mark termination); the
+ * hand-off (cycle_busy) and the controller; fork(); the public entry
+ * points. What belongs to other files is theirs: the cycle resets marking
+ * and sweeping state through their functions, hands its numbers to trace.c
+ * to print, and has its thread started by bgthreads.c.
  */
 #include "gc.h"
 
+#include "bgthreads.h"
 #include "cache.h"
 #include "checkmark.h"
 #include "env.h"
@@ -11,7 +21,6 @@
 #include "pacer.h"
 #include "platform.h"
 #include "roots.h"
-#include "prefault.h"
 #include "scavenge.h"
 #include "sweep.h"
 #include "threads.h"
@@ -20,11 +29,12 @@
 
 #include <limits.h>
 #include <sched.h>
-#include <signal.h>
 #include <tricolor.h>
 
 RUNTIME_STATE volatile AO_t gc_phase;
 RUNTIME_STATE struct gc_cycle_stats gc_stats;
+
+/* ---- Cycle counters and requests ------------------------------------------ */
 
 /* Cycle bookkeeping. requested, started, marking, terminated and completed
  * count cycles since init; completed <= terminated <= marking <= started <=
@@ -131,7 +141,22 @@ static int stw_procs(void)
     return knobs.procs < n ? knobs.procs : n;
 }
 
-static void help_sweep(struct mthread *t, const char *what);
+/* Sweeps until nothing is left, then waits for the other sweepers. A
+ * registered caller sweeps one span at a time inside the runtime, so that
+ * it can be stopped between spans. */
+static void help_sweep(struct mthread *t, const char *what)
+{
+    for (;;) {
+        if (t)
+            enter_runtime(what);
+        size_t n = sweep_one();
+        if (t)
+            exit_runtime(t);
+        if (n == 0)
+            break;
+    }
+    sweep_wait_idle();
+}
 
 /* Sweep termination, the first pause: no span may be unswept when marking
  * starts, the barrier and allocate-black go on. self: the registered thread
@@ -451,24 +476,7 @@ static void cycle_finish(uint32_t n)
         print_gctrace(rec);
 }
 
-/* ---- Threads ------------------------------------------------------------ */
-
-/* Sweeps until nothing is left, then waits for the other sweepers. A
- * registered caller sweeps one span at a time inside the runtime, so that
- * it can be stopped between spans. */
-static void help_sweep(struct mthread *t, const char *what)
-{
-    for (;;) {
-        if (t)
-            enter_runtime(what);
-        size_t n = sweep_one();
-        if (t)
-            exit_runtime(t);
-        if (n == 0)
-            break;
-    }
-    sweep_wait_idle();
-}
+/* ---- The hand-off and the controller -------------------------------------- */
 
 /* cycle_busy: held from a cycle's start to its end, and by fork() (see
  * gc_fork_prepare) so that a child is never born in the middle of a cycle.
@@ -566,6 +574,18 @@ static void *controller_main(void *arg)
     return NULL;
 }
 
+void controller_start(void)
+{
+    collector_thread_start(controller_main, NULL, "the collector's controller");
+}
+
+void cycle_init(void)
+{
+    gc_stats.init_time = nanotime();
+}
+
+/* ---- fork() --------------------------------------------------------------- */
+
 void gc_fork_prepare(void)
 {
     struct mthread *t = current_thread;
@@ -590,55 +610,6 @@ void gc_fork_child(void)
     atomic_store32(&cycles.marking, done);
     atomic_store32(&cycles.terminated, done);
     atomic_store32(&cycles.forced_upto, done);
-    gc_start_threads();
-}
-
-/* Collector threads that gc_start_threads has launched, and those of them
- * that have started running. */
-static uint32_t threads_launched;
-static RUNTIME_STATE volatile uint32_t threads_up;
-
-void collector_thread_start(void *(*fn)(void *), void *arg, const char *what)
-{
-    pthread_t th;
-    if (pthread_create(&th, NULL, fn, arg) != 0)
-        fatal("cannot start %s", what);
-    pthread_detach(th);
-    threads_launched++;
-}
-
-void collector_thread_started(void)
-{
-    /* Signals are for the registered threads; the suspend signal in
-     * particular must never land here. */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    atomic_xadd32(&threads_up, 1);
-    futex_wake(&threads_up, 1);
-}
-
-void gc_start_threads(void)
-{
-    if (gc_stats.init_time == 0)
-        gc_stats.init_time = nanotime();
-    atomic_store32(&threads_up, 0);
-    threads_launched = 0;
-    workers_start(knobs.procs);
-    scavenger_start();
-    prefault_start();
-    collector_thread_start(controller_main, NULL, "the collector's controller");
-    /* The scavenger's cue that sweeping is done is passed in, so that
-     * sweeping, on the allocation path below the scavenger, never calls up
-     * into it. */
-    sweeper_start(scavenger_sweep_done);
-    /* Return only once every thread runs its own code: a fork() right
-     * after gc_init must not copy a thread still inside its start-up,
-     * where the C library or a sanitizer may hold an allocator lock that
-     * would stay locked in the child. */
-    uint32_t up;
-    while ((up = atomic_load32(&threads_up)) < threads_launched)
-        futex_wait(&threads_up, up);
 }
 
 /* ---- Public entry points ------------------------------------------------- */

@@ -14,6 +14,7 @@
  * registration (abandoning the spans those threads had cached: a leak of a
  * few spans, never a corruption) and restarts the collector's threads.
  */
+#include "bgthreads.h"
 #include "central.h"
 #include "checkmark.h"
 #include "env.h"
@@ -85,6 +86,7 @@ static void fork_child(void)
     threads_fork_child();
     prefault_fork_child();
     gc_fork_child();
+    gc_start_threads();
 }
 
 int gc_init(const gc_options *opts)
@@ -107,6 +109,7 @@ int gc_init(const gc_options *opts)
     malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);
     pacer_init(knobs.gogc, knobs.memory_limit);
     prefault_init();
+    cycle_init();
     gc_start_threads();
     thread_register();
     pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -4,9 +4,9 @@
  */
 #include "sweep.h"
 
+#include "bgthreads.h"
 #include "central.h"
 #include "env.h"
-#include "gc.h"
 #include "heap.h"
 #include "platform.h"
 #include "stats.h"

@@ -3,6 +3,7 @@
  */
 #include "worker.h"
 
+#include "bgthreads.h"
 #include "env.h"
 #include "gc.h"
 #include "mark.h"
