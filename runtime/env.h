@@ -2,6 +2,11 @@
  * Knobs: GOGC, GOMEMLIMIT, GODEBUG and GOMAXPROCS (alias GCPROCS), read from
  * the environment and from gc_options with Go's syntax. See env.c for the
  * precedence rules and docs/ for what each knob does.
+ *
+ * Invariants: the runtime's knobs are written once, by knobs_load in
+ * gc_init before any collector thread starts, and only read after (tests
+ * may set one between cycles). Their defaults are written in one place,
+ * env.c's KNOBS_DEFAULTS.
  */
 #ifndef TRICOLOR_ENV_H
 #define TRICOLOR_ENV_H

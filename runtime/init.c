@@ -11,8 +11,9 @@
  * forking thread. The atfork handlers wait for any running cycle and for
  * sweeping to end, then hold every runtime lock across the fork so that no
  * structure is half updated; the child drops every other thread's
- * registration (abandoning the spans those threads had cached: a leak of a
- * few spans, never a corruption) and restarts the collector's threads.
+ * registration (their cached spans go back to the central lists, so that
+ * they are swept again: threads_fork_child) and restarts the collector's
+ * threads (gc_start_threads, bgthreads.c).
  */
 #include "bgthreads.h"
 #include "central.h"

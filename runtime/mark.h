@@ -24,6 +24,11 @@
  * again from the roots into the separate checkmark bits (checkmark.h says
  * which edges it follows). An object reached that way whose real mark bit
  * is clear was missed by the real mark: the runtime aborts naming it.
+ *
+ * work's per-cycle counters (bytes marked, bytes scanned) are reset only
+ * with the world stopped, by this file's functions: all of them as a cycle
+ * starts (mark_reset), the root sizes again before the termination rescan
+ * (mark_reset_root_sizes), so that each figure is one pass's.
  */
 #ifndef TRICOLOR_MARK_H
 #define TRICOLOR_MARK_H

@@ -1,5 +1,6 @@
 /*
- * Platform glue: address space, clocks, CPUs, futexes, fatal errors.
+ * Platform glue: address space, clocks and sleeping, CPUs, futexes, fatal
+ * errors.
  *
  * The collector's logic never calls mmap, madvise, clock_gettime or hwloc
  * directly; it calls these, so that what it asks of the OS is listed here

@@ -1,6 +1,8 @@
 /*
  * Thread registration and stopping. See threads.h for the safe-point
- * invariant.
+ * invariant. One stop serves both callers: stop_the_world is
+ * stop_the_world_within with no deadline, and one wait_suspended waits for a
+ * thread's acknowledgement with or without one.
  */
 #include "threads.h"
 
