@@ -43,12 +43,15 @@
 
 #include "platform.h"
 
-struct knobs knobs = {
-    .gogc = 100,
-    .memory_limit = INT64_MAX,
-    .madvdontneed = 1,
-    .procs = 1,
-};
+/* The defaults, the one place they are written: what knobs holds before
+ * gc_init, and what knobs_load starts from (with procs = ncpu). */
+#define DEFAULT_GOGC 100
+#define KNOBS_DEFAULTS                                                                             \
+    {                                                                                              \
+        .gogc = DEFAULT_GOGC, .memory_limit = INT64_MAX, .madvdontneed = 1, .procs = 1,            \
+    }
+
+struct knobs knobs = KNOBS_DEFAULTS;
 
 #define GOGC_SYNTAX  "want an integer percent or \"off\""
 #define LIMIT_SYNTAX "want a byte count with an optional unit B, KiB, MiB, GiB or TiB, or \"off\""
@@ -97,7 +100,7 @@ static int parse_int(const char *s, size_t len, int allow_neg, int *out)
 int parse_gogc(const char *s, int *out)
 {
     if (s == NULL || s[0] == '\0') {
-        *out = 100;
+        *out = DEFAULT_GOGC;
         return 0;
     }
     if (strcmp(s, "off") == 0) {
@@ -367,12 +370,8 @@ void knobs_load(struct knobs *k, const struct gc_options *opts, int ncpu)
         ncpu = 1;
     if (ncpu > KNOBS_MAX_PROCS)
         ncpu = KNOBS_MAX_PROCS;
-    *k = (struct knobs){
-        .gogc = 100,
-        .memory_limit = INT64_MAX,
-        .madvdontneed = 1,
-        .procs = ncpu,
-    };
+    *k = (struct knobs)KNOBS_DEFAULTS;
+    k->procs = ncpu;
     struct loader l = {.k = k};
 
     load_env(&l, "");

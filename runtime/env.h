@@ -2,6 +2,11 @@
  * Knobs: GOGC, GOMEMLIMIT, GODEBUG and GOMAXPROCS (alias GCPROCS), read from
  * the environment and from gc_options with Go's syntax. See env.c for the
  * precedence rules and docs/ for what each knob does.
+ *
+ * Invariants: the runtime's knobs are written once, by knobs_load in
+ * gc_init before any collector thread starts, and only read after (tests
+ * may set one between cycles). Their defaults are written in one place,
+ * env.c's KNOBS_DEFAULTS.
  */
 #ifndef TRICOLOR_ENV_H
 #define TRICOLOR_ENV_H
@@ -13,14 +18,15 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
+/* The defaults are env.c's KNOBS_DEFAULTS (and its top comment). */
 struct knobs {
-    int gogc;             /* percent; -1 = off. default 100 */
-    int64_t memory_limit; /* bytes; INT64_MAX = no limit (default) */
+    int gogc;             /* percent; -1 = off */
+    int64_t memory_limit; /* bytes; INT64_MAX = no limit */
     int gctrace, scavtrace, gcpacertrace, gccheckmark, gcstoptheworld, clobberfree;
-    int madvdontneed; /* default 1 */
+    int madvdontneed; /* 0: released pages are given back with MADV_FREE */
     int disablethp;   /* 1: the heap does not ask for transparent huge pages */
-    int prefault;     /* 1: the prefaulter runs (prefault.h); default 0 */
-    int procs;        /* worker budget GOMAXPROCS (alias GCPROCS); default = ncpu argument */
+    int prefault;     /* 1: the prefaulter runs (prefault.h) */
+    int procs;        /* worker budget GOMAXPROCS (alias GCPROCS) */
 };
 
 /* The process's knobs, filled by knobs_load at gc_init. Before that they hold

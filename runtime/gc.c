@@ -1,8 +1,18 @@
 /*
- * The collection cycle and the collector's threads. See gc.h.
+ * The collection cycle (Go's mgc.go). See gc.h for the phases, the
+ * invariants and the hand-off of a cycle from the thread that starts it to
+ * the controller.
+ *
+ * In order: the cycle counters and how a cycle is asked for; the cycle
+ * itself (sweep termination, concurrent mark, mark termination); the
+ * hand-off (cycle_busy) and the controller; fork(); the public entry
+ * points. What belongs to other files is theirs: the cycle resets marking
+ * and sweeping state through their functions, hands its numbers to trace.c
+ * to print, and has its thread started by bgthreads.c.
  */
 #include "gc.h"
 
+#include "bgthreads.h"
 #include "cache.h"
 #include "checkmark.h"
 #include "env.h"
@@ -11,7 +21,6 @@
 #include "pacer.h"
 #include "platform.h"
 #include "roots.h"
-#include "prefault.h"
 #include "scavenge.h"
 #include "sweep.h"
 #include "threads.h"
@@ -20,22 +29,21 @@
 
 #include <limits.h>
 #include <sched.h>
-#include <stdio.h>
-#include <time.h>
-#include <signal.h>
 #include <tricolor.h>
 
 RUNTIME_STATE volatile AO_t gc_phase;
 RUNTIME_STATE struct gc_cycle_stats gc_stats;
+
+/* ---- Cycle counters and requests ------------------------------------------ */
 
 /* Cycle bookkeeping. requested, started, marking, terminated and completed
  * count cycles since init; completed <= terminated <= marking <= started <=
  * requested + 1, where marking is the last cycle whose first pause is over
  * and terminated the last whose marking is over (with its successor's
  * trigger set). forced_upto: cycles up to this number were asked for by
- * gc_collect. The futex words wake the
- * controller (requested), allocating threads waiting for a cycle to start
- * (marking), gc_collect's waiters (completed) and the sweeper (sweep_wake). */
+ * gc_collect. The futex words wake the controller (requested), allocating
+ * threads waiting for a cycle to start (marking) and gc_collect's waiters
+ * (completed). */
 static RUNTIME_STATE struct {
     volatile uint32_t requested;
     volatile uint32_t started;
@@ -43,7 +51,6 @@ static RUNTIME_STATE struct {
     volatile uint32_t terminated;
     volatile uint32_t completed;
     volatile uint32_t forced_upto;
-    volatile uint32_t sweep_wake;
 } cycles;
 
 /* Raises *word to at least v. */
@@ -75,12 +82,6 @@ void gc_trigger(void)
     if ((int32_t)(atomic_load32(&cycles.requested) - done) > 0)
         return; /* one is already asked for or marking */
     request_cycle(done + 1);
-}
-
-static void sleep_ns(int64_t ns)
-{
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    nanosleep(&ts, NULL);
 }
 
 void gc_wait_for_start(struct mthread *t)
@@ -140,7 +141,22 @@ static int stw_procs(void)
     return knobs.procs < n ? knobs.procs : n;
 }
 
-static void help_sweep(struct mthread *t, const char *what);
+/* Sweeps until nothing is left, then waits for the other sweepers. A
+ * registered caller sweeps one span at a time inside the runtime, so that
+ * it can be stopped between spans. */
+static void help_sweep(struct mthread *t, const char *what)
+{
+    for (;;) {
+        if (t)
+            enter_runtime(what);
+        size_t n = sweep_one();
+        if (t)
+            exit_runtime(t);
+        if (n == 0)
+            break;
+    }
+    sweep_wait_idle();
+}
 
 /* Sweep termination, the first pause: no span may be unswept when marking
  * starts, the barrier and allocate-black go on. self: the registered thread
@@ -158,16 +174,7 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
     if (knobs.gccheckmark)
         checkmark_reset();
     mark_reset();
-    atomic_xadd(&mark_state.cycle, 1);
-    atomic_store(&mark_state.roots_done, 0);
-    atomic_store(&mark_state.globals_claimed, 0);
-    atomic_store(&mark_state.bg_credit, 0);
-    atomic_store(&mark_state.scan_done, 0);
-    atomic_store(&mark_state.assist_ns, 0);
-    atomic_store(&mark_state.background_ns, 0);
-    atomic_store(&mark_state.idle_ns, 0);
-    for (struct mthread *t = threads_first(); t; t = t->next)
-        t->assist_bytes = 0;
+    mark_state_reset();
     write_barrier_set(1);
     atomic_store(&gc_phase, GC_MARK);
     rec->t_mark = nanotime();
@@ -233,6 +240,23 @@ static void feed_limiter(const struct cycle_record *rec, int marking)
         gc_limiter.last_enabled_cycle = gc_stats.num_gc + 1;
 }
 
+/* In the mark-termination pause, with pause_ns of it gone. */
+static void print_pacertrace(const struct cycle_record *rec, int retries, int64_t pause_ns)
+{
+    struct pacertrace_line p = {
+        .retries = retries,
+        .workbufs = rec->termination_workbufs,
+        .pause_ns = pause_ns,
+        .stop1_ns = rec->stop1_ns,
+        .stop2_ns = rec->stop2_ns,
+        .stops_abandoned = rec->stop2_abandoned,
+        .started_by_mutator = rec->started_by_mutator,
+    };
+    char line[240];
+    int n = format_pacertrace(line, sizeof line, &p);
+    trace_emit(line, n < (int)sizeof line ? n : (int)sizeof line - 1);
+}
+
 static void concurrent_mark(struct cycle_record *rec)
 {
     int64_t last_limiter = nanotime();
@@ -281,10 +305,7 @@ static void concurrent_mark(struct cycle_record *rec)
          * seeing either store; see docs/concurrency.md.) Most of what they
          * reach is already marked, so this costs about one pass over the
          * stacks and globals, however large the heap. */
-        /* The rescan's sizes are the cycle's stack and globals sizes (the
-         * pacer's and gctrace's), not the sum of both passes. */
-        atomic_store(&work.stack_scan, 0);
-        atomic_store(&work.globals_scan, 0);
+        mark_reset_root_sizes();
         for (struct mthread *t = threads_first(); t; t = t->next)
             mark_thread_stack(t, &w);
         mark_globals(&w);
@@ -303,18 +324,8 @@ static void concurrent_mark(struct cycle_record *rec)
         rec->termination_workbufs = atomic_load(&work.nfull);
         mark_drain(&w);
         gcw_dispose(&w);
-        if (knobs.gcpacertrace) {
-            char line[240];
-            int n =
-                snprintf(line, sizeof line,
-                         "pacer: termination: %d retries, %lu workbufs drained in the "
-                         "pause, %.3f ms; stopping took %.3f + %.3f ms (%d stops given "
-                         "up); started by %s\n",
-                         attempt, (unsigned long)rec->termination_workbufs, (nanotime() - t0) / 1e6,
-                         rec->stop1_ns / 1e6, rec->stop2_ns / 1e6, rec->stop2_abandoned,
-                         rec->started_by_mutator ? "an allocating thread" : "the controller");
-            trace_emit(line, n);
-        }
+        if (knobs.gcpacertrace)
+            print_pacertrace(rec, attempt, nanotime() - t0);
         return;
     }
 }
@@ -342,9 +353,11 @@ static void mark_termination(struct cycle_record *rec)
     write_barrier_set(0);
     atomic_store(&gc_phase, GC_OFF);
     assists_wake();
-    atomic_xadd(&mheap_.sweepgen, 2);
+    sweep_next_generation();
 
-    rec->cpu_background = (int64_t)atomic_load(&mark_state.background_ns);
+    /* With gcstoptheworld no worker ran: cycle_finish timed the mark. */
+    if (!knobs.gcstoptheworld)
+        rec->cpu_background = (int64_t)atomic_load(&mark_state.background_ns);
     rec->cpu_idle = (int64_t)atomic_load(&mark_state.idle_ns);
     rec->cpu_assist = (int64_t)atomic_load(&mark_state.assist_ns);
     struct pacer_cycle pc = {
@@ -449,38 +462,18 @@ static void cycle_finish(uint32_t n)
         int64_t t = rec->t_mark;
         stw_mark(rec);
         rec->cpu_background = rec->t_term - t;
-        atomic_store(&mark_state.background_ns, (AO_t)rec->cpu_background);
         rec->stw_ns += rec->t_term - rec->t_start;
     } else {
         concurrent_mark(rec);
     }
     mark_termination(rec);
     atomic_store32(&cycles.terminated, n);
-
-    atomic_xadd32(&cycles.sweep_wake, 1);
-    futex_wake(&cycles.sweep_wake, 1);
+    sweeper_wake();
     if (knobs.gctrace)
         print_gctrace(rec);
 }
 
-/* ---- Threads ------------------------------------------------------------ */
-
-/* Sweeps until nothing is left, then waits for the other sweepers. A
- * registered caller sweeps one span at a time inside the runtime, so that
- * it can be stopped between spans. */
-static void help_sweep(struct mthread *t, const char *what)
-{
-    for (;;) {
-        if (t)
-            enter_runtime(what);
-        size_t n = sweep_one();
-        if (t)
-            exit_runtime(t);
-        if (n == 0)
-            break;
-    }
-    sweep_wait_idle();
-}
+/* ---- The hand-off and the controller -------------------------------------- */
 
 /* cycle_busy: held from a cycle's start to its end, and by fork() (see
  * gc_fork_prepare) so that a child is never born in the middle of a cycle.
@@ -578,6 +571,18 @@ static void *controller_main(void *arg)
     return NULL;
 }
 
+void controller_start(void)
+{
+    collector_thread_start(controller_main, NULL, "the collector's controller");
+}
+
+void cycle_init(void)
+{
+    gc_stats.init_time = nanotime();
+}
+
+/* ---- fork() --------------------------------------------------------------- */
+
 void gc_fork_prepare(void)
 {
     struct mthread *t = current_thread;
@@ -602,70 +607,6 @@ void gc_fork_child(void)
     atomic_store32(&cycles.marking, done);
     atomic_store32(&cycles.terminated, done);
     atomic_store32(&cycles.forced_upto, done);
-    gc_start_threads();
-}
-
-static void *sweeper_main(void *arg)
-{
-    (void)arg;
-    collector_thread_started();
-    uint32_t seen = 0;
-    for (;;) {
-        uint32_t now;
-        while ((now = atomic_load32(&cycles.sweep_wake)) == seen)
-            futex_wait(&cycles.sweep_wake, seen);
-        seen = now;
-        while (sweep_one() != 0)
-            ;
-        sweep_wait_idle();
-        scavenger_sweep_done();
-    }
-    return NULL;
-}
-
-/* Collector threads that gc_start_threads has launched, and those of them
- * that have started running. */
-static uint32_t threads_launched;
-static RUNTIME_STATE volatile uint32_t threads_up;
-
-void collector_thread_start(void *(*fn)(void *), void *arg, const char *what)
-{
-    pthread_t th;
-    if (pthread_create(&th, NULL, fn, arg) != 0)
-        fatal("cannot start %s", what);
-    pthread_detach(th);
-    threads_launched++;
-}
-
-void collector_thread_started(void)
-{
-    /* Signals are for the registered threads; the suspend signal in
-     * particular must never land here. */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    atomic_xadd32(&threads_up, 1);
-    futex_wake(&threads_up, 1);
-}
-
-void gc_start_threads(void)
-{
-    if (gc_stats.init_time == 0)
-        gc_stats.init_time = nanotime();
-    atomic_store32(&threads_up, 0);
-    threads_launched = 0;
-    workers_start(knobs.procs);
-    scavenger_start();
-    prefault_start();
-    collector_thread_start(controller_main, NULL, "the collector's controller");
-    collector_thread_start(sweeper_main, NULL, "the background sweeper");
-    /* Return only once every thread runs its own code: a fork() right
-     * after gc_init must not copy a thread still inside its start-up,
-     * where the C library or a sanitizer may hold an allocator lock that
-     * would stay locked in the child. */
-    uint32_t up;
-    while ((up = atomic_load32(&threads_up)) < threads_launched)
-        futex_wait(&threads_up, up);
 }
 
 /* ---- Public entry points ------------------------------------------------- */

@@ -18,14 +18,30 @@
  * allocate-black. Marking then runs concurrently (worker.c); mark
  * termination rescans the roots, flushes every thread's cache, turns mark
  * bits into the next cycle's truth by advancing the heap's sweepgen, and
- * commits the pacer. GODEBUG=gcstoptheworld=1 runs the whole mark inside the
- * first pause instead. docs/concurrency.md walks through it and argues why
- * nothing reachable is lost.
+ * commits the pacer, then wakes the background sweeper (sweep.c).
+ * GODEBUG=gcstoptheworld=1 runs the whole mark inside the first pause
+ * instead. docs/concurrency.md walks through it and argues why nothing
+ * reachable is lost.
+ *
+ * Invariants:
+ *   - One cycle at a time: cycle_busy is held from a cycle's start to its
+ *     end, and across fork(), so that no child is born mid-cycle.
+ *   - gc_phase changes only with the world stopped.
+ *   - The cycle counters keep completed <= terminated <= marking <= started
+ *     <= requested + 1 (gc.c says what each counts).
+ *   - State of other files that a cycle starts afresh is reset by the
+ *     files that own it (mark_reset, mark_state_reset,
+ *     sweep_next_generation); the cycle's trace lines are formatted by
+ *     trace.c; its controller thread is started with the others by
+ *     bgthreads.c.
  */
 #ifndef TRICOLOR_GC_H
 #define TRICOLOR_GC_H
 
 #include "atomics.h"
+/* Until scavenge.c and prefault.c include it themselves: they found
+ * collector_thread_start here before it moved to bgthreads.h. */
+#include "bgthreads.h"
 
 #include <stdint.h>
 
@@ -56,16 +72,14 @@ struct gc_cycle_stats {
 };
 extern struct gc_cycle_stats gc_stats;
 
-/* Starts the collector's threads (at init, and in a fork child) and returns
- * once each has started. */
-void gc_start_threads(void);
-/* Starts one of the collector's threads, detached (gc_start_threads waits
- * for it); a failure is fatal, naming what. */
-void collector_thread_start(void *(*fn)(void *), void *arg, const char *what);
-/* Called first thing by each collector thread: blocks every signal and
- * tells gc_start_threads that the thread runs. */
-void collector_thread_started(void);
-/* fork() support (init.c registers them with pthread_atfork). */
+/* At gc_init, before the collector's threads start: the time cycles and
+ * gctrace count from (gc_stats.init_time). */
+void cycle_init(void);
+/* Starts the controller, the collector's thread that runs cycles
+ * (gc_start_threads calls it). */
+void controller_start(void);
+/* fork() support (init.c registers them with pthread_atfork): no cycle runs
+ * across a fork, and the child starts with no cycle asked for. */
 void gc_fork_prepare(void);
 void gc_fork_parent(void);
 void gc_fork_child(void);

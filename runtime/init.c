@@ -16,8 +16,9 @@
  * unlocks, returns the other threads' cached spans to the central lists
  * (where the sweeper finds them; a span never swept again would keep stale
  * mark bits), keeps only the forking thread registered, and starts the
- * collector's threads afresh.
+ * collector's threads afresh (gc_start_threads, bgthreads.c).
  */
+#include "bgthreads.h"
 #include "central.h"
 #include "checkmark.h"
 #include "env.h"
@@ -89,6 +90,7 @@ static void fork_child(void)
     threads_fork_child();
     prefault_fork_child();
     gc_fork_child();
+    gc_start_threads();
 }
 
 int gc_init(const gc_options *opts)
@@ -111,6 +113,7 @@ int gc_init(const gc_options *opts)
     malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);
     pacer_init(knobs.gogc, knobs.memory_limit);
     prefault_init();
+    cycle_init();
     gc_start_threads();
     thread_register();
     pthread_atfork(fork_prepare, fork_parent, fork_child);

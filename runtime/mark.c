@@ -22,6 +22,12 @@ void mark_reset(void)
     work.heap_scan = work.stack_scan = work.globals_scan = 0;
 }
 
+void mark_reset_root_sizes(void)
+{
+    atomic_store(&work.stack_scan, 0);
+    atomic_store(&work.globals_scan, 0);
+}
+
 /* ---- Work buffers -------------------------------------------------------- */
 
 static struct workbuf *getempty(void)

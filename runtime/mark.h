@@ -24,6 +24,11 @@
  * again from the roots into the separate checkmark bits (checkmark.h says
  * which edges it follows). An object reached that way whose real mark bit
  * is clear was missed by the real mark: the runtime aborts naming it.
+ *
+ * work's per-cycle counters (bytes marked, bytes scanned) are reset only
+ * with the world stopped, by this file's functions: all of them as a cycle
+ * starts (mark_reset), the root sizes again before the termination rescan
+ * (mark_reset_root_sizes), so that each figure is one pass's.
  */
 #ifndef TRICOLOR_MARK_H
 #define TRICOLOR_MARK_H
@@ -95,6 +100,10 @@ static inline int mark_work_available(void)
 }
 /* Resets per-cycle counters; with the world stopped. */
 void mark_reset(void);
+/* Before mark termination rescans the roots, with the world stopped: the
+ * rescan measures the stacks and globals again, so that the cycle's sizes
+ * (the pacer's and gctrace's) are one pass's, not the sum of both. */
+void mark_reset_root_sizes(void);
 
 #pragma GCC visibility pop
 

@@ -98,6 +98,12 @@ int64_t thread_cpu_time(void)
     return clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
+void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {ns / 1000000000, ns % 1000000000};
+    nanosleep(&ts, NULL);
+}
+
 int available_cpus(void)
 {
     hwloc_topology_t topo;

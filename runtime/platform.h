@@ -1,5 +1,6 @@
 /*
- * Platform glue: address space, clocks, CPUs, futexes, fatal errors.
+ * Platform glue: address space, clocks and sleeping, CPUs, futexes, fatal
+ * errors.
  *
  * The collector's logic never calls mmap, madvise, clock_gettime or hwloc
  * directly; it calls these, so that what it asks of the OS is listed here
@@ -52,6 +53,8 @@ void sys_free(void *p, size_t n);
 int64_t nanotime(void);        /* monotonic */
 int64_t unix_nanotime(void);   /* wall clock, Unix epoch */
 int64_t thread_cpu_time(void); /* CPU time of the calling thread */
+/* Sleeps for about ns nanoseconds (nanosleep; a signal may cut it short). */
+void sleep_ns(int64_t ns);
 
 /* CPUs this process may run on (its affinity mask, as hwloc reports it). */
 int available_cpus(void);

@@ -124,12 +124,6 @@ static size_t release(size_t pages, int huge_aware)
     return n;
 }
 
-static void sleep_ns(int64_t ns)
-{
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    nanosleep(&ts, NULL);
-}
-
 static void *scavenger_main(void *arg)
 {
     (void)arg;

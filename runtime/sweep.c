@@ -1,8 +1,10 @@
 /*
- * The sweeper. See sweep.h; the sweepgen states are described in span.h.
+ * Sweeping, proportional sweeping and the background sweeper. See sweep.h;
+ * the sweepgen states are described in span.h.
  */
 #include "sweep.h"
 
+#include "bgthreads.h"
 #include "central.h"
 #include "env.h"
 #include "heap.h"
@@ -181,6 +183,11 @@ void sweep_finish(void)
     sweep_wait_idle();
 }
 
+void sweep_next_generation(void)
+{
+    atomic_xadd(&mheap_.sweepgen, 2);
+}
+
 void sweep_pacing_commit(uint64_t heap_live, uint64_t trigger, size_t pages_to_sweep)
 {
     int64_t distance = (int64_t)trigger - (int64_t)heap_live - ((int64_t)1 << 20);
@@ -206,4 +213,41 @@ void sweep_deduct_credit(uint64_t heap_live, size_t span_bytes)
             break;
         }
     }
+}
+
+/* ---- The background sweeper ---------------------------------------------- */
+
+/* Bumped by sweeper_wake, once per mark termination: the sweeper sweeps the
+ * heap through once for every change it sees. */
+static RUNTIME_STATE volatile uint32_t sweeper_wakeups;
+/* What the sweeper calls each time it has swept everything (set before the
+ * thread starts). */
+static void (*sweeper_done)(void);
+
+static void *sweeper_main(void *arg)
+{
+    (void)arg;
+    collector_thread_started();
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t now;
+        while ((now = atomic_load32(&sweeper_wakeups)) == seen)
+            futex_wait(&sweeper_wakeups, seen);
+        seen = now;
+        sweep_finish();
+        sweeper_done();
+    }
+    return NULL;
+}
+
+void sweeper_start(void (*done)(void))
+{
+    sweeper_done = done;
+    collector_thread_start(sweeper_main, NULL, "the background sweeper");
+}
+
+void sweeper_wake(void)
+{
+    atomic_xadd32(&sweeper_wakeups, 1);
+    futex_wake(&sweeper_wakeups, 1);
 }

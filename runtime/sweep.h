@@ -1,16 +1,31 @@
 /*
- * Sweeping: turning mark bits into alloc bits, span by span.
+ * Sweeping: turning mark bits into alloc bits, span by span (Go's
+ * mgcsweep.go).
  *
- * After mark termination every in-use span is unswept (its sweepgen is two
- * behind the heap's). A span is swept by whoever takes it first: the
- * background sweeper, or an allocating thread that needs a span of that class
- * (central.c), so allocation never waits for the whole heap to be swept.
- * Proportional sweeping makes every span-sized allocation first sweep its
- * share of what is left, so sweeping is done by the next trigger even when
- * the background sweeper gets no CPU; the next cycle finishes whatever is
- * left before it starts marking. Sweeping
- * a span: the freed objects are counted, optionally clobbered, the mark bits
- * become the alloc bits, and an empty span goes back to the page heap.
+ * Mark termination advances the heap's sweepgen by two
+ * (sweep_next_generation), and every in-use span is then unswept (its
+ * sweepgen two behind the heap's). A span is swept by whoever takes it
+ * first: the background sweeper, a collector thread that mark termination
+ * wakes (sweeper_wake) and that sweeps until nothing is left, or an
+ * allocating thread that needs a span of that class (central.c), so
+ * allocation never waits for the whole heap to be swept. Proportional
+ * sweeping makes every span-sized allocation first sweep its share of what
+ * is left, so sweeping is done by the next trigger even when the background
+ * sweeper gets no CPU; the next cycle finishes whatever is left before it
+ * starts marking. Sweeping a span: the freed objects are counted,
+ * optionally clobbered, the mark bits become the alloc bits, and an empty
+ * span goes back to the page heap.
+ *
+ * Invariants:
+ *   - A span is swept once per cycle, by the one thread that moves its
+ *     sweepgen from two behind the heap's to one behind (span.h has the
+ *     states); a span swept twice is fatal.
+ *   - No span is unswept when marking starts: sweep termination sweeps what
+ *     is left (sweep_finish) and waits for every sweeper between
+ *     sweep_begin and sweep_end.
+ *   - Sweeping calls only downward (the central lists, the page heap): the
+ *     background sweeper tells the scavenger that it is done through the
+ *     callback it was started with.
  */
 #ifndef TRICOLOR_SWEEP_H
 #define TRICOLOR_SWEEP_H
@@ -49,6 +64,21 @@ void sweep_wait_idle(void);
  * with the world stopped), and lets them go again. */
 void sweep_pause(void);
 void sweep_unpause(void);
+
+/* The background sweeper (Go's bgsweep), a collector thread: after each
+ * mark termination it sweeps whatever the allocating threads have not, then
+ * calls done. gc_start_threads passes the scavenger's cue as done, so that
+ * sweeping, on the allocation path below the scavenger, never calls up into
+ * it. */
+void sweeper_start(void (*done)(void));
+/* After mark termination, with the new sweepgen published: wakes the
+ * background sweeper. */
+void sweeper_wake(void);
+
+/* At mark termination, with the world stopped: advances the heap's sweepgen
+ * by 2, so that every in-use span is unswept and this cycle's mark bits are
+ * what sweeping turns into alloc bits. */
+void sweep_next_generation(void);
 
 /* At mark termination: spread pages_to_sweep over the allocation between
  * heap_live and the next trigger. */

@@ -1,6 +1,8 @@
 /*
  * Thread registration and stopping. See threads.h for the safe-point
- * invariant.
+ * invariant. One stop serves both callers: stop_the_world is
+ * stop_the_world_within with no deadline, and one wait_suspended waits for a
+ * thread's acknowledgement with or without one.
  */
 #include "threads.h"
 
@@ -239,24 +241,16 @@ void thread_suspend(struct mthread *t)
               (void *)t, err);
 }
 
-static void wait_suspended(struct mthread *t)
+/* A deadline or timeout that never comes: wait as long as it takes. */
+#define NO_DEADLINE INT64_MAX
+
+/* Waits until t acknowledges its stop, giving up at deadline (nanotime, or
+ * NO_DEADLINE); 1 if t stopped. */
+static int wait_suspended(struct mthread *t, int64_t deadline)
 {
     /* Spin a little first: a running thread acknowledges within a few
      * microseconds, and sleeping on the futex would add a wake-up's worth
      * of latency to every pause. */
-    for (int i = 0; i < 2000; i++) {
-        if (atomic_load32(&t->suspended) == t->suspend_gen)
-            return;
-        cpu_relax();
-    }
-    uint32_t seen;
-    while ((seen = atomic_load32(&t->suspended)) != t->suspend_gen)
-        futex_wait(&t->suspended, seen);
-}
-
-/* wait_suspended, giving up at deadline (nanotime); 1 if t stopped. */
-static int wait_suspended_until(struct mthread *t, int64_t deadline)
-{
     for (int i = 0; i < 2000; i++) {
         if (atomic_load32(&t->suspended) == t->suspend_gen)
             return 1;
@@ -264,6 +258,10 @@ static int wait_suspended_until(struct mthread *t, int64_t deadline)
     }
     uint32_t seen;
     while ((seen = atomic_load32(&t->suspended)) != t->suspend_gen) {
+        if (deadline == NO_DEADLINE) {
+            futex_wait(&t->suspended, seen);
+            continue;
+        }
         int64_t left = deadline - nanotime();
         if (left <= 0)
             return 0;
@@ -281,10 +279,11 @@ void thread_resume(struct mthread *t)
 void thread_suspend_wait(struct mthread *t)
 {
     thread_suspend(t);
-    wait_suspended(t);
+    wait_suspended(t, NO_DEADLINE);
 }
 
-void stop_the_world(void)
+/* Also stop_the_world, as timeout_ns NO_DEADLINE: every thread stops. */
+int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
 {
     struct mthread *self = current_thread;
     /* A registered caller is outside the runtime, so it can be stopped while
@@ -294,24 +293,12 @@ void stop_the_world(void)
     for (struct mthread *t = all_threads; t; t = t->next)
         if (t != self)
             thread_suspend(t);
-    for (struct mthread *t = all_threads; t; t = t->next)
-        if (t != self)
-            wait_suspended(t);
-}
-
-int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
-{
-    struct mthread *self = current_thread;
-    rlock_acquire(&threads_lock);
-    for (struct mthread *t = all_threads; t; t = t->next)
-        if (t != self)
-            thread_suspend(t);
-    int64_t deadline = nanotime() + timeout_ns;
+    int64_t deadline = timeout_ns == NO_DEADLINE ? NO_DEADLINE : nanotime() + timeout_ns;
     int all = 1, some = 0;
     for (struct mthread *t = all_threads; t; t = t->next) {
         if (t == self)
             continue;
-        if (wait_suspended_until(t, deadline))
+        if (wait_suspended(t, deadline))
             some = 1;
         else
             all = 0;
@@ -323,6 +310,12 @@ int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
      * acknowledgement harmless: park sees suspend_req cleared). */
     start_the_world();
     return 0;
+}
+
+void stop_the_world(void)
+{
+    int stopped_some;
+    stop_the_world_within(NO_DEADLINE, &stopped_some);
 }
 
 void start_the_world(void)

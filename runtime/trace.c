@@ -1,7 +1,7 @@
 /*
- * gctrace=1 and scavtrace=1 lines, byte for byte as Go 1.19 prints them
- * (runtime/mgc.go gcMarkTermination and fmtNSAsMS; mgcscavenge.go
- * printScavTrace).
+ * Trace lines: gctrace=1 and scavtrace=1 byte for byte as Go 1.19 prints
+ * them (runtime/mgc.go gcMarkTermination and fmtNSAsMS; mgcscavenge.go
+ * printScavTrace), and gcpacertrace=1's termination line.
  *
  * gctrace, one line per cycle:
  *
@@ -45,12 +45,30 @@
  *   " (forced)" for a forced release of all free memory. Go 1.19 can instead
  *   print " [controller reset]"; this scavenger has no such line.
  *
+ * gcpacertrace, tricolor's own line about mark termination (Go 1.19's
+ * gcpacertrace prints the pacer's inputs instead), one per cycle:
+ *
+ *   pacer: termination: R retries, W workbufs drained in the pause, P ms;
+ *   stopping took S1 + S2 ms (A stops given up); started by WHO
+ *
+ *   R      times mark termination was tried again: the ragged flush found
+ *          grey objects, a stop was given up, or the rescan left too much
+ *          grey work for the pause. W the full work buffers the pause drained.
+ *   P      the termination pause up to this line; S1, S2 the time it took to
+ *          stop the world for sweep termination and for mark termination.
+ *          Milliseconds as printf's %.3f (rounded, not Go's fmtNSAsMS).
+ *   A      attempts to stop for mark termination given up (a thread did not
+ *          stop in time).
+ *   WHO    "an allocating thread" or "the controller": who ran the first
+ *          pause.
+ *
  * Nothing here allocates: the functions run right after the world restarts, so
  * they write only into the caller's buffer and small stack arrays.
  */
 #include "trace.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <unistd.h>
 
 /* An snprintf-like sink: stores what fits (leaving room for the NUL) and
@@ -212,6 +230,17 @@ int format_scavtrace(char *buf, size_t n, const struct scavtrace_line *l)
         put_str(&s, " (forced)");
     put_char(&s, '\n');
     return finish(&s);
+}
+
+int format_pacertrace(char *buf, size_t n, const struct pacertrace_line *p)
+{
+    /* snprintf, for %.3f's rounding; at this precision it does not allocate. */
+    return snprintf(buf, n,
+                    "pacer: termination: %d retries, %llu workbufs drained in the pause, %.3f ms; "
+                    "stopping took %.3f + %.3f ms (%d stops given up); started by %s\n",
+                    p->retries, (unsigned long long)p->workbufs, p->pause_ns / 1e6,
+                    p->stop1_ns / 1e6, p->stop2_ns / 1e6, p->stops_abandoned,
+                    p->started_by_mutator ? "an allocating thread" : "the controller");
 }
 
 void trace_emit(const char *line, int len)

@@ -1,10 +1,14 @@
 /*
- * GODEBUG-style trace lines: gctrace=1 and scavtrace=1, in Go 1.19's format.
+ * GODEBUG-style trace lines: gctrace=1 and scavtrace=1 in Go 1.19's format,
+ * and tricolor's own gcpacertrace=1 line.
  *
  * Pure formatting: the caller gathers the numbers, these functions turn them
- * into the exact bytes Go 1.19 prints, and trace_emit puts a line on stderr.
- * None of them allocates; they use the caller's buffer and the stack only, so
- * they may run right after the world restarts.
+ * into the exact bytes Go 1.19 prints (for gcpacertrace, tricolor's own
+ * line), and trace_emit puts a line on stderr. Every file that prints a
+ * trace line hands its numbers to one of these. None of them allocates; they
+ * use the caller's buffer and the stack only, so they may run in a pause or
+ * right after the world restarts (a stopped thread may hold the C library's
+ * allocator lock).
  *
  * gctrace (one line per cycle, printed at the end of mark termination):
  *   gc N @T.TTTs P%: a+b+c ms clock, d+e/f/g+h ms cpu, H0->H1->H2 MB, G MB goal,
@@ -12,6 +16,10 @@
  * scavtrace (printed when sweeping finishes, and with " (forced)" by a forced
  * release of all free memory):
  *   scav W KiB work, T KiB total, U% util[ (forced)]
+ * gcpacertrace (printed in the mark-termination pause; Go's gcpacertrace
+ * prints other things):
+ *   pacer: termination: R retries, W workbufs drained in the pause, P ms;
+ *   stopping took S1 + S2 ms (A stops given up); started by WHO
  * See trace.c for where each field comes from and how it is rounded.
  */
 #ifndef TRICOLOR_TRACE_H
@@ -51,6 +59,19 @@ struct scavtrace_line {
 
 /* Same contract as format_gctrace. */
 int format_scavtrace(char *buf, size_t n, const struct scavtrace_line *s);
+
+struct pacertrace_line {
+    int retries;            /* times termination was tried again (see trace.c) */
+    uint64_t workbufs;      /* full work buffers left for the pause to drain */
+    int64_t pause_ns;       /* the termination pause, up to the line */
+    int64_t stop1_ns;       /* time to stop the world for sweep termination */
+    int64_t stop2_ns;       /* the same, for mark termination */
+    int stops_abandoned;    /* mark-termination stops given up */
+    int started_by_mutator; /* an allocating thread ran the first pause */
+};
+
+/* Same contract as format_gctrace. */
+int format_pacertrace(char *buf, size_t n, const struct pacertrace_line *p);
 
 /* Writes the formatted line to stderr in a single write(2) call. */
 void trace_emit(const char *line, int len);

@@ -3,6 +3,7 @@
  */
 #include "worker.h"
 
+#include "bgthreads.h"
 #include "env.h"
 #include "gc.h"
 #include "mark.h"
@@ -13,7 +14,6 @@
 
 #include <limits.h>
 #include <sched.h>
-#include <time.h>
 
 RUNTIME_STATE struct mark_state mark_state;
 
@@ -34,10 +34,18 @@ static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none *
 #define ASSIST_PARK_NS        1000000
 #define ASSIST_PARK_MAX_WAITS 100
 
-static void sleep_ns(int64_t ns)
+void mark_state_reset(void)
 {
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    nanosleep(&ts, NULL);
+    atomic_xadd(&mark_state.cycle, 1);
+    atomic_store(&mark_state.roots_done, 0);
+    atomic_store(&mark_state.globals_claimed, 0);
+    atomic_store(&mark_state.bg_credit, 0);
+    atomic_store(&mark_state.scan_done, 0);
+    atomic_store(&mark_state.assist_ns, 0);
+    atomic_store(&mark_state.background_ns, 0);
+    atomic_store(&mark_state.idle_ns, 0);
+    for (struct mthread *t = threads_first(); t; t = t->next)
+        t->assist_bytes = 0;
 }
 
 /* ---- Root jobs ------------------------------------------------------------ */

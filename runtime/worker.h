@@ -27,6 +27,17 @@
  * runs out of grey objects while still in debt, the rest of the work is with
  * the workers and allocating on would run the heap past its goal: it parks
  * (stoppable, at most 100 ms) until their credit or the end of marking.
+ *
+ * Invariants:
+ *   - mark_state is this file's. The cycle starts it afresh with the world
+ *     stopped (mark_state_reset, at sweep termination); from then on the
+ *     workers, the assists and the cycle's look for the end of marking read
+ *     and update it with atomics only.
+ *   - When marking starts, every registered thread's assist balance is zero.
+ *   - A worker that holds grey work counts in nbusy: marking is over only
+ *     when the roots are done, the global grey list is empty and nbusy is
+ *     zero (the cycle looks racily; mark termination decides with the world
+ *     stopped).
  */
 #ifndef TRICOLOR_WORKER_H
 #define TRICOLOR_WORKER_H
@@ -60,6 +71,11 @@ struct mark_state {
 
 extern struct mark_state mark_state;
 
+/* With the world stopped, as a cycle starts: a new stack-scan generation,
+ * no root job done, no background credit, this cycle's CPU counters and
+ * scan work at zero, and every registered thread's assist balance at zero.
+ * The workers are asleep (workers_wake comes after). */
+void mark_state_reset(void);
 /* Starts the mark workers for a budget of procs CPUs. */
 void workers_start(int procs);
 /* Wakes the workers for a mark phase (after mark_state is reset). */

@@ -1,6 +1,6 @@
 /*
  * Tests for runtime/trace.c: gctrace=1 and scavtrace=1 lines in Go 1.19's
- * exact format.
+ * exact format, and gcpacertrace=1's termination line.
  *
  * - The example lines from a real Go 1.19 run (shared fact sheet) are
  *   reproduced from inputs Go would have turned into them.
@@ -9,6 +9,8 @@
  * - Lines from many random inputs must match a POSIX regex that spells out
  *   Go 1.19's gctrace grammar field by field; broken lines must not.
  * - scavtrace, including " (forced)" and the 0/0 utilisation case.
+ * - gcpacertrace's termination line: examples, and random inputs against
+ *   the snprintf gc.c printed it with before trace.c formatted it.
  * - Truncation: the return value is the needed length, like snprintf.
  */
 #include <check.h>
@@ -479,6 +481,75 @@ START_TEST(test_scavtrace_random)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* gcpacertrace                                                        */
+
+START_TEST(test_pacertrace)
+{
+    char buf[256];
+    struct pacertrace_line p = {
+        .retries = 2,
+        .workbufs = 3,
+        .pause_ns = 1234567, /* rounded, as %.3f rounds: 1.235 */
+        .stop1_ns = 118000,
+        .stop2_ns = 2500000,
+        .stops_abandoned = 1,
+        .started_by_mutator = 1,
+    };
+    const char *want = "pacer: termination: 2 retries, 3 workbufs drained in the pause, 1.235 ms; "
+                       "stopping took 0.118 + 2.500 ms (1 stops given up); started by an "
+                       "allocating thread\n";
+    int len = format_pacertrace(buf, sizeof(buf), &p);
+    ck_assert_str_eq(buf, want);
+    ck_assert_int_eq(len, (int)strlen(want));
+
+    struct pacertrace_line z = {0};
+    len = format_pacertrace(buf, sizeof(buf), &z);
+    want = "pacer: termination: 0 retries, 0 workbufs drained in the pause, 0.000 ms; "
+           "stopping took 0.000 + 0.000 ms (0 stops given up); started by the controller\n";
+    ck_assert_str_eq(buf, want);
+    ck_assert_int_eq(len, (int)strlen(want));
+
+    /* Truncation and measuring, as format_gctrace. */
+    ck_assert_int_eq(
+        format_pacertrace(NULL, 0, &p),
+        (int)strlen("pacer: termination: 2 retries, 3 workbufs drained in the pause, 1.235 ms; "
+                    "stopping took "
+                    "0.118 + 2.500 ms (1 stops given up); started by an allocating thread\n"));
+    char small[8];
+    ck_assert_int_eq(format_pacertrace(small, sizeof(small), &z), (int)strlen(want));
+    ck_assert_str_eq(small, "pacer: ");
+}
+END_TEST
+
+/* The line is the one gc.c printed itself before trace.c formatted it. */
+START_TEST(test_pacertrace_random)
+{
+    char buf[512], old[512];
+    for (int i = 0; i < 20000; i++) {
+        struct pacertrace_line p = {
+            .retries = (int)(rnd() % 16),
+            .workbufs = rnd_mag(16),
+            .pause_ns = rnd_ns(),
+            .stop1_ns = rnd_ns(),
+            .stop2_ns = rnd_ns(),
+            .stops_abandoned = (int)(rnd() % 9),
+            .started_by_mutator = (int)(rnd() & 1),
+        };
+        snprintf(old, sizeof old,
+                 "pacer: termination: %d retries, %lu workbufs drained in the "
+                 "pause, %.3f ms; stopping took %.3f + %.3f ms (%d stops given "
+                 "up); started by %s\n",
+                 p.retries, (unsigned long)p.workbufs, p.pause_ns / 1e6, p.stop1_ns / 1e6,
+                 p.stop2_ns / 1e6, p.stops_abandoned,
+                 p.started_by_mutator ? "an allocating thread" : "the controller");
+        int len = format_pacertrace(buf, sizeof(buf), &p);
+        ck_assert_str_eq(buf, old);
+        ck_assert_int_eq(len, (int)strlen(old));
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Truncation                                                          */
 
 START_TEST(test_truncation)
@@ -573,6 +644,11 @@ static Suite *trace_suite(void)
     tc = tcase_create("scavtrace");
     tcase_add_test(tc, test_scavtrace);
     tcase_add_test(tc, test_scavtrace_random);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pacertrace");
+    tcase_add_test(tc, test_pacertrace);
+    tcase_add_test(tc, test_pacertrace_random);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("output");
