@@ -510,7 +510,7 @@ run_spike() {
     say ""
     say "The \"free OS memory\" call: gc_free_os_memory (tricolor), GC_gcollect_and_unmap" \
         "(Boehm), debug.FreeOSMemory (Go); the 16 MiB ring is still live then. tricolor's" \
-        "scavenger CPU is the runtime's own count (scavenger_cpu_ns); Boehm has no background" \
+        "scavenger CPU is the runtime's own count (scavenge_cpu_ns); Boehm has no background" \
         "scavenger and Go does not expose its own. When the first collection after the drop" \
         "comes depends on the heap goal the fill left behind (up to 2 GiB) and on how fast" \
         "fresh pages are faulted in; the time after it is the collector's release of memory." \

@@ -33,7 +33,7 @@
  * after it is the part that the scavenger (or Boehm's unmapping) decides. The "free OS memory"
  * call is gc_free_os_memory for tricolor, GC_gcollect_and_unmap for Boehm (debug.FreeOSMemory
  * for Go); the 16 MiB ring is still live then, so about 20 MiB is the floor. tricolor's
- * scavenger CPU comes from the runtime's internal scavenger_cpu_ns() (this program links the
+ * scavenger CPU comes from the runtime's internal scavenge_cpu_ns() (this program links the
  * static library); Boehm has no background scavenger and Go does not expose its own: n/a.
  */
 #include "contender.h"
@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #ifdef CONTENDER_TRICOLOR
-uint64_t scavenger_cpu_ns(void); /* runtime/scavenge.h: internal, linked statically */
+uint64_t scavenge_cpu_ns(void); /* runtime/scavenge.h: internal, linked statically */
 #endif
 
 enum {
@@ -127,7 +127,7 @@ int main(void)
     spike = NULL;
     unsigned long gcs0 = contender_gcs();
 #ifdef CONTENDER_TRICOLOR
-    uint64_t scav0 = scavenger_cpu_ns();
+    uint64_t scav0 = scavenge_cpu_ns();
 #endif
     double cpu0 = cpu_ms();
     double t_drop = now_ms();
@@ -158,7 +158,7 @@ int main(void)
     unsigned long gcs = contender_gcs() - gcs0;
     char scav_ms[32] = "n/a", scav_pct[32] = "n/a";
 #ifdef CONTENDER_TRICOLOR
-    double scav = (double)(scavenger_cpu_ns() - scav0) / 1e6;
+    double scav = (double)(scavenge_cpu_ns() - scav0) / 1e6;
     snprintf(scav_ms, sizeof scav_ms, "%.1f", scav);
     snprintf(scav_pct, sizeof scav_pct, "%.2f", 100.0 * scav / (now_ms() - t_drop));
 #endif

@@ -6,7 +6,7 @@
 
 #include "atomics.h"
 #include "checkmark.h"
-#include "env.h"
+#include "knobs.h"
 #include "mark.h"
 #include "threads.h"
 
@@ -23,7 +23,7 @@ void write_barrier_set(int enabled)
 }
 
 /* Greys whatever the buffer holds, into w, and empties it. */
-static void wbbuf_flush(struct wbbuf *b, struct gc_work *w)
+static void wbbuf_flush(struct wbbuf *b, struct gcw *w)
 {
     if (b->n == 0)
         return;
@@ -31,7 +31,7 @@ static void wbbuf_flush(struct wbbuf *b, struct gc_work *w)
     b->n = 0;
 }
 
-void wbbuf_flush_thread(struct mthread *t, struct gc_work *w)
+void wbbuf_flush_thread(struct mthread *t, struct gcw *w)
 {
     wbbuf_flush(&t->wbbuf, w);
     gcw_dispose(&t->gcw);

@@ -18,8 +18,8 @@
  * stopped, never while a thread is inside the runtime.
  *
  * Buffers. A full wbbuf is flushed in one batch into the thread's own
- * gc_work: each pointer that falls in an unmarked heap object greys it.
- * The collector flushes a thread's buffer and hands its gc_work back to the
+ * gcw: each pointer that falls in an unmarked heap object greys it.
+ * The collector flushes a thread's buffer and hands its gcw back to the
  * global lists (wbbuf_flush_thread) only while the thread is stopped, or
  * as the thread unregisters, and nothing but this file touches a wbbuf.
  * The ragged barrier before mark termination does it thread by thread, and
@@ -73,12 +73,12 @@ struct wbbuf {
     uintptr_t ptrs[WBBUF_ENTRIES];
 };
 
-struct gc_work;
+struct gcw;
 struct mthread;
 /* With t stopped (or t the caller, unregistering): greys whatever t's
- * barrier buffer holds into w and empties it, then gives t's own gc_work
+ * barrier buffer holds into w and empties it, then gives t's own gcw
  * back to the global lists. w may be &t->gcw. */
-void wbbuf_flush_thread(struct mthread *t, struct gc_work *w);
+void wbbuf_flush_thread(struct mthread *t, struct gcw *w);
 /* Whether t holds anything wbbuf_flush_thread would hand over. A racy peek
  * while t runs: only for skipping threads that look idle. */
 int wbbuf_thread_pending(const struct mthread *t);

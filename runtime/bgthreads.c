@@ -4,7 +4,7 @@
 #include "bgthreads.h"
 
 #include "atomics.h"
-#include "env.h"
+#include "knobs.h"
 #include "gc.h"
 #include "platform.h"
 #include "prefault.h"
@@ -15,7 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 
-/* Collector threads that gc_start_threads has launched, and those of them
+/* Collector threads that bgthreads_start has launched, and those of them
  * that have started running. */
 static uint32_t threads_launched;
 static RUNTIME_STATE volatile uint32_t threads_up;
@@ -40,18 +40,18 @@ void collector_thread_started(void)
     futex_wake(&threads_up, 1);
 }
 
-void gc_start_threads(void)
+void bgthreads_start(void)
 {
     atomic_store32(&threads_up, 0);
     threads_launched = 0;
     workers_start(knobs.procs);
-    scavenger_start();
+    scavenge_start();
     prefault_start();
     controller_start();
     /* The scavenger's cue that sweeping is done is passed in, so that
      * sweeping, on the allocation path below the scavenger, never calls up
      * into it. */
-    sweeper_start(scavenger_sweep_done);
+    sweeper_start(scavenge_sweep_done);
     /* Return only once every thread runs its own code (bgthreads.h). */
     uint32_t up;
     while ((up = atomic_load32(&threads_up)) < threads_launched)

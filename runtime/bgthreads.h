@@ -6,7 +6,7 @@
  * controller (gc.c), the mark workers (worker.c), the background sweeper
  * (sweep.c), the scavenger (scavenge.c) and the prefaulter (prefault.c).
  * Each module owns its thread's code and starts it with
- * collector_thread_start; gc_start_threads decides which threads start, and
+ * collector_thread_start; bgthreads_start decides which threads start, and
  * in which order, at gc_init and again in a fork child, where only the
  * forking thread survives.
  *
@@ -15,11 +15,11 @@
  *     (collector_thread_started). The suspend signal is for registered
  *     threads only: the collector's threads are never stopped, which the
  *     lock rule (lock.h) relies on.
- *   - gc_start_threads returns only once every thread it launched runs its
+ *   - bgthreads_start returns only once every thread it launched runs its
  *     own code, so that a fork() right after gc_init never copies a thread
  *     still inside its start-up (where the C library or a sanitizer may hold
  *     an allocator lock that would stay locked in the child).
- *   - gc_start_threads runs on one thread at a time: in gc_init, under its
+ *   - bgthreads_start runs on one thread at a time: in gc_init, under its
  *     lock, and in a fork child, which has one thread.
  *
  * Go has no direct counterpart: a goroutine is started with `go`, and the
@@ -35,12 +35,12 @@
 
 /* Starts the collector's threads (at gc_init, and in a fork child) and
  * returns once each has started. Internal despite its prefix. */
-void gc_start_threads(void);
-/* Starts one of the collector's threads, detached (gc_start_threads waits
+void bgthreads_start(void);
+/* Starts one of the collector's threads, detached (bgthreads_start waits
  * for it); a failure is fatal, naming what. */
 void collector_thread_start(void *(*fn)(void *), void *arg, const char *what);
 /* Called first thing by each collector thread: blocks every signal and
- * tells gc_start_threads that the thread runs. */
+ * tells bgthreads_start that the thread runs. */
 void collector_thread_started(void);
 
 #pragma GCC visibility pop

@@ -71,16 +71,16 @@ void checkmark_reset(void)
 
 void checkmark_verify(void)
 {
-    AO_t heap_scan = work.heap_scan, stack_scan = work.stack_scan;
-    AO_t globals_scan = work.globals_scan;
-    work.checkmark = 1;
-    struct gc_work w = {0};
+    AO_t heap_scan = mark_work.heap_scan, stack_scan = mark_work.stack_scan;
+    AO_t globals_scan = mark_work.globals_scan;
+    mark_work.checkmark = 1;
+    struct gcw w = {0};
     mark_roots(&w);
     mark_drain(&w);
     gcw_dispose(&w);
-    work.checkmark = 0;
+    mark_work.checkmark = 0;
     /* The second mark's scanning is not the cycle's. */
-    work.heap_scan = heap_scan;
-    work.stack_scan = stack_scan;
-    work.globals_scan = globals_scan;
+    mark_work.heap_scan = heap_scan;
+    mark_work.stack_scan = stack_scan;
+    mark_work.globals_scan = globals_scan;
 }

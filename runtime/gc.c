@@ -15,7 +15,7 @@
 #include "bgthreads.h"
 #include "cache.h"
 #include "checkmark.h"
-#include "env.h"
+#include "knobs.h"
 #include "heap.h"
 #include "mark.h"
 #include "pacer.h"
@@ -31,8 +31,8 @@
 #include <sched.h>
 #include <tricolor.h>
 
-RUNTIME_STATE volatile AO_t gc_phase;
-RUNTIME_STATE struct gc_cycle_stats gc_stats;
+RUNTIME_STATE volatile AO_t cycle_phase;
+RUNTIME_STATE struct cycle_stats cycle_stats;
 
 /* ---- Cycle counters and requests ------------------------------------------ */
 
@@ -74,7 +74,7 @@ static void request_cycle(uint32_t n)
     futex_wake(&cycles.requested, 1);
 }
 
-void gc_trigger(void)
+void cycle_trigger(void)
 {
     /* The next cycle may be asked for as soon as the last one's marking is
      * over, while its controller still finishes up: its trigger is set. */
@@ -84,14 +84,14 @@ void gc_trigger(void)
     request_cycle(done + 1);
 }
 
-void gc_wait_for_start(struct mthread *t)
+void cycle_wait_for_start(struct mthread *t)
 {
     int64_t deadline = 0;
     for (;;) {
         uint32_t marking = atomic_load32(&cycles.marking);
         if ((int32_t)(atomic_load32(&cycles.requested) - marking) <= 0)
             return;
-        if (gc_try_start_cycle(t))
+        if (cycle_try_start(t))
             return;
         int64_t now = nanotime();
         if (deadline == 0)
@@ -129,7 +129,7 @@ struct cycle_record {
 
 static void mark_from_roots(void)
 {
-    struct gc_work w = {0};
+    struct gcw w = {0};
     mark_roots(&w);
     mark_drain(&w);
     gcw_dispose(&w);
@@ -166,22 +166,22 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
     help_sweep(self, "starting a cycle");
     roots_snapshot_globals();
     rec->t_start = nanotime();
-    rec->heap0 = atomic_load(&gc_controller.heap_live);
-    rec->goal = atomic_load(&gc_controller.heap_goal);
+    rec->heap0 = atomic_load(&pacer.heap_live);
+    rec->goal = atomic_load(&pacer.heap_goal);
     stop_the_world();
     rec->stop1_ns = nanotime() - rec->t_start;
     sweep_finish();
     if (knobs.gccheckmark)
         checkmark_reset();
     mark_reset();
-    mark_state_reset();
+    mark_sched_reset();
     write_barrier_set(1);
-    atomic_store(&gc_phase, GC_MARK);
+    atomic_store(&cycle_phase, PHASE_MARK);
     rec->t_mark = nanotime();
 }
 
 /* Flushes every stopped thread's barrier buffer and private grey objects. */
-static void flush_threads(struct gc_work *w)
+static void flush_threads(struct gcw *w)
 {
     for (struct mthread *t = threads_first(); t; t = t->next)
         wbbuf_flush_thread(t, w);
@@ -194,8 +194,8 @@ static int ragged_flush(void)
 {
     while (!threads_trylock())
         sched_yield();
-    struct gc_work w = {0};
-    AO_t before = atomic_load(&work.nfull);
+    struct gcw w = {0};
+    AO_t before = atomic_load(&mark_work.nfull);
     for (struct mthread *t = threads_first(); t; t = t->next) {
         if (!wbbuf_thread_pending(t))
             continue; /* racy peek; mark termination flushes again */
@@ -206,15 +206,15 @@ static int ragged_flush(void)
     threads_unlock();
     int found = w.wbuf1 != NULL && (w.wbuf1->nobj || (w.wbuf2 && w.wbuf2->nobj));
     gcw_dispose(&w);
-    return found || atomic_load(&work.nfull) > before;
+    return found || atomic_load(&mark_work.nfull) > before;
 }
 
 /* Has concurrent marking run out of work, as far as a racy look can tell?
  * Mark termination decides for sure, with the world stopped. */
 static int mark_looks_done(void)
 {
-    return atomic_load(&mark_state.roots_done) && !mark_work_available() &&
-           atomic_load(&mark_state.nbusy) == 0;
+    return atomic_load(&mark_sched.roots_done) && !mark_work_available() &&
+           atomic_load(&mark_sched.nbusy) == 0;
 }
 
 /* How much grey work mark termination may finish itself before it gives up
@@ -233,11 +233,11 @@ static int mark_looks_done(void)
 /* The limiter's view of GC time: every assist and pause so far. */
 static void feed_limiter(const struct cycle_record *rec, int marking)
 {
-    int64_t assist = gc_stats.assist_ns_total + (int64_t)atomic_load(&mark_state.assist_ns);
-    int64_t stw = (int64_t)gc_stats.pause_total_ns + (rec ? rec->stw_ns : 0);
+    int64_t assist = cycle_stats.assist_ns_total + (int64_t)atomic_load(&mark_sched.assist_ns);
+    int64_t stw = (int64_t)cycle_stats.pause_total_ns + (rec ? rec->stw_ns : 0);
     limiter_update(assist, stw, marking, knobs.procs);
     if (limiter_limiting())
-        gc_limiter.last_enabled_cycle = gc_stats.num_gc + 1;
+        cpu_limiter.last_enabled_cycle = cycle_stats.num_gc + 1;
 }
 
 /* In the mark-termination pause, with pause_ns of it gone. */
@@ -280,7 +280,7 @@ static void concurrent_mark(struct cycle_record *rec)
             int stopped_some;
             if (!stop_the_world_within(STOP2_TIMEOUT_NS, &stopped_some)) {
                 rec->stop2_abandoned++;
-                gc_stats.num_stops_abandoned++;
+                cycle_stats.num_stops_abandoned++;
                 if (stopped_some) {
                     /* Threads were stopped meanwhile: a pause all the same. */
                     int64_t d = nanotime() - t0;
@@ -294,9 +294,9 @@ static void concurrent_mark(struct cycle_record *rec)
             stop_the_world();
         }
         rec->stop2_ns = nanotime() - t0;
-        atomic_store(&gc_phase, GC_MARK_TERMINATION);
+        atomic_store(&cycle_phase, PHASE_MARK_TERMINATION);
         workers_stop();
-        struct gc_work w = {0};
+        struct gcw w = {0};
         flush_threads(&w);
         /* C stores into globals, registered roots and stacks without a
          * barrier: all of them are scanned again, with the world stopped.
@@ -310,9 +310,9 @@ static void concurrent_mark(struct cycle_record *rec)
             mark_thread_stack(t, &w);
         mark_globals(&w);
         gcw_dispose(&w);
-        if (atomic_load(&work.nfull) > TERMINATION_MAX_WORKBUFS &&
+        if (atomic_load(&mark_work.nfull) > TERMINATION_MAX_WORKBUFS &&
             attempt < TERMINATION_MAX_RETRIES) {
-            atomic_store(&gc_phase, GC_MARK);
+            atomic_store(&cycle_phase, PHASE_MARK);
             start_the_world();
             int64_t d = nanotime() - t0;
             rec->stw_ns += d;
@@ -321,7 +321,7 @@ static void concurrent_mark(struct cycle_record *rec)
             continue;
         }
         rec->t_term = t0;
-        rec->termination_workbufs = atomic_load(&work.nfull);
+        rec->termination_workbufs = atomic_load(&mark_work.nfull);
         mark_drain(&w);
         gcw_dispose(&w);
         if (knobs.gcpacertrace)
@@ -333,7 +333,7 @@ static void concurrent_mark(struct cycle_record *rec)
 static void stw_mark(struct cycle_record *rec)
 {
     mark_from_roots();
-    struct gc_work w = {0};
+    struct gcw w = {0};
     flush_threads(&w);
     mark_drain(&w);
     gcw_dispose(&w);
@@ -343,30 +343,30 @@ static void stw_mark(struct cycle_record *rec)
 /* Mark termination, the second pause (entered with the world stopped). */
 static void mark_termination(struct cycle_record *rec)
 {
-    atomic_store(&gc_phase, GC_MARK_TERMINATION);
+    atomic_store(&cycle_phase, PHASE_MARK_TERMINATION);
     if (knobs.gccheckmark)
         checkmark_verify();
     for (struct mthread *t = threads_first(); t; t = t->next)
         mcache_release_all(&t->mcache);
-    rec->heap1 = atomic_load(&gc_controller.heap_live);
-    rec->marked = atomic_load(&work.bytes_marked);
+    rec->heap1 = atomic_load(&pacer.heap_live);
+    rec->marked = atomic_load(&mark_work.bytes_marked);
     write_barrier_set(0);
-    atomic_store(&gc_phase, GC_OFF);
+    atomic_store(&cycle_phase, PHASE_OFF);
     assists_wake();
     sweep_next_generation();
 
     /* With gcstoptheworld no worker ran: cycle_finish timed the mark. */
     if (!knobs.gcstoptheworld)
-        rec->cpu_background = (int64_t)atomic_load(&mark_state.background_ns);
-    rec->cpu_idle = (int64_t)atomic_load(&mark_state.idle_ns);
-    rec->cpu_assist = (int64_t)atomic_load(&mark_state.assist_ns);
+        rec->cpu_background = (int64_t)atomic_load(&mark_sched.background_ns);
+    rec->cpu_idle = (int64_t)atomic_load(&mark_sched.idle_ns);
+    rec->cpu_assist = (int64_t)atomic_load(&mark_sched.assist_ns);
     struct pacer_cycle pc = {
         .heap_trigger = rec->heap0,
         .heap_live = rec->heap1,
         .heap_marked = rec->marked,
-        .heap_scan = atomic_load(&work.heap_scan),
-        .stack_scan = atomic_load(&work.stack_scan),
-        .globals_scan = atomic_load(&work.globals_scan),
+        .heap_scan = atomic_load(&mark_work.heap_scan),
+        .stack_scan = atomic_load(&mark_work.stack_scan),
+        .globals_scan = atomic_load(&mark_work.globals_scan),
         .mark_ns = rec->t_term - rec->t_mark,
         .assist_ns = rec->cpu_assist,
         .procs = knobs.procs,
@@ -375,28 +375,28 @@ static void mark_termination(struct cycle_record *rec)
     {
         struct heap_pages pages;
         mheap_read_pages(&pages);
-        sweep_pacing_commit(atomic_load(&gc_controller.heap_live),
-                            atomic_load(&gc_controller.trigger), pages.inuse);
+        sweep_pacing_commit(atomic_load(&pacer.heap_live), atomic_load(&pacer.trigger),
+                            pages.inuse);
     }
 
     rec->t_end = nanotime();
     rec->stw_ns += rec->t_end - rec->t_term;
-    gc_stats.num_gc++;
+    cycle_stats.num_gc++;
     if (rec->forced)
-        gc_stats.num_forced_gc++;
+        cycle_stats.num_forced_gc++;
     if (rec->started_by_mutator)
-        gc_stats.num_started_by_mutator++;
-    gc_stats.pause_total_ns += (uint64_t)rec->stw_ns;
-    gc_stats.last_gc_unix = (uint64_t)unix_nanotime();
-    gc_stats.pause_ns[(gc_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_ns;
-    gc_stats.pause_end[(gc_stats.num_gc + 255) % 256] = gc_stats.last_gc_unix;
+        cycle_stats.num_started_by_mutator++;
+    cycle_stats.pause_total_ns += (uint64_t)rec->stw_ns;
+    cycle_stats.last_gc_unix = (uint64_t)unix_nanotime();
+    cycle_stats.pause_ns[(cycle_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_ns;
+    cycle_stats.pause_end[(cycle_stats.num_gc + 255) % 256] = cycle_stats.last_gc_unix;
     /* With gcstoptheworld the mark ran inside the pause: its time is in
      * stw_ns already (gctrace still shows it as the workers' figure). */
-    gc_stats.gc_cpu_ns += rec->stw_ns * stw_procs() + rec->cpu_assist +
-                          (knobs.gcstoptheworld ? 0 : rec->cpu_background);
-    gc_stats.assist_ns_total += rec->cpu_assist;
+    cycle_stats.gc_cpu_ns += rec->stw_ns * stw_procs() + rec->cpu_assist +
+                             (knobs.gcstoptheworld ? 0 : rec->cpu_background);
+    cycle_stats.assist_ns_total += rec->cpu_assist;
     start_the_world();
-    scavenger_set_goals(atomic_load(&gc_controller.heap_goal), rec->goal);
+    scavenge_set_goals(atomic_load(&pacer.heap_goal), rec->goal);
     feed_limiter(NULL, 0);
 }
 
@@ -405,10 +405,10 @@ static void print_gctrace(const struct cycle_record *rec)
     struct gctrace_cycle tr = {0};
     int procs = stw_procs();
     int64_t stw1 = rec->t_mark - rec->t_start, stw2 = rec->t_end - rec->t_term;
-    tr.num = gc_stats.num_gc;
-    tr.since_init_ns = rec->t_start - gc_stats.init_time;
-    int64_t elapsed = rec->t_end - gc_stats.init_time;
-    tr.cpu_percent = elapsed > 0 ? (int)(gc_stats.gc_cpu_ns * 100 / (elapsed * knobs.procs)) : 0;
+    tr.num = cycle_stats.num_gc;
+    tr.since_init_ns = rec->t_start - cycle_stats.init_time;
+    int64_t elapsed = rec->t_end - cycle_stats.init_time;
+    tr.cpu_percent = elapsed > 0 ? (int)(cycle_stats.gc_cpu_ns * 100 / (elapsed * knobs.procs)) : 0;
     tr.clock_ns[0] = stw1;
     tr.clock_ns[1] = rec->t_term - rec->t_mark;
     tr.clock_ns[2] = stw2;
@@ -421,8 +421,8 @@ static void print_gctrace(const struct cycle_record *rec)
     tr.heap_end = rec->heap1;
     tr.heap_marked = rec->marked;
     tr.heap_goal = rec->goal;
-    tr.stacks = gc_controller.last_stack_scan;
-    tr.globals = gc_controller.globals_scan;
+    tr.stacks = pacer.last_stack_scan;
+    tr.globals = pacer.globals_scan;
     tr.procs = knobs.procs;
     tr.forced = rec->forced;
     char line[256];
@@ -476,7 +476,7 @@ static void cycle_finish(uint32_t n)
 /* ---- The hand-off and the controller -------------------------------------- */
 
 /* cycle_busy: held from a cycle's start to its end, and by fork() (see
- * gc_fork_prepare) so that a child is never born in the middle of a cycle.
+ * cycle_fork_prepare) so that a child is never born in the middle of a cycle.
  * A futex word rather than a mutex because it changes hands: a thread that
  * starts a cycle passes it, with the rest of the cycle, to the controller.
  * CYCLE_FREE -> CYCLE_HELD by whoever takes it; CYCLE_HELD -> CYCLE_PASSED
@@ -524,7 +524,7 @@ static int controller_claim(uint32_t n)
     }
 }
 
-int gc_try_start_cycle(struct mthread *t)
+int cycle_try_start(struct mthread *t)
 {
     if (knobs.gcstoptheworld)
         return 0;
@@ -578,12 +578,12 @@ void controller_start(void)
 
 void cycle_init(void)
 {
-    gc_stats.init_time = nanotime();
+    cycle_stats.init_time = nanotime();
 }
 
 /* ---- fork() --------------------------------------------------------------- */
 
-void gc_fork_prepare(void)
+void cycle_fork_prepare(void)
 {
     struct mthread *t = current_thread;
     /* Waiting here, the thread is outside the runtime: it can be stopped. */
@@ -593,12 +593,12 @@ void gc_fork_prepare(void)
     help_sweep(t, "fork");
 }
 
-void gc_fork_parent(void)
+void cycle_fork_parent(void)
 {
     cycle_busy_release();
 }
 
-void gc_fork_child(void)
+void cycle_fork_child(void)
 {
     atomic_store32(&cycle_busy, CYCLE_FREE);
     uint32_t done = atomic_load32(&cycles.completed);
@@ -614,7 +614,7 @@ void gc_fork_child(void)
 void gc_collect(void)
 {
     struct mthread *t = current_thread;
-    if (t == NULL && gc_stats.init_time == 0)
+    if (t == NULL && cycle_stats.init_time == 0)
         not_registered("gc_collect");
     /* A cycle that starts after this call: one more than any started. */
     uint32_t target = atomic_load32(&cycles.started) + 1;
@@ -634,7 +634,7 @@ int64_t gc_set_memory_limit(int64_t bytes)
     int64_t old = pacer_set_memory_limit(bytes);
     exit_runtime_maybe(t);
     if (bytes >= 0 && pacer_should_trigger())
-        gc_trigger();
+        cycle_trigger();
     return old;
 }
 
@@ -652,6 +652,6 @@ int gc_set_percent(int percent)
         return old;
     }
     if (pacer_should_trigger())
-        gc_trigger();
+        cycle_trigger();
     return old;
 }

@@ -2,16 +2,16 @@
  * The collection cycle.
  *
  * Mutators ask for a cycle because their heap_live crossed the trigger
- * (gc_trigger) or because they called gc_collect. The allocating thread
+ * (cycle_trigger) or because they called gc_collect. The allocating thread
  * that asked usually runs the cycle's start itself, through the first
- * pause, as Go's allocating goroutine runs gcStart (gc_try_start_cycle);
+ * pause, as Go's allocating goroutine runs gcStart (cycle_try_start);
  * the collector's own thread, the controller, runs the rest, and the whole
  * of cycles nobody else started. cycle_busy (gc.c) is held from a cycle's
  * start to its end and passes from the starting thread to the controller.
  * Phases, as Go's:
  *
- *   GC_OFF -> (stop) sweep termination -> GC_MARK -> mark termination
- *          -> (start) GC_OFF, concurrent sweeping
+ *   PHASE_OFF -> (stop) sweep termination -> PHASE_MARK -> mark termination
+ *          -> (start) PHASE_OFF, concurrent sweeping
  *
  * Sweep termination finishes the previous cycle's sweep, so no span is
  * unswept when marking starts, and turns on the write barrier and
@@ -26,11 +26,11 @@
  * Invariants:
  *   - One cycle at a time: cycle_busy is held from a cycle's start to its
  *     end, and across fork(), so that no child is born mid-cycle.
- *   - gc_phase changes only with the world stopped.
+ *   - cycle_phase changes only with the world stopped.
  *   - The cycle counters keep completed <= terminated <= marking <= started
  *     <= requested + 1 (gc.c says what each counts).
  *   - State of other files that a cycle starts afresh is reset by the
- *     files that own it (mark_reset, mark_state_reset,
+ *     files that own it (mark_reset, mark_sched_reset,
  *     sweep_next_generation); the cycle's trace lines are formatted by
  *     trace.c; its controller thread is started with the others by
  *     bgthreads.c.
@@ -48,18 +48,18 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-enum gc_phase {
-    GC_OFF = 0,
-    GC_MARK,
-    GC_MARK_TERMINATION,
+enum cycle_phase {
+    PHASE_OFF = 0,
+    PHASE_MARK,
+    PHASE_MARK_TERMINATION,
 };
 
 /* Changes only with the world stopped; read inside the runtime. */
-extern volatile AO_t gc_phase;
+extern volatile AO_t cycle_phase;
 
 /* Statistics of completed cycles, written in mark termination with the
  * world stopped and read with the world stopped. */
-struct gc_cycle_stats {
+struct cycle_stats {
     uint32_t num_gc, num_forced_gc;
     uint64_t pause_total_ns;
     uint64_t pause_ns[256], pause_end[256];
@@ -70,35 +70,35 @@ struct gc_cycle_stats {
     uint32_t num_started_by_mutator; /* cycles an allocating thread started */
     uint32_t num_stops_abandoned;    /* mark-termination stops given up */
 };
-extern struct gc_cycle_stats gc_stats;
+extern struct cycle_stats cycle_stats;
 
 /* At gc_init, before the collector's threads start: the time cycles and
- * gctrace count from (gc_stats.init_time). */
+ * gctrace count from (cycle_stats.init_time). */
 void cycle_init(void);
 /* Starts the controller, the collector's thread that runs cycles
- * (gc_start_threads calls it). */
+ * (bgthreads_start calls it). */
 void controller_start(void);
 /* fork() support (init.c registers them with pthread_atfork): no cycle runs
  * across a fork, and the child starts with no cycle asked for. */
-void gc_fork_prepare(void);
-void gc_fork_parent(void);
-void gc_fork_child(void);
+void cycle_fork_prepare(void);
+void cycle_fork_parent(void);
+void cycle_fork_child(void);
 /* Asks for a cycle if the heap reached the trigger and none is pending. */
-void gc_trigger(void);
+void cycle_trigger(void);
 struct mthread;
 /* Called by an allocating thread at a point where its cache is consistent:
  * if a cycle has been asked for and marking has not started yet, start it
- * (gc_try_start_cycle), or if another thread is starting it, wait
+ * (cycle_try_start), or if another thread is starting it, wait
  * (stoppable, a few milliseconds at most) until it has. A woken controller
  * may wait milliseconds for a CPU while the allocating thread runs on: the
  * heap must not run past the trigger while nothing marks. */
-void gc_wait_for_start(struct mthread *t);
+void cycle_wait_for_start(struct mthread *t);
 /* Starts the cycle asked for on the calling thread (inside the runtime),
  * through its first pause, if no cycle runs and nobody else is starting
  * one, then passes the rest of it to the controller; Go's allocating
  * goroutine starts the cycle it triggers in the same way. Returns 1 if it
  * did. */
-int gc_try_start_cycle(struct mthread *t);
+int cycle_try_start(struct mthread *t);
 
 #pragma GCC visibility pop
 

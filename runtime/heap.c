@@ -4,7 +4,7 @@
  */
 #include "heap.h"
 
-#include "env.h"
+#include "knobs.h"
 #include "platform.h"
 
 #include <string.h>

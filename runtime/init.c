@@ -2,7 +2,7 @@
  * Start-up and thread registration: gc_init, gc_thread_register,
  * gc_thread_unregister.
  *
- * gc_init reads the knobs (env.c), builds the size-class tables, sets up the
+ * gc_init reads the knobs (knobs.c), builds the size-class tables, sets up the
  * heap, the central lists, the marker and the suspend signal, commits the
  * first heap goal (4 MiB x GOGC/100), starts the collector's threads and
  * registers the calling thread. A second call does nothing.
@@ -16,12 +16,12 @@
  * unlocks, returns the other threads' cached spans to the central lists
  * (where the sweeper finds them; a span never swept again would keep stale
  * mark bits), keeps only the forking thread registered, and starts the
- * collector's threads afresh (gc_start_threads, bgthreads.c).
+ * collector's threads afresh (bgthreads_start, bgthreads.c).
  */
 #include "bgthreads.h"
 #include "central.h"
 #include "checkmark.h"
-#include "env.h"
+#include "knobs.h"
 #include "gc.h"
 #include "heap.h"
 #include "mark.h"
@@ -41,7 +41,7 @@ void malloc_set_oom_handler(void (*handler)(size_t));
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile AO_t initialized;
 
-/* fork(): no cycle runs (gc_fork_prepare), the world is stopped so that
+/* fork(): no cycle runs (cycle_fork_prepare), the world is stopped so that
  * every other registered thread is at a safe point, and every runtime lock
  * is taken, in the runtime's lock order, so that the child starts with
  * consistent structures; the child then keeps only the forking thread
@@ -49,28 +49,28 @@ static volatile AO_t initialized;
  * threads. */
 static void fork_prepare(void)
 {
-    gc_fork_prepare();
+    cycle_fork_prepare();
     threads_fork_stop();
     roots_fork_lock();
     struct mthread *t = current_thread;
     if (t)
         enter_runtime("fork");
-    scavenger_fork_lock();
+    scavenge_fork_lock();
     prefault_lock();
     mcentral_lock_all();
     rlock_fork_acquire(&mheap_.lock);
-    rlock_fork_acquire(&work.lock);
+    rlock_fork_acquire(&mark_work.lock);
     persistent_fork_lock();
 }
 
 static void fork_unlock(void)
 {
     persistent_fork_unlock();
-    rlock_fork_release(&work.lock);
+    rlock_fork_release(&mark_work.lock);
     rlock_fork_release(&mheap_.lock);
     mcentral_unlock_all();
     prefault_unlock();
-    scavenger_fork_unlock();
+    scavenge_fork_unlock();
     struct mthread *t = current_thread;
     if (t)
         exit_runtime(t);
@@ -81,7 +81,7 @@ static void fork_parent(void)
 {
     fork_unlock();
     threads_fork_parent();
-    gc_fork_parent();
+    cycle_fork_parent();
 }
 
 static void fork_child(void)
@@ -89,8 +89,8 @@ static void fork_child(void)
     fork_unlock();
     threads_fork_child();
     prefault_fork_child();
-    gc_fork_child();
-    gc_start_threads();
+    cycle_fork_child();
+    bgthreads_start();
 }
 
 int gc_init(const gc_options *opts)
@@ -108,13 +108,13 @@ int gc_init(const gc_options *opts)
     mark_init();
     if (knobs.gccheckmark)
         checkmark_init();
-    scavenger_init();
+    scavenge_init();
     threads_init(opts ? opts->suspend_signal : 0);
     malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);
     pacer_init(knobs.gogc, knobs.memory_limit);
     prefault_init();
     cycle_init();
-    gc_start_threads();
+    bgthreads_start();
     thread_register();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     atomic_store(&initialized, 1);

@@ -20,7 +20,7 @@
 #include "heap.h"
 #include "mark.h"
 #include "pacer.h"
-#include "env.h"
+#include "knobs.h"
 #include "platform.h"
 #include "prefault.h"
 #include "scavenge.h"
@@ -59,7 +59,7 @@ static void after_span_alloc(const struct heap_alloc *ha)
     if (knobs.prefault)
         prefault_after_alloc(ha->after.free - ha->after.released, ha->after.inuse,
                              scavenge_headroom(&ha->after));
-    int limited = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX;
+    int limited = (int64_t)atomic_load_relaxed(&pacer.memory_limit) != INT64_MAX;
     if (ha->grew) {
         /* More memory held from the OS lowers a memory-limit goal, and may
          * put the heap over the scavenger's goals. */
@@ -105,11 +105,11 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     struct mspan *s = t->mcache.alloc[spc];
     unsigned idx = span_next_free_index(s);
     if (idx >= s->nelems) {
-        gc_wait_for_start(t);
+        cycle_wait_for_start(t);
         s = refill(t, spc, size);
         idx = span_next_free_index(s);
         if (pacer_should_trigger())
-            gc_trigger();
+            cycle_trigger();
     }
     s->alloc_count++;
     *sp = s;
@@ -123,15 +123,15 @@ static __attribute__((noinline)) void allocate_black(struct mthread *t, struct m
 {
     mark_new_object(s, p, &t->gcw);
     t->assist_bytes -= (int64_t)s->elemsize;
-    if (t->assist_bytes < 0 && atomic_load_relaxed(&gc_phase) == GC_MARK)
-        gc_assist(t);
+    if (t->assist_bytes < 0 && atomic_load_relaxed(&cycle_phase) == PHASE_MARK)
+        mark_assist(t);
 }
 
 static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t size, int noscan)
 {
     if (size > MAX_ALLOC)
         out_of_memory(size);
-    gc_wait_for_start(t);
+    cycle_wait_for_start(t);
     size_t npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
     unsigned spc = make_span_class(0, noscan);
     sweep_deduct_credit(pacer_heap_live(), npages * PAGE_SIZE);
@@ -159,10 +159,10 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
      * allocate_black, whose assist may wait in a blocking region, where a
      * cycle can end and advance sweepgen past a span on no list. */
     mcentral_push_swept(&mcentral_[spc], s);
-    if (atomic_load_relaxed(&gc_phase) != GC_OFF)
+    if (atomic_load_relaxed(&cycle_phase) != PHASE_OFF)
         allocate_black(t, s, s->base);
     if (pacer_should_trigger())
-        gc_trigger();
+        cycle_trigger();
     return (void *)s->base;
 }
 
@@ -194,7 +194,7 @@ static inline void *mallocgc(struct mthread *t, size_t size, int noscan)
         p = next_free(t, spc, &s, size);
     if (s->needzero)
         zero_object(p, s->elemsize);
-    if (__builtin_expect(atomic_load_relaxed(&gc_phase) != GC_OFF, 0))
+    if (__builtin_expect(atomic_load_relaxed(&cycle_phase) != PHASE_OFF, 0))
         allocate_black(t, s, p);
     return (void *)p;
 }

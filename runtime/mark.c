@@ -4,39 +4,39 @@
 #include "mark.h"
 
 #include "checkmark.h"
-#include "env.h"
+#include "knobs.h"
 #include "heap.h"
 #include "metadata.h"
 #include "platform.h"
 
-RUNTIME_STATE struct mark_work work;
+RUNTIME_STATE struct mark_work mark_work;
 
 void mark_init(void)
 {
-    rlock_init(&work.lock, "work.lock", RANK_WORK);
+    rlock_init(&mark_work.lock, "mark_work.lock", RANK_WORK);
 }
 
 void mark_reset(void)
 {
-    work.bytes_marked = 0;
-    work.heap_scan = work.stack_scan = work.globals_scan = 0;
+    mark_work.bytes_marked = 0;
+    mark_work.heap_scan = mark_work.stack_scan = mark_work.globals_scan = 0;
 }
 
 void mark_reset_root_sizes(void)
 {
-    atomic_store(&work.stack_scan, 0);
-    atomic_store(&work.globals_scan, 0);
+    atomic_store(&mark_work.stack_scan, 0);
+    atomic_store(&mark_work.globals_scan, 0);
 }
 
 /* ---- Work buffers -------------------------------------------------------- */
 
 static struct workbuf *getempty(void)
 {
-    rlock_acquire(&work.lock);
-    struct workbuf *b = work.empty;
+    rlock_acquire(&mark_work.lock);
+    struct workbuf *b = mark_work.empty;
     if (b)
-        work.empty = b->next;
-    rlock_release(&work.lock);
+        mark_work.empty = b->next;
+    rlock_release(&mark_work.lock);
     if (b == NULL)
         b = persistent_alloc(sizeof *b, 64, &metadata_stats.gc_sys);
     b->next = NULL;
@@ -46,36 +46,36 @@ static struct workbuf *getempty(void)
 
 static void putempty(struct workbuf *b)
 {
-    rlock_acquire(&work.lock);
-    b->next = work.empty;
-    work.empty = b;
-    rlock_release(&work.lock);
+    rlock_acquire(&mark_work.lock);
+    b->next = mark_work.empty;
+    mark_work.empty = b;
+    rlock_release(&mark_work.lock);
 }
 
 static void putfull(struct workbuf *b)
 {
-    rlock_acquire(&work.lock);
-    b->next = work.full;
-    work.full = b;
-    atomic_xadd(&work.nfull, 1);
-    rlock_release(&work.lock);
+    rlock_acquire(&mark_work.lock);
+    b->next = mark_work.full;
+    mark_work.full = b;
+    atomic_xadd(&mark_work.nfull, 1);
+    rlock_release(&mark_work.lock);
 }
 
 static struct workbuf *trygetfull(void)
 {
-    if (atomic_load_relaxed(&work.nfull) == 0)
+    if (atomic_load_relaxed(&mark_work.nfull) == 0)
         return NULL;
-    rlock_acquire(&work.lock);
-    struct workbuf *b = work.full;
+    rlock_acquire(&mark_work.lock);
+    struct workbuf *b = mark_work.full;
     if (b) {
-        work.full = b->next;
-        atomic_xadd(&work.nfull, (AO_t)-1);
+        mark_work.full = b->next;
+        atomic_xadd(&mark_work.nfull, (AO_t)-1);
     }
-    rlock_release(&work.lock);
+    rlock_release(&mark_work.lock);
     return b;
 }
 
-void gcw_put(struct gc_work *w, uintptr_t obj)
+void gcw_put(struct gcw *w, uintptr_t obj)
 {
     struct workbuf *b = w->wbuf1;
     if (b == NULL) {
@@ -95,7 +95,7 @@ void gcw_put(struct gc_work *w, uintptr_t obj)
     b->obj[b->nobj++] = obj;
 }
 
-uintptr_t gcw_get(struct gc_work *w)
+uintptr_t gcw_get(struct gcw *w)
 {
     struct workbuf *b = w->wbuf1;
     if (b == NULL || b->nobj == 0) {
@@ -114,7 +114,7 @@ uintptr_t gcw_get(struct gc_work *w)
     return b->obj[--b->nobj];
 }
 
-void gcw_dispose(struct gc_work *w)
+void gcw_dispose(struct gcw *w)
 {
     struct workbuf *bufs[2] = {w->wbuf1, w->wbuf2};
     for (int i = 0; i < 2; i++) {
@@ -127,9 +127,9 @@ void gcw_dispose(struct gc_work *w)
     }
     w->wbuf1 = w->wbuf2 = NULL;
     if (w->bytes_marked)
-        atomic_xadd(&work.bytes_marked, w->bytes_marked);
+        atomic_xadd(&mark_work.bytes_marked, w->bytes_marked);
     if (w->scan_work)
-        atomic_xadd(&work.heap_scan, w->scan_work);
+        atomic_xadd(&mark_work.heap_scan, w->scan_work);
     w->bytes_marked = w->scan_work = 0;
 }
 
@@ -162,9 +162,9 @@ __attribute__((noreturn)) static void checkmark_fail(struct mspan *s, uintptr_t 
           from ? "heap object" : "root range from", (void *)checkmark_from);
 }
 
-static void greyobject(struct mspan *s, unsigned idx, uintptr_t obj, struct gc_work *w)
+static void greyobject(struct mspan *s, unsigned idx, uintptr_t obj, struct gcw *w)
 {
-    if (work.checkmark) {
+    if (mark_work.checkmark) {
         if (!mark_bit_try_set(s->checkmark_bits, idx))
             return;
         if (!bit_is_set(s->gcmark_bits, idx))
@@ -178,7 +178,7 @@ static void greyobject(struct mspan *s, unsigned idx, uintptr_t obj, struct gc_w
         gcw_put(w, obj);
 }
 
-void grey_pointer(uintptr_t p, struct gc_work *w)
+void grey_pointer(uintptr_t p, struct gcw *w)
 {
     struct mspan *s;
     unsigned idx;
@@ -187,7 +187,7 @@ void grey_pointer(uintptr_t p, struct gc_work *w)
         greyobject(s, idx, obj, w);
 }
 
-void mark_new_object(struct mspan *s, uintptr_t obj, struct gc_work *w)
+void mark_new_object(struct mspan *s, uintptr_t obj, struct gcw *w)
 {
     unsigned idx = span_object_index(s, obj);
     if (mark_bit_try_set(s->gcmark_bits, idx))
@@ -198,18 +198,17 @@ void mark_new_object(struct mspan *s, uintptr_t obj, struct gc_work *w)
 
 /* Conservative scanning reads whole stacks and segments, red zones included:
  * it is exempt from AddressSanitizer. */
-__attribute__((no_sanitize("address"))) void scan_block(uintptr_t lo, uintptr_t hi,
-                                                        struct gc_work *w)
+__attribute__((no_sanitize("address"))) void scan_block(uintptr_t lo, uintptr_t hi, struct gcw *w)
 {
     uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
     uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
-    if (work.checkmark)
+    if (mark_work.checkmark)
         checkmark_from = lo;
     for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
         uintptr_t p = *(const uintptr_t *)a;
         if (p - heap_lo < heap_span) {
-            if (work.checkmark)
+            if (mark_work.checkmark)
                 checkmark_from_slot = a;
             grey_pointer(p, w);
         }
@@ -220,7 +219,7 @@ __attribute__((no_sanitize("address"))) void scan_block(uintptr_t lo, uintptr_t 
  * mark records each word that looks like a heap pointer in the shadow, and
  * the second mark follows an edge into a white object only if the mark was
  * obliged to (checkmark.h). */
-static void scan_heap_words(uintptr_t lo, uintptr_t hi, struct gc_work *w)
+static void scan_heap_words(uintptr_t lo, uintptr_t hi, struct gcw *w)
 {
     if (!knobs.gccheckmark) {
         scan_block(lo, hi, w);
@@ -228,13 +227,13 @@ static void scan_heap_words(uintptr_t lo, uintptr_t hi, struct gc_work *w)
     }
     uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
     uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
-    if (work.checkmark)
+    if (mark_work.checkmark)
         checkmark_from = lo;
     for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
         uintptr_t p = *(const uintptr_t *)a;
         if (p - heap_lo >= heap_span)
             continue;
-        if (!work.checkmark) {
+        if (!mark_work.checkmark) {
             checkmark_record(a, p);
             grey_pointer(p, w);
             continue;
@@ -249,7 +248,7 @@ static void scan_heap_words(uintptr_t lo, uintptr_t hi, struct gc_work *w)
     }
 }
 
-static void scan_object(uintptr_t b, struct gc_work *w)
+static void scan_object(uintptr_t b, struct gcw *w)
 {
     struct mspan *s = span_of_heap(b);
     if (s == NULL)
@@ -268,7 +267,7 @@ static void scan_object(uintptr_t b, struct gc_work *w)
     w->scan_work += n;
 }
 
-void mark_drain(struct gc_work *w)
+void mark_drain(struct gcw *w)
 {
     uintptr_t b;
     while ((b = gcw_get(w)) != 0)
@@ -279,7 +278,7 @@ void mark_drain(struct gc_work *w)
  * marker's private work so that other markers (assists above all) find
  * some. A marker scanning a tree keeps a short private stack that would
  * otherwise never reach the global list. */
-static void gcw_balance(struct gc_work *w)
+static void gcw_balance(struct gcw *w)
 {
     if (w->wbuf2 != NULL && w->wbuf2->nobj > 0) {
         putfull(w->wbuf2);
@@ -295,7 +294,7 @@ static void gcw_balance(struct gc_work *w)
     }
 }
 
-uint64_t mark_drain_n(struct gc_work *w, uint64_t budget, const volatile AO_t *stop)
+uint64_t mark_drain_n(struct gcw *w, uint64_t budget, const volatile AO_t *stop)
 {
     uint64_t start = w->scan_work;
     uintptr_t b;
@@ -308,7 +307,7 @@ uint64_t mark_drain_n(struct gc_work *w, uint64_t budget, const volatile AO_t *s
     return w->scan_work - start;
 }
 
-void mark_shade_batch(const uintptr_t *ptrs, size_t n, struct gc_work *w)
+void mark_shade_batch(const uintptr_t *ptrs, size_t n, struct gcw *w)
 {
     uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
     uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;

@@ -7,8 +7,8 @@
  * as soon as it is marked). Marking ends when no grey object is left.
  *
  * The grey queue is made of work buffers of 253 pointers (2 KiB), as Go's
- * workbufs. Each marker owns a gc_work with two buffers and touches the
- * global lists of full and empty buffers (under work.lock) only once per
+ * workbufs. Each marker owns a gcw with two buffers and touches the
+ * global lists of full and empty buffers (under mark_work.lock) only once per
  * buffer. greyobject sets a mark bit with a compare-and-swap, so each
  * object is queued and counted at most once however many markers find it.
  *
@@ -53,9 +53,9 @@ struct workbuf {
 };
 
 /* A marker's private view of the grey queue. */
-struct gc_work {
+struct gcw {
     struct workbuf *wbuf1, *wbuf2;
-    uint64_t bytes_marked; /* folded into work.bytes_marked by gcw_dispose */
+    uint64_t bytes_marked; /* folded into mark_work.bytes_marked by gcw_dispose */
     uint64_t scan_work;    /* bytes scanned */
 };
 
@@ -70,33 +70,33 @@ struct mark_work {
     int checkmark;                                     /* marking into checkmark bits */
 };
 
-extern struct mark_work work;
+extern struct mark_work mark_work;
 
 void mark_init(void);
-void gcw_put(struct gc_work *w, uintptr_t obj);
+void gcw_put(struct gcw *w, uintptr_t obj);
 /* A grey object, from w's buffers or the global list; 0 when none. */
-uintptr_t gcw_get(struct gc_work *w);
+uintptr_t gcw_get(struct gcw *w);
 /* Gives w's buffers and counters back to the global state. */
-void gcw_dispose(struct gc_work *w);
+void gcw_dispose(struct gcw *w);
 
 /* Greys the object p points into, if p points into an allocated object. */
-void grey_pointer(uintptr_t p, struct gc_work *w);
+void grey_pointer(uintptr_t p, struct gcw *w);
 /* Scans [lo, hi) conservatively; returns nothing, counts into w. */
-void scan_block(uintptr_t lo, uintptr_t hi, struct gc_work *w);
+void scan_block(uintptr_t lo, uintptr_t hi, struct gcw *w);
 /* Scans until no grey object is left. */
-void mark_drain(struct gc_work *w);
+void mark_drain(struct gcw *w);
 /* Scans grey objects until about budget bytes were scanned or none is
  * left; returns the bytes scanned. Stops early when *stop becomes nonzero. */
-uint64_t mark_drain_n(struct gc_work *w, uint64_t budget, const volatile AO_t *stop);
+uint64_t mark_drain_n(struct gcw *w, uint64_t budget, const volatile AO_t *stop);
 /* Greys a batch of pointers (the write barrier's buffer) into w. */
-void mark_shade_batch(const uintptr_t *ptrs, size_t n, struct gc_work *w);
+void mark_shade_batch(const uintptr_t *ptrs, size_t n, struct gcw *w);
 /* Marks a newly allocated object black (allocate-black while marking),
  * counting its bytes into w. */
-void mark_new_object(struct mspan *s, uintptr_t obj, struct gc_work *w);
+void mark_new_object(struct mspan *s, uintptr_t obj, struct gcw *w);
 /* Is there grey work on the global list? */
 static inline int mark_work_available(void)
 {
-    return atomic_load_relaxed(&work.nfull) != 0;
+    return atomic_load_relaxed(&mark_work.nfull) != 0;
 }
 /* Resets per-cycle counters; with the world stopped. */
 void mark_reset(void);

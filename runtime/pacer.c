@@ -11,8 +11,8 @@
 
 #include <stdint.h>
 
-RUNTIME_STATE struct gc_controller_state gc_controller;
-RUNTIME_STATE struct gc_limiter gc_limiter = {
+RUNTIME_STATE struct pacer_state pacer;
+RUNTIME_STATE struct cpu_limiter cpu_limiter = {
     .lock = RLOCK_INIT("the GC CPU limiter's lock", RANK_LIMITER)};
 
 #define HEAP_MINIMUM           ((uint64_t)4 << 20)
@@ -20,15 +20,15 @@ RUNTIME_STATE struct gc_limiter gc_limiter = {
 
 static int percent(void)
 {
-    return (int)(intptr_t)atomic_load(&gc_controller.gc_percent);
+    return (int)(intptr_t)atomic_load(&pacer.gc_percent);
 }
 
 static uint64_t percent_goal(int gogc)
 {
     if (gogc < 0)
         return UINT64_MAX;
-    uint64_t marked = atomic_load(&gc_controller.heap_marked);
-    uint64_t scan = marked + gc_controller.last_stack_scan + gc_controller.globals_scan;
+    uint64_t marked = atomic_load(&pacer.heap_marked);
+    uint64_t scan = marked + pacer.last_stack_scan + pacer.globals_scan;
     uint64_t goal = marked + scan / 100 * (uint64_t)gogc + scan % 100 * (uint64_t)gogc / 100;
     uint64_t floor = HEAP_MINIMUM * (uint64_t)gogc / 100;
     return goal < floor ? floor : goal;
@@ -39,12 +39,12 @@ static uint64_t percent_goal(int gogc)
 /* Go 1.19's memoryLimitHeapGoal. */
 static uint64_t memory_limit_goal(void)
 {
-    int64_t limit = (int64_t)atomic_load(&gc_controller.memory_limit);
+    int64_t limit = (int64_t)atomic_load(&pacer.memory_limit);
     if (limit == INT64_MAX)
         return UINT64_MAX;
     struct heap_pages pages;
     mheap_read_pages(&pages);
-    uint64_t marked = atomic_load(&gc_controller.heap_marked);
+    uint64_t marked = atomic_load(&pacer.heap_marked);
     uint64_t heap_free = (uint64_t)(pages.free - pages.released) * PAGE_SIZE;
     uint64_t heap_alloc = heap_alloc_bytes();
     uint64_t mapped_ready = runtime_sys_bytes() - (uint64_t)pages.released * PAGE_SIZE;
@@ -66,8 +66,8 @@ static double cons_mark(void)
 {
     double m = 0;
     for (int i = 0; i < 4; i++)
-        if (gc_controller.cons_mark[i] > m)
-            m = gc_controller.cons_mark[i];
+        if (pacer.cons_mark[i] > m)
+            m = pacer.cons_mark[i];
     return m;
 }
 
@@ -78,7 +78,7 @@ static void commit(void)
     uint64_t limit_goal = memory_limit_goal();
     if (limit_goal < goal)
         goal = limit_goal;
-    uint64_t marked = atomic_load(&gc_controller.heap_marked);
+    uint64_t marked = atomic_load(&pacer.heap_marked);
     uint64_t trigger;
     if (goal == UINT64_MAX) {
         trigger = UINT64_MAX;
@@ -91,15 +91,15 @@ static void commit(void)
         if (goal > HEAP_MINIMUM && goal - HEAP_MINIMUM > max_trigger)
             max_trigger = goal - HEAP_MINIMUM;
         double runway = cons_mark() * (1 - BACKGROUND_UTILIZATION) / BACKGROUND_UTILIZATION *
-                        (double)gc_controller.scan_work_expected;
+                        (double)pacer.scan_work_expected;
         trigger = runway >= (double)goal ? min_trigger : goal - (uint64_t)runway;
         if (trigger < min_trigger)
             trigger = min_trigger;
         if (trigger > max_trigger)
             trigger = max_trigger;
     }
-    atomic_store(&gc_controller.heap_goal, goal);
-    atomic_store(&gc_controller.trigger, trigger);
+    atomic_store(&pacer.heap_goal, goal);
+    atomic_store(&pacer.trigger, trigger);
 }
 
 void pacer_end_cycle(const struct pacer_cycle *c)
@@ -112,22 +112,22 @@ void pacer_end_cycle(const struct pacer_cycle *c)
         double grown =
             c->heap_live > c->heap_trigger ? (double)(c->heap_live - c->heap_trigger) : 0;
         for (int i = 3; i > 0; i--)
-            gc_controller.cons_mark[i] = gc_controller.cons_mark[i - 1];
-        gc_controller.cons_mark[0] = grown * u / ((double)scan * (1 - u));
+            pacer.cons_mark[i] = pacer.cons_mark[i - 1];
+        pacer.cons_mark[0] = grown * u / ((double)scan * (1 - u));
     }
-    atomic_store(&gc_controller.heap_marked, c->heap_marked);
-    atomic_store(&gc_controller.heap_live, c->heap_marked);
-    gc_controller.last_heap_scan = c->heap_scan;
-    gc_controller.last_stack_scan = c->stack_scan;
-    gc_controller.globals_scan = c->globals_scan;
-    gc_controller.scan_work_expected = scan;
+    atomic_store(&pacer.heap_marked, c->heap_marked);
+    atomic_store(&pacer.heap_live, c->heap_marked);
+    pacer.last_heap_scan = c->heap_scan;
+    pacer.last_stack_scan = c->stack_scan;
+    pacer.globals_scan = c->globals_scan;
+    pacer.scan_work_expected = scan;
     commit();
 }
 
 void pacer_init(int gc_percent, int64_t memory_limit)
 {
-    atomic_store(&gc_controller.gc_percent, (AO_t)(intptr_t)gc_percent);
-    atomic_store(&gc_controller.memory_limit, (AO_t)memory_limit);
+    atomic_store(&pacer.gc_percent, (AO_t)(intptr_t)gc_percent);
+    atomic_store(&pacer.memory_limit, (AO_t)memory_limit);
     commit();
 }
 
@@ -138,10 +138,10 @@ void pacer_recompute(void)
 
 int64_t pacer_set_memory_limit(int64_t limit)
 {
-    int64_t old = (int64_t)atomic_load(&gc_controller.memory_limit);
+    int64_t old = (int64_t)atomic_load(&pacer.memory_limit);
     if (limit < 0)
         return old;
-    atomic_store(&gc_controller.memory_limit, (AO_t)limit);
+    atomic_store(&pacer.memory_limit, (AO_t)limit);
     commit();
     return old;
 }
@@ -149,29 +149,29 @@ int64_t pacer_set_memory_limit(int64_t limit)
 void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs)
 {
     int64_t now = nanotime();
-    rlock_acquire(&gc_limiter.lock);
-    if (gc_limiter.last_update == 0) {
-        gc_limiter.last_update = now;
-        gc_limiter.capacity = (int64_t)procs * 1000000000;
+    rlock_acquire(&cpu_limiter.lock);
+    if (cpu_limiter.last_update == 0) {
+        cpu_limiter.last_update = now;
+        cpu_limiter.capacity = (int64_t)procs * 1000000000;
     }
-    int64_t window = now - gc_limiter.last_update;
+    int64_t window = now - cpu_limiter.last_update;
     int64_t total = window * procs;
-    int64_t gc = (assist_ns_total - gc_limiter.last_assist_ns) +
-                 (stw_ns_total - gc_limiter.last_stw_ns) * procs;
+    int64_t gc = (assist_ns_total - cpu_limiter.last_assist_ns) +
+                 (stw_ns_total - cpu_limiter.last_stw_ns) * procs;
     if (marking)
         gc += total / 4;
     if (gc > total)
         gc = total;
-    gc_limiter.fill += gc - (total - gc);
-    if (gc_limiter.fill < 0)
-        gc_limiter.fill = 0;
-    if (gc_limiter.fill > gc_limiter.capacity)
-        gc_limiter.fill = gc_limiter.capacity;
-    atomic_store(&gc_limiter.limiting, gc_limiter.fill >= gc_limiter.capacity);
-    gc_limiter.last_update = now;
-    gc_limiter.last_assist_ns = assist_ns_total;
-    gc_limiter.last_stw_ns = stw_ns_total;
-    rlock_release(&gc_limiter.lock);
+    cpu_limiter.fill += gc - (total - gc);
+    if (cpu_limiter.fill < 0)
+        cpu_limiter.fill = 0;
+    if (cpu_limiter.fill > cpu_limiter.capacity)
+        cpu_limiter.fill = cpu_limiter.capacity;
+    atomic_store(&cpu_limiter.limiting, cpu_limiter.fill >= cpu_limiter.capacity);
+    cpu_limiter.last_update = now;
+    cpu_limiter.last_assist_ns = assist_ns_total;
+    cpu_limiter.last_stw_ns = stw_ns_total;
+    rlock_release(&cpu_limiter.lock);
 }
 
 int pacer_set_percent(int p)
@@ -179,7 +179,7 @@ int pacer_set_percent(int p)
     if (p < 0)
         p = -1;
     int old = percent();
-    atomic_store(&gc_controller.gc_percent, (AO_t)(intptr_t)p);
+    atomic_store(&pacer.gc_percent, (AO_t)(intptr_t)p);
     commit();
     return old;
 }

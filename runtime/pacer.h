@@ -46,7 +46,7 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-struct gc_controller_state {
+struct pacer_state {
     volatile AO_t heap_live;
     volatile AO_t heap_marked; /* bytes marked by the last cycle */
     volatile AO_t trigger;
@@ -61,7 +61,7 @@ struct gc_controller_state {
 };
 
 /* The GC CPU limiter. */
-struct gc_limiter {
+struct cpu_limiter {
     struct rlock lock;
     int64_t fill, capacity; /* CPU-nanoseconds */
     int64_t last_update;
@@ -69,20 +69,20 @@ struct gc_limiter {
     volatile AO_t limiting;      /* the bucket is full: skip assists */
     uint32_t last_enabled_cycle; /* the last cycle during which it limited */
 };
-extern struct gc_limiter gc_limiter;
+extern struct cpu_limiter cpu_limiter;
 
-extern struct gc_controller_state gc_controller;
+extern struct pacer_state pacer;
 
 /* heap_live's one writer outside the pacer: the allocator's layers report
  * each change (a span cached or given back, a large object) through here. */
 static inline void pacer_heap_live_add(int64_t delta)
 {
-    atomic_xadd(&gc_controller.heap_live, (AO_t)delta);
+    atomic_xadd(&pacer.heap_live, (AO_t)delta);
 }
 
 static inline uint64_t pacer_heap_live(void)
 {
-    return atomic_load_relaxed(&gc_controller.heap_live);
+    return atomic_load_relaxed(&pacer.heap_live);
 }
 
 /* What a cycle measured, for pacer_end_cycle. */
@@ -111,13 +111,12 @@ void pacer_recompute(void);
 void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs);
 static inline int limiter_limiting(void)
 {
-    return atomic_load_relaxed(&gc_limiter.limiting) != 0;
+    return atomic_load_relaxed(&cpu_limiter.limiting) != 0;
 }
 
 static inline int pacer_should_trigger(void)
 {
-    return atomic_load_relaxed(&gc_controller.heap_live) >=
-           atomic_load_relaxed(&gc_controller.trigger);
+    return atomic_load_relaxed(&pacer.heap_live) >= atomic_load_relaxed(&pacer.trigger);
 }
 
 #pragma GCC visibility pop

@@ -3,7 +3,7 @@
  */
 #include "prefault.h"
 
-#include "env.h"
+#include "knobs.h"
 #include "gc.h"
 #include "heap.h"
 #include "lock.h"
@@ -70,7 +70,7 @@ static size_t step(uint32_t epoch)
         n = mheap_prefault(room < HUGE_PAGE_PAGES ? (size_t)room : HUGE_PAGE_PAGES, &grew);
     rlock_release(&pf.lock);
     /* More memory held from the OS lowers a memory-limit goal. */
-    if (grew && (int64_t)atomic_load_relaxed(&gc_controller.memory_limit) != INT64_MAX)
+    if (grew && (int64_t)atomic_load_relaxed(&pacer.memory_limit) != INT64_MAX)
         pacer_recompute();
     if (n > 0)
         atomic_xadd(&pf.faulted, (AO_t)n * PAGE_SIZE);
@@ -178,7 +178,7 @@ void prefault_unlock(void)
 
 void prefault_fork_child(void)
 {
-    /* The prefaulter is gone; gc_start_threads starts another. */
+    /* The prefaulter is gone; bgthreads_start starts another. */
     atomic_store32(&pf.busy, 0);
     atomic_store32(&pf.served, atomic_load32(&pf.requested));
 }

@@ -140,29 +140,29 @@ uint64_t roots_globals_bytes(void)
     return globals_bytes;
 }
 
-void mark_globals(struct gc_work *w)
+void mark_globals(struct gcw *w)
 {
     for (size_t i = 0; i < globals.n; i++)
         scan_block(globals.r[i].lo, globals.r[i].hi, w);
-    atomic_xadd(&work.globals_scan, globals_bytes);
+    atomic_xadd(&mark_work.globals_scan, globals_bytes);
     rlock_acquire(&roots_lock);
     for (size_t i = 0; i < user_roots.n; i++) {
         scan_block(user_roots.r[i].lo, user_roots.r[i].hi, w);
-        atomic_xadd(&work.globals_scan, user_roots.r[i].hi - user_roots.r[i].lo);
+        atomic_xadd(&mark_work.globals_scan, user_roots.r[i].hi - user_roots.r[i].lo);
     }
     rlock_release(&roots_lock);
 }
 
-void mark_thread_stack(struct mthread *t, struct gc_work *w)
+void mark_thread_stack(struct mthread *t, struct gcw *w)
 {
     uintptr_t sp = t->stopped_sp;
     if (sp == 0 || sp >= t->stack_hi)
         fatal("thread %p has no recorded stack pointer to scan from", (void *)t);
     scan_block(sp, t->stack_hi, w);
-    atomic_xadd(&work.stack_scan, t->stack_hi - sp);
+    atomic_xadd(&mark_work.stack_scan, t->stack_hi - sp);
 }
 
-void mark_roots(struct gc_work *w)
+void mark_roots(struct gcw *w)
 {
     for (struct mthread *t = threads_first(); t; t = t->next)
         mark_thread_stack(t, w);

@@ -30,12 +30,12 @@ struct mthread;
 /* Records the current writable segments; call with the world running. */
 void roots_snapshot_globals(void);
 /* Scans the recorded segments and the registered ranges. */
-void mark_globals(struct gc_work *w);
+void mark_globals(struct gcw *w);
 /* Scans a stopped thread's stack and saved registers. */
-void mark_thread_stack(struct mthread *t, struct gc_work *w);
+void mark_thread_stack(struct mthread *t, struct gcw *w);
 /* Every root: each registered thread's stack (the world stopped), the
  * globals and the registered ranges. */
-void mark_roots(struct gc_work *w);
+void mark_roots(struct gcw *w);
 /* The roots lock, for fork(). */
 void roots_fork_lock(void);
 void roots_fork_unlock(void);

@@ -3,7 +3,7 @@
  */
 #include "scavenge.h"
 
-#include "env.h"
+#include "knobs.h"
 #include "gc.h"
 #include "heap.h"
 #include "lock.h"
@@ -43,7 +43,7 @@ static RUNTIME_STATE struct {
     volatile AO_t cpu_ns;      /* the background scavenger's CPU time */
 } scav = {.lock = RLOCK_INIT("the scavenger's lock", RANK_SCAVENGER)};
 
-void scavenger_init(void)
+void scavenge_init(void)
 {
     scav.retain_goal = UINT64_MAX;
     scav.limit_goal = UINT64_MAX;
@@ -54,18 +54,18 @@ static uint64_t retained_bytes(const struct heap_pages *p)
     return (uint64_t)(p->inuse + p->free - p->released) * PAGE_SIZE;
 }
 
-void scavenger_set_goals(uint64_t heap_goal, uint64_t last_heap_goal)
+void scavenge_set_goals(uint64_t heap_goal, uint64_t last_heap_goal)
 {
     struct heap_pages p;
     mheap_read_pages(&p);
     uint64_t inuse = (uint64_t)p.inuse * PAGE_SIZE;
     uint64_t retain = UINT64_MAX;
-    if (gc_stats.num_gc >= 1 && heap_goal != UINT64_MAX && last_heap_goal) {
+    if (cycle_stats.num_gc >= 1 && heap_goal != UINT64_MAX && last_heap_goal) {
         double g = (double)inuse * ((double)heap_goal / (double)last_heap_goal);
         g *= 1 + RETAIN_EXTRA_PERCENT / 100.0;
         retain = (uint64_t)g & ~(uint64_t)(PAGE_SIZE - 1);
     }
-    int64_t limit = (int64_t)atomic_load(&gc_controller.memory_limit);
+    int64_t limit = (int64_t)atomic_load(&pacer.memory_limit);
     uint64_t limit_goal = UINT64_MAX;
     if (limit != INT64_MAX)
         limit_goal = (uint64_t)limit / 100 * (100 - REDUCE_EXTRA_PERCENT);
@@ -104,7 +104,7 @@ uint64_t scavenge_headroom(const struct heap_pages *p)
         room = retained < retain_goal ? retain_goal - retained : 0;
     /* The limit as it is now, not as of the last cycle: the prefaulter
      * must never run the process into a limit just set. */
-    int64_t limit = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit);
+    int64_t limit = (int64_t)atomic_load_relaxed(&pacer.memory_limit);
     if (limit != INT64_MAX) {
         uint64_t limit_goal = (uint64_t)limit / 100 * (100 - REDUCE_EXTRA_PERCENT);
         uint64_t ready = retained + metadata_sys();
@@ -124,7 +124,7 @@ static size_t release(size_t pages, int huge_aware)
     return n;
 }
 
-static void *scavenger_main(void *arg)
+static void *scavenge_main(void *arg)
 {
     (void)arg;
     collector_thread_started();
@@ -178,9 +178,9 @@ static void *scavenger_main(void *arg)
     return NULL;
 }
 
-void scavenger_start(void)
+void scavenge_start(void)
 {
-    collector_thread_start(scavenger_main, NULL, "the scavenger");
+    collector_thread_start(scavenge_main, NULL, "the scavenger");
 }
 
 static void print_scavtrace(uint64_t work, int forced)
@@ -199,7 +199,7 @@ static void print_scavtrace(uint64_t work, int forced)
     trace_emit(line, n < (int)sizeof line ? n : (int)sizeof line - 1);
 }
 
-void scavenger_sweep_done(void)
+void scavenge_sweep_done(void)
 {
     atomic_xadd32(&scav.wake, 1);
     futex_wake(&scav.wake, 1);
@@ -238,7 +238,7 @@ void scavenge_on_growth(size_t bytes)
 
 void scavenge_for_limit(void)
 {
-    int64_t limit = (int64_t)atomic_load_relaxed(&gc_controller.memory_limit);
+    int64_t limit = (int64_t)atomic_load_relaxed(&pacer.memory_limit);
     if (limit == INT64_MAX || limiter_limiting())
         return;
     struct heap_pages p;
@@ -249,7 +249,7 @@ void scavenge_for_limit(void)
     release_now(ready - (uint64_t)limit);
 }
 
-uint64_t scavenger_cpu_ns(void)
+uint64_t scavenge_cpu_ns(void)
 {
     return atomic_load(&scav.cpu_ns);
 }
@@ -279,12 +279,12 @@ void gc_free_os_memory(void)
     exit_runtime_maybe(t);
 }
 
-void scavenger_fork_lock(void)
+void scavenge_fork_lock(void)
 {
     rlock_fork_acquire(&scav.lock);
 }
 
-void scavenger_fork_unlock(void)
+void scavenge_fork_unlock(void)
 {
     rlock_fork_release(&scav.lock);
 }

@@ -48,17 +48,17 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-void scavenger_init(void);
-void scavenger_start(void);
+void scavenge_init(void);
+void scavenge_start(void);
 /* At mark termination: new goals, search from the top again. */
-void scavenger_set_goals(uint64_t heap_goal, uint64_t last_heap_goal);
+void scavenge_set_goals(uint64_t heap_goal, uint64_t last_heap_goal);
 /* When sweeping has finished: wake the scavenger, print scavtrace. */
-void scavenger_sweep_done(void);
+void scavenge_sweep_done(void);
 /* After the heap grew by bytes: release the excess over the goals. */
 void scavenge_on_growth(size_t bytes);
 /* The release cursor's lock, for fork(). */
-void scavenger_fork_lock(void);
-void scavenger_fork_unlock(void);
+void scavenge_fork_lock(void);
+void scavenge_fork_unlock(void);
 /* With a memory limit, after any span allocation: if the runtime holds more
  * than the limit from the OS, release the excess now (Go's allocation-path
  * scavenging), bounded as scavenge_on_growth is. */
@@ -69,7 +69,7 @@ void scavenge_for_limit(void);
 struct heap_pages;
 uint64_t scavenge_headroom(const struct heap_pages *p);
 /* CPU time the background scavenger has used, in nanoseconds. */
-uint64_t scavenger_cpu_ns(void);
+uint64_t scavenge_cpu_ns(void);
 
 #pragma GCC visibility pop
 

@@ -6,7 +6,7 @@
  */
 #include "stats.h"
 
-#include "env.h"
+#include "knobs.h"
 #include "gc.h"
 #include "heap.h"
 #include "metadata.h"
@@ -92,17 +92,17 @@ void gc_read_memstats(gc_memstats *m)
     m->other_sys = atomic_load(&metadata_stats.other_sys);
     m->sys = m->heap_sys + m->stack_sys + m->mspan_sys + m->mcache_sys + m->buck_hash_sys +
              m->gc_sys + m->other_sys;
-    uint64_t goal = atomic_load(&gc_controller.heap_goal);
+    uint64_t goal = atomic_load(&pacer.heap_goal);
     m->next_gc = goal;
-    m->last_gc = gc_stats.last_gc_unix;
-    m->pause_total_ns = gc_stats.pause_total_ns;
-    memcpy(m->pause_ns, gc_stats.pause_ns, sizeof m->pause_ns);
-    memcpy(m->pause_end, gc_stats.pause_end, sizeof m->pause_end);
-    m->num_gc = gc_stats.num_gc;
-    m->num_forced_gc = gc_stats.num_forced_gc;
-    int64_t elapsed = nanotime() - gc_stats.init_time;
+    m->last_gc = cycle_stats.last_gc_unix;
+    m->pause_total_ns = cycle_stats.pause_total_ns;
+    memcpy(m->pause_ns, cycle_stats.pause_ns, sizeof m->pause_ns);
+    memcpy(m->pause_end, cycle_stats.pause_end, sizeof m->pause_end);
+    m->num_gc = cycle_stats.num_gc;
+    m->num_forced_gc = cycle_stats.num_forced_gc;
+    int64_t elapsed = nanotime() - cycle_stats.init_time;
     if (elapsed > 0 && knobs.procs > 0)
-        m->gc_cpu_fraction = (double)gc_stats.gc_cpu_ns / ((double)elapsed * knobs.procs);
+        m->gc_cpu_fraction = (double)cycle_stats.gc_cpu_ns / ((double)elapsed * knobs.procs);
     m->enable_gc = 1;
     sweep_unpause();
     start_the_world();

@@ -6,7 +6,7 @@
 
 #include "bgthreads.h"
 #include "central.h"
-#include "env.h"
+#include "knobs.h"
 #include "heap.h"
 #include "platform.h"
 #include "stats.h"

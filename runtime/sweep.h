@@ -67,7 +67,7 @@ void sweep_unpause(void);
 
 /* The background sweeper (Go's bgsweep), a collector thread: after each
  * mark termination it sweeps whatever the allocating threads have not, then
- * calls done. gc_start_threads passes the scavenger's cue as done, so that
+ * calls done. bgthreads_start passes the scavenger's cue as done, so that
  * sweeping, on the allocation path below the scavenger, never calls up into
  * it. */
 void sweeper_start(void (*done)(void));

@@ -68,7 +68,7 @@ struct mthread {
     struct wbbuf wbbuf;
     /* This thread's share of marking: objects it greyed from its barrier
      * buffer or in assists, and the bytes it allocated black. */
-    struct gc_work gcw;
+    struct gcw gcw;
     /* Mark assist balance: bytes this thread may still allocate during the
      * current mark before it must do scan work (negative: in debt). */
     int64_t assist_bytes;

@@ -4,7 +4,7 @@
 #include "worker.h"
 
 #include "bgthreads.h"
-#include "env.h"
+#include "knobs.h"
 #include "gc.h"
 #include "mark.h"
 #include "pacer.h"
@@ -15,7 +15,7 @@
 #include <limits.h>
 #include <sched.h>
 
-RUNTIME_STATE struct mark_state mark_state;
+RUNTIME_STATE struct mark_sched mark_sched;
 
 static int n_dedicated;
 static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none */
@@ -34,25 +34,25 @@ static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none *
 #define ASSIST_PARK_NS        1000000
 #define ASSIST_PARK_MAX_WAITS 100
 
-void mark_state_reset(void)
+void mark_sched_reset(void)
 {
-    atomic_xadd(&mark_state.cycle, 1);
-    atomic_store(&mark_state.roots_done, 0);
-    atomic_store(&mark_state.globals_claimed, 0);
-    atomic_store(&mark_state.bg_credit, 0);
-    atomic_store(&mark_state.scan_done, 0);
-    atomic_store(&mark_state.assist_ns, 0);
-    atomic_store(&mark_state.background_ns, 0);
-    atomic_store(&mark_state.idle_ns, 0);
+    atomic_xadd(&mark_sched.cycle, 1);
+    atomic_store(&mark_sched.roots_done, 0);
+    atomic_store(&mark_sched.globals_claimed, 0);
+    atomic_store(&mark_sched.bg_credit, 0);
+    atomic_store(&mark_sched.scan_done, 0);
+    atomic_store(&mark_sched.assist_ns, 0);
+    atomic_store(&mark_sched.background_ns, 0);
+    atomic_store(&mark_sched.idle_ns, 0);
     for (struct mthread *t = threads_first(); t; t = t->next)
         t->assist_bytes = 0;
 }
 
 /* ---- Root jobs ------------------------------------------------------------ */
 
-int mark_unscanned_stacks(struct gc_work *w, int world_stopped)
+int mark_unscanned_stacks(struct gcw *w, int world_stopped)
 {
-    uint32_t cycle = (uint32_t)atomic_load(&mark_state.cycle);
+    uint32_t cycle = (uint32_t)atomic_load(&mark_sched.cycle);
     if (world_stopped) {
         for (struct mthread *t = threads_first(); t; t = t->next) {
             if (t->stack_scanned_cycle != cycle) {
@@ -78,22 +78,22 @@ int mark_unscanned_stacks(struct gc_work *w, int world_stopped)
         mark_thread_stack(t, w);
         thread_resume(t);
         threads_unlock();
-        if (atomic_load(&mark_state.stop))
+        if (atomic_load(&mark_sched.stop))
             return 0;
     }
 }
 
 /* Does a root job if one is left; returns 1 if it did work. */
-static int root_job(struct gc_work *w)
+static int root_job(struct gcw *w)
 {
-    if (atomic_load(&mark_state.roots_done))
+    if (atomic_load(&mark_sched.roots_done))
         return 0;
-    if (atomic_cas(&mark_state.globals_claimed, 0, 1)) {
+    if (atomic_cas(&mark_sched.globals_claimed, 0, 1)) {
         mark_globals(w);
         return 1;
     }
     if (mark_unscanned_stacks(w, 0))
-        atomic_store(&mark_state.roots_done, 1);
+        atomic_store(&mark_sched.roots_done, 1);
     return 1;
 }
 
@@ -107,16 +107,16 @@ static int root_job(struct gc_work *w)
  * those parked in an assist: they wait for marking to progress. */
 static int spare_cpu(void)
 {
-    int running = threads_count() - (int)atomic_load_relaxed(&mark_state.assists_parked);
+    int running = threads_count() - (int)atomic_load_relaxed(&mark_sched.assists_parked);
     return knobs.procs - running - n_dedicated >= 1;
 }
 
 static void worker_mark(int fractional)
 {
-    struct gc_work w = {0};
+    struct gcw w = {0};
     int64_t start = nanotime(), busy = 0;
     int holding = 0;
-    while (!atomic_load(&mark_state.stop)) {
+    while (!atomic_load(&mark_sched.stop)) {
         int idle = fractional && spare_cpu();
         if (fractional && !idle) {
             int64_t elapsed = nanotime() - start;
@@ -129,21 +129,21 @@ static void worker_mark(int fractional)
         }
         int64_t t0 = nanotime(), cpu0 = thread_cpu_time();
         if (!holding) {
-            atomic_xadd(&mark_state.nbusy, 1);
+            atomic_xadd(&mark_sched.nbusy, 1);
             holding = 1;
         }
         int did = root_job(&w);
         if (!did) {
             /* A parked assist waits for credit: hand it over in smaller
              * slices (each hand-over wakes it, a system call). */
-            uint64_t slice = atomic_load_relaxed(&mark_state.assists_parked)
+            uint64_t slice = atomic_load_relaxed(&mark_sched.assists_parked)
                                  ? WORKER_SLICE_WORK_PARKED
                                  : WORKER_SLICE_WORK;
-            uint64_t n = mark_drain_n(&w, slice, &mark_state.stop);
+            uint64_t n = mark_drain_n(&w, slice, &mark_sched.stop);
             if (n) {
-                atomic_xadd(&mark_state.bg_credit, n);
-                atomic_xadd(&mark_state.scan_done, n);
-                if (atomic_load_relaxed(&mark_state.assists_parked))
+                atomic_xadd(&mark_sched.bg_credit, n);
+                atomic_xadd(&mark_sched.scan_done, n);
+                if (atomic_load_relaxed(&mark_sched.assists_parked))
                     assists_wake();
                 did = 1;
             }
@@ -151,18 +151,18 @@ static void worker_mark(int fractional)
         /* Idle time does not count against the fractional quota. */
         if (!idle)
             busy += nanotime() - t0;
-        atomic_xadd(idle ? &mark_state.idle_ns : &mark_state.background_ns,
+        atomic_xadd(idle ? &mark_sched.idle_ns : &mark_sched.background_ns,
                     (AO_t)(thread_cpu_time() - cpu0));
         if (!did) {
             gcw_dispose(&w);
-            atomic_xadd(&mark_state.nbusy, (AO_t)-1);
+            atomic_xadd(&mark_sched.nbusy, (AO_t)-1);
             holding = 0;
             sleep_ns(50000);
         }
     }
     gcw_dispose(&w);
     if (holding)
-        atomic_xadd(&mark_state.nbusy, (AO_t)-1);
+        atomic_xadd(&mark_sched.nbusy, (AO_t)-1);
 }
 
 static void *worker_main(void *arg)
@@ -172,8 +172,8 @@ static void *worker_main(void *arg)
     uint32_t seen = 0;
     for (;;) {
         uint32_t e;
-        while ((e = atomic_load32(&mark_state.epoch)) == seen)
-            futex_wait(&mark_state.epoch, seen);
+        while ((e = atomic_load32(&mark_sched.epoch)) == seen)
+            futex_wait(&mark_sched.epoch, seen);
         seen = e;
         worker_mark(fractional);
     }
@@ -199,15 +199,15 @@ void workers_start(int procs)
 
 void workers_wake(void)
 {
-    atomic_store(&mark_state.stop, 0);
-    atomic_xadd32(&mark_state.epoch, 1);
-    futex_wake(&mark_state.epoch, 1 << 20);
+    atomic_store(&mark_sched.stop, 0);
+    atomic_xadd32(&mark_sched.epoch, 1);
+    futex_wake(&mark_sched.epoch, 1 << 20);
 }
 
 void workers_stop(void)
 {
-    atomic_store(&mark_state.stop, 1);
-    while (atomic_load(&mark_state.nbusy) != 0)
+    atomic_store(&mark_sched.stop, 1);
+    while (atomic_load(&mark_sched.nbusy) != 0)
         sched_yield();
 }
 
@@ -217,10 +217,10 @@ void workers_stop(void)
  * before the goal, in work bytes per allocated byte (x1024). */
 static uint64_t assist_work_per_byte_x1024(void)
 {
-    uint64_t expected = gc_controller.scan_work_expected;
-    uint64_t done = atomic_load_relaxed(&mark_state.scan_done);
+    uint64_t expected = pacer.scan_work_expected;
+    uint64_t done = atomic_load_relaxed(&mark_sched.scan_done);
     uint64_t remaining = expected > done ? expected - done : expected / 10 + 1;
-    uint64_t goal = atomic_load_relaxed(&gc_controller.heap_goal);
+    uint64_t goal = atomic_load_relaxed(&pacer.heap_goal);
     uint64_t live = pacer_heap_live();
     if (live >= goal)
         goal = goal + goal / 10; /* past the goal: aim at 10% over it */
@@ -228,7 +228,7 @@ static uint64_t assist_work_per_byte_x1024(void)
     if (distance < ((uint64_t)64 << 10))
         distance = (uint64_t)64 << 10;
     uint64_t r = remaining * 1024 / distance;
-    atomic_store_relaxed(&mark_state.assist_work_per_byte_x1024, r);
+    atomic_store_relaxed(&mark_sched.assist_work_per_byte_x1024, r);
     return r ? r : 1;
 }
 
@@ -236,11 +236,11 @@ static uint64_t assist_work_per_byte_x1024(void)
 static uint64_t take_bg_credit(uint64_t want)
 {
     for (;;) {
-        AO_t credit = atomic_load_relaxed(&mark_state.bg_credit);
+        AO_t credit = atomic_load_relaxed(&mark_sched.bg_credit);
         if (credit == 0)
             return 0;
         AO_t take = credit < want ? credit : want;
-        if (atomic_cas(&mark_state.bg_credit, credit, credit - take))
+        if (atomic_cas(&mark_sched.bg_credit, credit, credit - take))
             return take;
     }
 }
@@ -251,17 +251,17 @@ static uint64_t take_bg_credit(uint64_t want)
 static void assist_pay(struct mthread *t, uint64_t work, uint64_t wpb, int scanned)
 {
     if (scanned)
-        atomic_xadd(&mark_state.scan_done, work);
+        atomic_xadd(&mark_sched.scan_done, work);
     t->assist_bytes += (int64_t)(work * 1024 / wpb);
 }
 
 void assists_wake(void)
 {
-    atomic_xadd32(&mark_state.assist_wake, 1);
-    futex_wake(&mark_state.assist_wake, INT_MAX);
+    atomic_xadd32(&mark_sched.assist_wake, 1);
+    futex_wake(&mark_sched.assist_wake, INT_MAX);
 }
 
-void gc_assist(struct mthread *t)
+void mark_assist(struct mthread *t)
 {
     if (limiter_limiting()) {
         /* GC already takes half the CPU: let the heap grow instead. */
@@ -271,7 +271,7 @@ void gc_assist(struct mthread *t)
     int64_t t0 = nanotime();
     uint64_t wpb = assist_work_per_byte_x1024();
     for (int parked = 0;; parked++) {
-        uint32_t wake = atomic_load32(&mark_state.assist_wake);
+        uint32_t wake = atomic_load32(&mark_sched.assist_wake);
         uint64_t want = (uint64_t)(-t->assist_bytes) * wpb / 1024;
         if (want < ASSIST_MIN_WORK)
             want = ASSIST_MIN_WORK;
@@ -283,8 +283,8 @@ void gc_assist(struct mthread *t)
         /* The globals are the one root job an assist may do (stacks need
          * their threads stopped): early in a cycle they are where all grey
          * work comes from, and the workers may not have a CPU yet. */
-        if (t->assist_bytes < 0 && want > 0 && !atomic_load(&mark_state.roots_done) &&
-            atomic_cas(&mark_state.globals_claimed, 0, 1)) {
+        if (t->assist_bytes < 0 && want > 0 && !atomic_load(&mark_sched.roots_done) &&
+            atomic_cas(&mark_sched.globals_claimed, 0, 1)) {
             uint64_t before = t->gcw.scan_work;
             mark_globals(&t->gcw);
             uint64_t n = t->gcw.scan_work - before;
@@ -293,7 +293,7 @@ void gc_assist(struct mthread *t)
         }
         if (t->assist_bytes < 0 && want > 0) {
             uint64_t budget = want < ASSIST_MAX_WORK ? want : ASSIST_MAX_WORK;
-            uint64_t n = mark_drain_n(&t->gcw, budget, &mark_state.stop);
+            uint64_t n = mark_drain_n(&t->gcw, budget, &mark_sched.stop);
             assist_pay(t, n, wpb, 1);
             out_of_work = n < budget;
             /* Leftover grey objects go where the workers can see them. */
@@ -301,7 +301,7 @@ void gc_assist(struct mthread *t)
         }
         /* Still in debt with grey work left: the next allocation goes on
          * paying. */
-        if (t->assist_bytes >= 0 || !out_of_work || atomic_load(&gc_phase) != GC_MARK)
+        if (t->assist_bytes >= 0 || !out_of_work || atomic_load(&cycle_phase) != PHASE_MARK)
             break;
         /* The debt outruns the grey work in reach: the rest is being
          * scanned by the workers, and allocating on would run the heap past
@@ -312,13 +312,13 @@ void gc_assist(struct mthread *t)
             t->assist_bytes = 0;
             break;
         }
-        atomic_xadd(&mark_state.assists_parked, 1);
+        atomic_xadd(&mark_sched.assists_parked, 1);
         int64_t park0 = nanotime();
         runtime_block_begin(t);
-        futex_wait_timeout(&mark_state.assist_wake, wake, ASSIST_PARK_NS);
+        futex_wait_timeout(&mark_sched.assist_wake, wake, ASSIST_PARK_NS);
         runtime_block_end(t);
-        atomic_xadd(&mark_state.assists_parked, (AO_t)-1);
+        atomic_xadd(&mark_sched.assists_parked, (AO_t)-1);
         t0 += nanotime() - park0; /* waiting is not assist time (nor in Go) */
     }
-    atomic_xadd(&mark_state.assist_ns, (AO_t)(nanotime() - t0));
+    atomic_xadd(&mark_sched.assist_ns, (AO_t)(nanotime() - t0));
 }

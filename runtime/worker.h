@@ -29,8 +29,8 @@
  * (stoppable, at most 100 ms) until their credit or the end of marking.
  *
  * Invariants:
- *   - mark_state is this file's. The cycle starts it afresh with the world
- *     stopped (mark_state_reset, at sweep termination); from then on the
+ *   - mark_sched is this file's. The cycle starts it afresh with the world
+ *     stopped (mark_sched_reset, at sweep termination); from then on the
  *     workers, the assists and the cycle's look for the end of marking read
  *     and update it with atomics only.
  *   - When marking starts, every registered thread's assist balance is zero.
@@ -50,10 +50,10 @@
 #pragma GCC visibility push(hidden)
 
 struct mthread;
-struct gc_work;
+struct gcw;
 
 /* Concurrent-mark state shared by the controller, workers and assists. */
-struct mark_state {
+struct mark_sched {
     volatile AO_t cycle;      /* current cycle number, for stack scans */
     volatile AO_t roots_done; /* globals and every stack scanned */
     volatile AO_t globals_claimed;
@@ -69,28 +69,28 @@ struct mark_state {
     volatile AO_t assists_parked;
 };
 
-extern struct mark_state mark_state;
+extern struct mark_sched mark_sched;
 
 /* With the world stopped, as a cycle starts: a new stack-scan generation,
  * no root job done, no background credit, this cycle's CPU counters and
  * scan work at zero, and every registered thread's assist balance at zero.
  * The workers are asleep (workers_wake comes after). */
-void mark_state_reset(void);
+void mark_sched_reset(void);
 /* Starts the mark workers for a budget of procs CPUs. */
 void workers_start(int procs);
-/* Wakes the workers for a mark phase (after mark_state is reset). */
+/* Wakes the workers for a mark phase (after mark_sched is reset). */
 void workers_wake(void);
 /* Tells the workers to stop and waits until none holds grey work. */
 void workers_stop(void);
 /* Pays this thread's assist debt; called when assist_bytes < 0. A thread
  * whose debt outruns the grey work left waits (stoppable) until background
  * credit or the end of marking frees it. */
-void gc_assist(struct mthread *t);
+void mark_assist(struct mthread *t);
 /* Wakes parked assists: new background credit, or marking is over. */
 void assists_wake(void);
 /* Scans the stacks of registered threads not yet scanned this cycle, each
  * stopped on its own; returns 0 if threads_lock was busy (try later). */
-int mark_unscanned_stacks(struct gc_work *w, int world_stopped);
+int mark_unscanned_stacks(struct gcw *w, int world_stopped);
 
 #pragma GCC visibility pop
 

@@ -43,7 +43,7 @@ static UNUSED void mark_window_block(int block)
 }
 
 /* Starts a cycle on this thread, as an allocating thread starts the cycle
- * it triggers (gc_try_start_cycle), with the suspend signal blocked
+ * it triggers (cycle_try_start), with the suspend signal blocked
  * beforehand: the first pause stops every other thread, and marking begins
  * with this thread's stack certainly unscanned. Returns 1 so, marking; 0
  * when the controller took the cycle first (the signal is unblocked again,
@@ -52,11 +52,11 @@ static UNUSED int mark_window_open(void)
 {
     struct mthread *t = current_thread;
     ck_assert_ptr_nonnull(t);
-    ck_assert_uint_eq(atomic_load(&gc_phase), GC_OFF);
+    ck_assert_uint_eq(atomic_load(&cycle_phase), PHASE_OFF);
     mark_window_block(1);
     enter_runtime("mark_window_open");
-    gc_trigger();
-    int started = gc_try_start_cycle(t);
+    cycle_trigger();
+    int started = cycle_try_start(t);
     exit_runtime(t);
     if (!started) {
         mark_window_block(0);
@@ -64,7 +64,7 @@ static UNUSED int mark_window_open(void)
     }
     /* A worker may claim the stack now (stack_scanned_cycle), but scanning
      * it needs this thread stopped, which waits for mark_window_close. */
-    ck_assert_uint_eq(atomic_load(&gc_phase), GC_MARK);
+    ck_assert_uint_eq(atomic_load(&cycle_phase), PHASE_MARK);
     return 1;
 }
 
@@ -80,11 +80,11 @@ static UNUSED void mark_window_close(void)
 static UNUSED void mark_window_wait_globals(void)
 {
     double deadline = now_s() + 10;
-    while (atomic_load(&work.globals_scan) == 0) {
+    while (atomic_load(&mark_work.globals_scan) == 0) {
         ck_assert_msg(now_s() < deadline, "the globals were not scanned within 10 s");
         sched_yield();
     }
-    ck_assert_uint_eq(atomic_load(&gc_phase), GC_MARK);
+    ck_assert_uint_eq(atomic_load(&cycle_phase), PHASE_MARK);
 }
 
 /* Is the hidden object's mark bit set (grey or black this cycle)? */

@@ -29,7 +29,7 @@
 #include <tricolor.h>
 
 #include "check_main.h"
-#include "env.h"
+#include "knobs.h"
 #include "mark_window.h"
 #include "support.h"
 #include "threads.h"

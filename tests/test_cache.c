@@ -59,7 +59,7 @@ START_TEST(heap_live_and_counts_across_refills)
         size_t n = 3 * class_nelems(c) + 5;
         ck_assert_uint_le(nkeep + n, 4096);
         uncache_all();
-        AO_t live0 = atomic_load(&gc_controller.heap_live);
+        AO_t live0 = atomic_load(&pacer.heap_live);
         AO_t mallocs0 = atomic_load(&heap_stats.nmalloc[c]);
         for (size_t i = 0; i < n; i++) {
             keep[nkeep++] =
@@ -72,9 +72,9 @@ START_TEST(heap_live_and_counts_across_refills)
                               (unsigned long)unfolded(c), i + 1);
         }
         /* While spans are cached, heap_live counts their free slots too. */
-        ck_assert_uint_ge(atomic_load(&gc_controller.heap_live) - live0, n * kinds[k].size);
+        ck_assert_uint_ge(atomic_load(&pacer.heap_live) - live0, n * kinds[k].size);
         uncache_all();
-        AO_t grown = atomic_load(&gc_controller.heap_live) - live0;
+        AO_t grown = atomic_load(&pacer.heap_live) - live0;
         ck_assert_msg(grown == n * kinds[k].size,
                       "%zu %zu-byte objects (noscan %d): heap_live grew by %lu, not %zu", n,
                       kinds[k].size, kinds[k].noscan, (unsigned long)grown, n * kinds[k].size);

@@ -36,7 +36,7 @@
 
 static int phase_is_mark(void)
 {
-    return atomic_load(&gc_phase) == GC_MARK;
+    return atomic_load(&cycle_phase) == PHASE_MARK;
 }
 
 static void *collector_thread(void *arg)
@@ -82,7 +82,7 @@ START_TEST(integers_that_look_like_pointers_are_not_reported)
         pthread_t th;
         live_new = gc_alloc(NEW * sizeof(void *));
         pthread_create(&th, NULL, collector_thread, NULL);
-        while (!phase_is_mark() && atomic_load(&gc_phase) == GC_OFF) {
+        while (!phase_is_mark() && atomic_load(&cycle_phase) == PHASE_OFF) {
             struct timespec ts = {0, 10000};
             nanosleep(&ts, NULL);
         }
@@ -134,7 +134,7 @@ static void *unmarker(void *arg)
         if (phase_is_mark() && find_object(p, &s, &idx) && bit_is_set(s->gcmark_bits, idx)) {
             AO_t mask = (AO_t)1 << (idx % 64);
             atomic_and(&s->gcmark_bits[idx / 64], ~mask);
-            /* The phase was GC_MARK before the clear and after it: the
+            /* The phase was PHASE_MARK before the clear and after it: the
              * clear happened before mark termination began. */
             lost_cleared = phase_is_mark() ? 1 : -1;
             return NULL;

@@ -1,7 +1,7 @@
 /*
  * Marking (runtime/mark.c, and the cycle's mark termination in gc.c).
  *
- * - Work buffers: grey objects put into a marker's gc_work come back out
+ * - Work buffers: grey objects put into a marker's gcw come back out
  *   exactly once each, whether they stayed in its two buffers or went
  *   through the global list of full buffers (more than two buffers' worth);
  *   gcw_dispose hands a marker's buffers and counters to the global state,
@@ -40,15 +40,15 @@
 #include "support.h"
 
 /* The marker's internals, called as the runtime calls them: inside the
- * runtime, where no stop lands while work.lock is held (runtime/lock.h). */
-static void rt_gcw_put(struct gc_work *w, uintptr_t obj)
+ * runtime, where no stop lands while mark_work.lock is held (runtime/lock.h). */
+static void rt_gcw_put(struct gcw *w, uintptr_t obj)
 {
     struct mthread *t = enter_runtime("test");
     gcw_put(w, obj);
     exit_runtime(t);
 }
 
-static uintptr_t rt_gcw_get(struct gc_work *w)
+static uintptr_t rt_gcw_get(struct gcw *w)
 {
     struct mthread *t = enter_runtime("test");
     uintptr_t obj = gcw_get(w);
@@ -56,21 +56,21 @@ static uintptr_t rt_gcw_get(struct gc_work *w)
     return obj;
 }
 
-static void rt_gcw_dispose(struct gc_work *w)
+static void rt_gcw_dispose(struct gcw *w)
 {
     struct mthread *t = enter_runtime("test");
     gcw_dispose(w);
     exit_runtime(t);
 }
 
-static void rt_grey_pointer(uintptr_t p, struct gc_work *w)
+static void rt_grey_pointer(uintptr_t p, struct gcw *w)
 {
     struct mthread *t = enter_runtime("test");
     grey_pointer(p, w);
     exit_runtime(t);
 }
 
-static void rt_mark_drain(struct gc_work *w)
+static void rt_mark_drain(struct gcw *w)
 {
     struct mthread *t = enter_runtime("test");
     mark_drain(w);
@@ -90,7 +90,7 @@ static NOINLINE void unmark(uintptr_t h)
 }
 
 /* Everything w holds, in the order gcw_get hands it out; returns how many. */
-static size_t drain_values(struct gc_work *w, uintptr_t *out, size_t max)
+static size_t drain_values(struct gcw *w, uintptr_t *out, size_t max)
 {
     size_t n = 0;
     uintptr_t v;
@@ -124,13 +124,13 @@ START_TEST(workbufs_every_object_once)
                                     5 * WORKBUF_ENTRIES + 7};
     enum { MAX = 5 * WORKBUF_ENTRIES + 7 };
     static uintptr_t got[MAX];
-    AO_t nfull0 = atomic_load(&work.nfull);
+    AO_t nfull0 = atomic_load(&mark_work.nfull);
     for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
-        struct gc_work w = {0};
+        struct gcw w = {0};
         for (size_t i = 0; i < counts[c]; i++)
             rt_gcw_put(&w, FAKE(i));
         if (counts[c] > 2 * WORKBUF_ENTRIES)
-            ck_assert_msg(atomic_load(&work.nfull) > nfull0,
+            ck_assert_msg(atomic_load(&mark_work.nfull) > nfull0,
                           "%zu grey objects, yet no buffer reached the global list", counts[c]);
         size_t n = drain_values(&w, got, MAX);
         ck_assert_msg(n == counts[c], "%zu grey objects put, %zu got back", counts[c], n);
@@ -138,7 +138,7 @@ START_TEST(workbufs_every_object_once)
         for (size_t i = 0; i < n; i++)
             ck_assert_msg(got[i] == FAKE(i), "%zu grey objects: object %zu came back as %#lx",
                           counts[c], i, (unsigned long)got[i]);
-        ck_assert_uint_eq(atomic_load(&work.nfull), nfull0);
+        ck_assert_uint_eq(atomic_load(&mark_work.nfull), nfull0);
         rt_gcw_dispose(&w);
     }
 }
@@ -148,9 +148,10 @@ START_TEST(workbufs_dispose_hands_over)
 {
     /* What one marker disposes of, another finds: its grey objects through
      * the global list, its counters in the global totals. */
-    AO_t nfull0 = atomic_load(&work.nfull);
-    AO_t marked0 = atomic_load(&work.bytes_marked), scanned0 = atomic_load(&work.heap_scan);
-    struct gc_work a = {0}, b = {0};
+    AO_t nfull0 = atomic_load(&mark_work.nfull);
+    AO_t marked0 = atomic_load(&mark_work.bytes_marked),
+         scanned0 = atomic_load(&mark_work.heap_scan);
+    struct gcw a = {0}, b = {0};
     enum { N = WORKBUF_ENTRIES + 10 }; /* both of a's buffers in use */
     for (size_t i = 0; i < N; i++)
         rt_gcw_put(&a, FAKE(i));
@@ -161,27 +162,27 @@ START_TEST(workbufs_dispose_hands_over)
     ck_assert_ptr_null(a.wbuf2);
     ck_assert_uint_eq(a.bytes_marked, 0);
     ck_assert_uint_eq(a.scan_work, 0);
-    ck_assert_uint_eq(atomic_load(&work.nfull), nfull0 + 2);
-    ck_assert_uint_eq(atomic_load(&work.bytes_marked), marked0 + 4096);
-    ck_assert_uint_eq(atomic_load(&work.heap_scan), scanned0 + 1234);
+    ck_assert_uint_eq(atomic_load(&mark_work.nfull), nfull0 + 2);
+    ck_assert_uint_eq(atomic_load(&mark_work.bytes_marked), marked0 + 4096);
+    ck_assert_uint_eq(atomic_load(&mark_work.heap_scan), scanned0 + 1234);
     static uintptr_t got[N + 1];
     size_t n = drain_values(&b, got, N + 1);
     ck_assert_uint_eq(n, N);
     qsort(got, n, sizeof got[0], cmp_uintptr);
     for (size_t i = 0; i < n; i++)
         ck_assert(got[i] == FAKE(i));
-    ck_assert_uint_eq(atomic_load(&work.nfull), nfull0);
+    ck_assert_uint_eq(atomic_load(&mark_work.nfull), nfull0);
     rt_gcw_dispose(&b);
     /* The counters are the cycle's: put them back. */
-    atomic_xadd(&work.bytes_marked, (AO_t)-4096);
-    atomic_xadd(&work.heap_scan, (AO_t)-1234);
+    atomic_xadd(&mark_work.bytes_marked, (AO_t)-4096);
+    atomic_xadd(&mark_work.heap_scan, (AO_t)-1234);
 }
 END_TEST
 
 /* ---- Greying and scanning one object ------------------------------------- */
 
 /* Greys whatever p + off points into. */
-static NOINLINE void grey_at(uintptr_t h, size_t off, struct gc_work *w)
+static NOINLINE void grey_at(uintptr_t h, size_t off, struct gcw *w)
 {
     rt_grey_pointer((uintptr_t)reveal(h) + off, w);
 }
@@ -195,7 +196,7 @@ static NOINLINE void link_word(uintptr_t holder, size_t word, uintptr_t target, 
 
 START_TEST(grey_interior_pointers)
 {
-    struct gc_work w = {0};
+    struct gcw w = {0};
     uintptr_t a = new_hidden(64, 0);
     uintptr_t n = new_hidden(64, 1);
     size_t lsize = 2 * OBLET_BYTES + OBLET_BYTES / 2;
@@ -233,7 +234,7 @@ START_TEST(grey_free_slot_is_nothing)
 {
     /* The slot after a fresh object of an unusual class is free: a pointer
      * into it greys nothing. */
-    struct gc_work w = {0};
+    struct gcw w = {0};
     for (int tries = 0; tries < 4096; tries++) {
         char *p = gc_alloc(208);
         if (gc_size(p) != 208 || gc_base(p + 208) != NULL)
@@ -251,7 +252,7 @@ START_TEST(scan_follows_pointers_by_oblets)
 {
     /* A holds an interior pointer to t1; L, two and a half oblets long,
      * holds pointers to t2 in its last oblet and t3 in its first. */
-    struct gc_work w = {0};
+    struct gcw w = {0};
     uintptr_t a = new_hidden(64, 0);
     size_t lsize = 2 * OBLET_BYTES + OBLET_BYTES / 2;
     uintptr_t l = new_hidden(lsize, 0);

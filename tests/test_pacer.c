@@ -56,7 +56,7 @@
 
 #include "capture.h"
 #include "check_main.h"
-#include "env.h"
+#include "knobs.h"
 #include "gc.h"
 #include "pacer.h"
 #include "roots.h"
@@ -171,8 +171,8 @@ static __attribute__((noinline)) void churn(uint64_t bytes, uint64_t sample_ever
 /* Go's gcPercentGoal from the controller's inputs. */
 static uint64_t percent_goal_formula(int gogc)
 {
-    uint64_t marked = gc_controller.heap_marked;
-    uint64_t scan = marked + gc_controller.last_stack_scan + gc_controller.globals_scan;
+    uint64_t marked = pacer.heap_marked;
+    uint64_t scan = marked + pacer.last_stack_scan + pacer.globals_scan;
     uint64_t goal = marked + scan * (uint64_t)gogc / 100;
     uint64_t floor = 4 * MiB * (uint64_t)gogc / 100;
     return goal < floor ? floor : goal;
@@ -220,13 +220,13 @@ START_TEST(test_goal_formula)
     int old = gc_set_percent(50);
     build_live(8 * MiB, 256);
     gc_collect();
-    uint64_t goal = gc_controller.heap_goal;
-    ck_assert_uint_ge(gc_controller.heap_marked, 8 * MiB);
+    uint64_t goal = pacer.heap_goal;
+    ck_assert_uint_ge(pacer.heap_marked, 8 * MiB);
     ck_assert_uint_eq(goal, percent_goal_formula(50));
     /* Above the floor: about 1.5x the live set, plus half the scanned
      * stacks and globals (large under the sanitizers, whose runtimes have
      * megabytes of data). */
-    uint64_t roots = gc_controller.last_stack_scan + gc_controller.globals_scan;
+    uint64_t roots = pacer.last_stack_scan + pacer.globals_scan;
     ck_assert_uint_ge(goal, 12 * MiB);
     ck_assert_uint_le(goal, 12 * MiB + 3 * MiB + roots / 2);
     gc_memstats *m = memstats();
@@ -235,28 +235,26 @@ START_TEST(test_goal_formula)
 
     /* The roots count once: the globals' scannable size, not that size once
      * per pass the collector made over them. */
-    ck_assert_uint_eq(gc_controller.globals_scan, roots_globals_bytes());
-    ck_assert_uint_lt(gc_controller.last_stack_scan, 8 * MiB);
+    ck_assert_uint_eq(pacer.globals_scan, roots_globals_bytes());
+    ck_assert_uint_lt(pacer.last_stack_scan, 8 * MiB);
 
     /* A changed GOGC takes effect at once, from the same inputs. */
     ck_assert_int_eq(gc_set_percent(200), 50);
-    ck_assert_uint_eq(gc_controller.heap_goal, percent_goal_formula(200));
+    ck_assert_uint_eq(pacer.heap_goal, percent_goal_formula(200));
     ck_assert_int_eq(gc_set_percent(50), 200);
 
     /* Below the floor: 4 MiB * 50 / 100. */
     drop_live();
-    ck_assert_uint_lt(gc_controller.heap_marked, 1 * MiB);
-    ck_assert_uint_eq(gc_controller.heap_goal, percent_goal_formula(50));
+    ck_assert_uint_lt(pacer.heap_marked, 1 * MiB);
+    ck_assert_uint_eq(pacer.heap_goal, percent_goal_formula(50));
     /* The floor wins unless the roots alone are large (they are under the
      * sanitizers, whose runtimes carry megabytes of globals). */
     uint64_t small =
-        gc_controller.heap_marked +
-        (gc_controller.heap_marked + gc_controller.last_stack_scan + gc_controller.globals_scan) /
-            2;
+        pacer.heap_marked + (pacer.heap_marked + pacer.last_stack_scan + pacer.globals_scan) / 2;
     if (small < 2 * MiB)
-        ck_assert_uint_eq(gc_controller.heap_goal, 2 * MiB);
+        ck_assert_uint_eq(pacer.heap_goal, 2 * MiB);
     else
-        ck_assert_uint_eq(gc_controller.heap_goal, small);
+        ck_assert_uint_eq(pacer.heap_goal, small);
     gc_set_percent(old);
 }
 END_TEST
@@ -267,7 +265,7 @@ START_TEST(test_gogc_off)
     int old = gc_set_percent(-1);
     gc_memstats *m0 = memstats();
     ck_assert_uint_eq(m0->next_gc, UINT64_MAX);
-    ck_assert_uint_eq(gc_controller.trigger, UINT64_MAX);
+    ck_assert_uint_eq(pacer.trigger, UINT64_MAX);
     alloc_garbage(32 * MiB, 512);
     alloc_garbage(32 * MiB, 64 * KiB);
     gc_memstats *m1 = memstats();
@@ -298,8 +296,8 @@ static void steady(int gogc, struct churn_result *r, double *expected)
     int old = gc_set_percent(gogc);
     build_live(STEADY_LIVE, 512);
     gc_collect();
-    uint64_t marked = gc_controller.heap_marked;
-    uint64_t goal = gc_controller.heap_goal;
+    uint64_t marked = pacer.heap_marked;
+    uint64_t goal = pacer.heap_goal;
     ck_assert_uint_gt(goal, marked);
     *expected = (double)STEADY_CHURN / (double)(goal - marked);
     churn(STEADY_CHURN, 1 * MiB, r);
@@ -356,8 +354,8 @@ START_TEST(test_memory_limit)
     const int64_t limit = 64 * MiB;
     ck_assert_int_eq(gc_set_memory_limit(limit), first);
     ck_assert_int_eq(gc_set_memory_limit(-1), limit);
-    ck_assert_int_eq((int64_t)gc_controller.memory_limit, limit);
-    ck_assert_uint_le(gc_controller.heap_goal, (uint64_t)limit);
+    ck_assert_int_eq((int64_t)pacer.memory_limit, limit);
+    ck_assert_uint_le(pacer.heap_goal, (uint64_t)limit);
 
     build_live(16 * MiB, 512);
     struct churn_result r;
@@ -407,7 +405,7 @@ START_TEST(test_gctrace)
 
     build_live(6 * MiB, 1024);
     gc_collect();
-    uint64_t goal_before = gc_controller.heap_goal;
+    uint64_t goal_before = pacer.heap_goal;
 
     capture_begin();
     knobs.gctrace = 1;
@@ -440,11 +438,11 @@ START_TEST(test_gctrace)
     ck_assert_uint_eq(f[F_PROCS], (uint64_t)knobs.procs);
     ck_assert_uint_le(f[F_PCT], 100);
     ck_assert_uint_eq(f[F_GOAL], goal_before >> 20);
-    ck_assert_uint_eq(f[F_H2], gc_controller.heap_marked >> 20);
+    ck_assert_uint_eq(f[F_H2], pacer.heap_marked >> 20);
     ck_assert_uint_ge(f[F_H2], 6);
     ck_assert_uint_ge(f[F_H1], f[F_H2]);
-    ck_assert_uint_eq(f[F_STACKS], gc_controller.last_stack_scan >> 20);
-    ck_assert_uint_eq(f[F_GLOBALS], gc_controller.globals_scan >> 20);
+    ck_assert_uint_eq(f[F_STACKS], pacer.last_stack_scan >> 20);
+    ck_assert_uint_eq(f[F_GLOBALS], pacer.globals_scan >> 20);
     free(m);
     regfree(&re);
     drop_live();
@@ -518,7 +516,7 @@ START_TEST(test_two_threads_keep_marking)
      * regression once made each mark phase of samples/trees last about a
      * second, two cycles a second). */
     gc_memstats *m0 = memstats();
-    uint32_t by_mutator0 = gc_stats.num_started_by_mutator;
+    uint32_t by_mutator0 = cycle_stats.num_started_by_mutator;
     pthread_t th[2];
     trees_stop = 0;
     for (int i = 0; i < 2; i++)
@@ -536,11 +534,11 @@ START_TEST(test_two_threads_keep_marking)
     fprintf(stderr,
             "pacer two threads: %u cycles in 2 s (%u started by an allocating thread), %llu MiB "
             "allocated\n",
-            cycles, gc_stats.num_started_by_mutator - by_mutator0,
+            cycles, cycle_stats.num_started_by_mutator - by_mutator0,
             (unsigned long long)(m1->total_alloc - m0->total_alloc) >> 20);
     ck_assert_msg(cycles >= 12, "only %u cycles in 2 s", cycles);
     /* Allocating threads start most of these cycles themselves. */
-    uint32_t by_mutator = gc_stats.num_started_by_mutator - by_mutator0;
+    uint32_t by_mutator = cycle_stats.num_started_by_mutator - by_mutator0;
     ck_assert_msg(by_mutator > 0, "none of %u cycles started by an allocating thread", cycles);
     free(m0);
     free(m1);
@@ -578,9 +576,9 @@ static void check_identities(const gc_memstats *m)
 static gc_memstats *memstats_and_goal(uint64_t *goal)
 {
     for (int tries = 0;; tries++) {
-        uint64_t g0 = atomic_load(&gc_controller.heap_goal);
+        uint64_t g0 = atomic_load(&pacer.heap_goal);
         gc_memstats *m = memstats();
-        uint64_t g1 = atomic_load(&gc_controller.heap_goal);
+        uint64_t g1 = atomic_load(&pacer.heap_goal);
         if (g0 == g1 || tries == 100) {
             *goal = g1;
             return m;

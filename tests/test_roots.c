@@ -215,7 +215,7 @@ static void *slow_main(void *arg)
 START_TEST(slow_to_stop_thread)
 {
     memset(&slow, 0, sizeof slow);
-    uint32_t abandoned0 = gc_stats.num_stops_abandoned;
+    uint32_t abandoned0 = cycle_stats.num_stops_abandoned;
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, slow_main, NULL), 0);
     while (!__atomic_load_n(&slow.ready, __ATOMIC_ACQUIRE))
@@ -224,7 +224,7 @@ START_TEST(slow_to_stop_thread)
     /* A stop may land in the moment the thread has the signal unblocked:
      * collect until one was given up (at most 50 cycles). */
     int cycles = 0;
-    while (cycles < 50 && gc_stats.num_stops_abandoned == abandoned0) {
+    while (cycles < 50 && cycle_stats.num_stops_abandoned == abandoned0) {
         collect();
         cycles++;
     }
@@ -234,7 +234,7 @@ START_TEST(slow_to_stop_thread)
     pthread_join(th, NULL);
     ck_assert_msg(live, "an object held by a thread that was slow to stop was freed");
     ck_assert(freed);
-    ck_assert_msg(gc_stats.num_stops_abandoned > abandoned0,
+    ck_assert_msg(cycle_stats.num_stops_abandoned > abandoned0,
                   "no stop for mark termination was given up in %d cycles", cycles);
 }
 END_TEST

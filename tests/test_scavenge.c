@@ -18,7 +18,7 @@
  *   pages some of it back in). gc_free_os_memory then brings RSS under
  *   64 MiB and leaves heap_released equal to heap_idle (within a few pages):
  *   every free page is released.
- * - The background scavenger's CPU time (scavenger_cpu_ns) over those 5 s
+ * - The background scavenger's CPU time (scavenge_cpu_ns) over those 5 s
  *   is under 5% of the wall time (the design target is 1% of one CPU on
  *   average, with up to 100 ms saved up for giving a spike back at once).
  * - heap_released is honest: at every sample, the heap's resident memory
@@ -62,7 +62,7 @@
 #include "heap.h"
 #include "support.h"
 
-#include "env.h"
+#include "knobs.h"
 #include "prefault.h"
 #include "scavenge.h"
 #include "threads.h"
@@ -469,7 +469,7 @@ START_TEST(test_spike)
     clear_stack();
     ring_n = 4 * MiB / OBJ;
     ring = alloc_resident(ring_n);
-    uint64_t cpu0 = scavenger_cpu_ns();
+    uint64_t cpu0 = scavenge_cpu_ns();
     double t0 = now_s(), t = t0, fell = -1, next_read = t0;
     uint64_t rss_min = UINT64_MAX, released_max = 0;
     int64_t untracked_max = 0; /* heap RSS beyond heap_sys - heap_released */
@@ -502,7 +502,7 @@ START_TEST(test_spike)
         }
     }
     free(ms);
-    uint64_t cpu = scavenger_cpu_ns() - cpu0;
+    uint64_t cpu = scavenge_cpu_ns() - cpu0;
     double wall = t - t0;
     gc_memstats *m1 = memstats();
     int maps1 = maps_count();

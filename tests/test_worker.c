@@ -2,14 +2,14 @@
  * Mark assists (runtime/worker.c): how an allocating thread's debt is paid.
  *
  * A thread that allocates while marking owes scan work at the rate the
- * pacer sets (work per byte, x1024). gc_assist pays the debt first from the
+ * pacer sets (work per byte, x1024). mark_assist pays the debt first from the
  * workers' banked credit, then by scanning grey objects itself, at least
  * 64 KiB of work and at most 64 KiB per call; every unit of work pays
  * 1024 / rate bytes of debt; only work the thread did itself counts as
  * scan work done this cycle (which the rate is computed from). A slip in
  * this arithmetic does not lose objects: it only shows as assists that
  * never end or never happen, the heap overshooting its goal in the stress
- * and pacing runs. So the test drives gc_assist directly, between cycles,
+ * and pacing runs. So the test drives mark_assist directly, between cycles,
  * with the marking state set up by hand:
  *
  * - with ample banked credit: exactly the debt's worth of credit is taken,
@@ -39,15 +39,15 @@
 #include "worker.h"
 
 /* The marker's internals, called as the runtime calls them: inside the
- * runtime, where no stop lands while work.lock is held (runtime/lock.h). */
-static void rt_gcw_put(struct gc_work *w, uintptr_t obj)
+ * runtime, where no stop lands while mark_work.lock is held (runtime/lock.h). */
+static void rt_gcw_put(struct gcw *w, uintptr_t obj)
 {
     struct mthread *t = enter_runtime("test");
     gcw_put(w, obj);
     exit_runtime(t);
 }
 
-static uintptr_t rt_gcw_get(struct gc_work *w)
+static uintptr_t rt_gcw_get(struct gcw *w)
 {
     struct mthread *t = enter_runtime("test");
     uintptr_t obj = gcw_get(w);
@@ -55,7 +55,7 @@ static uintptr_t rt_gcw_get(struct gc_work *w)
     return obj;
 }
 
-static void rt_gcw_dispose(struct gc_work *w)
+static void rt_gcw_dispose(struct gcw *w)
 {
     struct mthread *t = enter_runtime("test");
     gcw_dispose(w);
@@ -75,24 +75,24 @@ static struct {
 
 static void setup(void)
 {
-    ck_assert_uint_eq(atomic_load(&gc_phase), GC_OFF);
-    saved.roots_done = atomic_load(&mark_state.roots_done);
-    saved.scan_done = atomic_load(&mark_state.scan_done);
-    saved.bg_credit = atomic_load(&mark_state.bg_credit);
-    saved.expected = gc_controller.scan_work_expected;
+    ck_assert_uint_eq(atomic_load(&cycle_phase), PHASE_OFF);
+    saved.roots_done = atomic_load(&mark_sched.roots_done);
+    saved.scan_done = atomic_load(&mark_sched.scan_done);
+    saved.bg_credit = atomic_load(&mark_sched.bg_credit);
+    saved.expected = pacer.scan_work_expected;
     saved.assist_bytes = current_thread->assist_bytes;
     /* No root job for the assist to take; a known amount of work left. */
-    atomic_store(&mark_state.roots_done, 1);
-    atomic_store(&mark_state.scan_done, 0);
-    gc_controller.scan_work_expected = 64 * MiB;
+    atomic_store(&mark_sched.roots_done, 1);
+    atomic_store(&mark_sched.scan_done, 0);
+    pacer.scan_work_expected = 64 * MiB;
 }
 
 static void teardown(void)
 {
-    atomic_store(&mark_state.roots_done, saved.roots_done);
-    atomic_store(&mark_state.scan_done, saved.scan_done);
-    atomic_store(&mark_state.bg_credit, saved.bg_credit);
-    gc_controller.scan_work_expected = saved.expected;
+    atomic_store(&mark_sched.roots_done, saved.roots_done);
+    atomic_store(&mark_sched.scan_done, saved.scan_done);
+    atomic_store(&mark_sched.bg_credit, saved.bg_credit);
+    pacer.scan_work_expected = saved.expected;
     current_thread->assist_bytes = saved.assist_bytes;
 }
 
@@ -101,19 +101,19 @@ static uint64_t assist(int64_t debt)
 {
     struct mthread *t = enter_runtime("test_worker");
     t->assist_bytes = -debt;
-    gc_assist(t);
+    mark_assist(t);
     exit_runtime(t);
-    uint64_t wpb = atomic_load(&mark_state.assist_work_per_byte_x1024);
+    uint64_t wpb = atomic_load(&mark_sched.assist_work_per_byte_x1024);
     ck_assert_msg(wpb > 1024, "the assist rate is %lu/1024 work per byte", (unsigned long)wpb);
     return wpb;
 }
 
 START_TEST(assist_pays_from_credit)
 {
-    atomic_store(&mark_state.bg_credit, GiB);
+    atomic_store(&mark_sched.bg_credit, GiB);
     int64_t debt = (int64_t)MiB;
     uint64_t wpb = assist(debt);
-    uint64_t took = GiB - atomic_load(&mark_state.bg_credit);
+    uint64_t took = GiB - atomic_load(&mark_sched.bg_credit);
     uint64_t want = (uint64_t)debt * wpb / 1024;
     ck_assert_msg(took == want, "took %lu of credit for a debt worth %lu", (unsigned long)took,
                   (unsigned long)want);
@@ -122,9 +122,9 @@ START_TEST(assist_pays_from_credit)
                   "debt %ld after paying %lu credit at %lu/1024: %ld", (long)-debt,
                   (unsigned long)took, (unsigned long)wpb, (long)left);
     ck_assert_msg(left <= 0 && left > -(int64_t)(1024 / wpb + 2), "debt left: %ld", (long)left);
-    ck_assert_msg(atomic_load(&mark_state.scan_done) == 0,
+    ck_assert_msg(atomic_load(&mark_sched.scan_done) == 0,
                   "banked credit was counted as scan work done (%lu)",
-                  (unsigned long)atomic_load(&mark_state.scan_done));
+                  (unsigned long)atomic_load(&mark_sched.scan_done));
 }
 END_TEST
 
@@ -137,16 +137,16 @@ static void *grey_objs[GREY_N];
 START_TEST(assist_scans_its_own_work)
 {
     gc_add_roots(grey_objs, grey_objs + GREY_N);
-    atomic_store(&mark_state.bg_credit, 0);
+    atomic_store(&mark_sched.bg_credit, 0);
     struct mthread *t = current_thread;
     for (int i = 0; i < GREY_N; i++) {
         grey_objs[i] = gc_alloc(GREY_BYTES);
         rt_gcw_put(&t->gcw, (uintptr_t)grey_objs[i]);
     }
-    AO_t nfull0 = atomic_load(&work.nfull);
+    AO_t nfull0 = atomic_load(&mark_work.nfull);
     int64_t debt = (int64_t)MiB;
     uint64_t wpb = assist(debt);
-    uint64_t scanned = atomic_load(&mark_state.scan_done);
+    uint64_t scanned = atomic_load(&mark_sched.scan_done);
     ck_assert_msg(scanned == 2 * GREY_BYTES, "an assist scanned %lu bytes, not 64 KiB",
                   (unsigned long)scanned);
     int64_t left = current_thread->assist_bytes;
@@ -156,8 +156,8 @@ START_TEST(assist_scans_its_own_work)
     /* The rest went where the workers find it. */
     ck_assert_ptr_null(t->gcw.wbuf1);
     ck_assert_ptr_null(t->gcw.wbuf2);
-    ck_assert_uint_eq(atomic_load(&work.nfull), nfull0 + 1);
-    struct gc_work w = {0};
+    ck_assert_uint_eq(atomic_load(&mark_work.nfull), nfull0 + 1);
+    struct gcw w = {0};
     int rest = 0;
     while (rt_gcw_get(&w) != 0)
         rest++;
@@ -170,11 +170,11 @@ END_TEST
 
 START_TEST(assist_without_work_returns)
 {
-    atomic_store(&mark_state.bg_credit, 0);
+    atomic_store(&mark_sched.bg_credit, 0);
     int64_t debt = (int64_t)MiB;
     assist(debt);
     ck_assert_int_eq(current_thread->assist_bytes, -debt);
-    ck_assert_uint_eq(atomic_load(&mark_state.scan_done), 0);
+    ck_assert_uint_eq(atomic_load(&mark_sched.scan_done), 0);
 }
 END_TEST
 

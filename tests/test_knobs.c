@@ -1,5 +1,5 @@
 /*
- * Knob parsing (runtime/env.c): the parsers' accepted and rejected inputs,
+ * Knob parsing (runtime/knobs.c): the parsers' accepted and rejected inputs,
  * GODEBUG, and knobs_load's precedence and messages.
  *
  * Safe under CK_FORK=no: every test starts and ends with the knob variables
@@ -15,7 +15,7 @@
 
 #include "capture.h"
 #include "check_main.h"
-#include "env.h"
+#include "knobs.h"
 
 /* Every variable a test may set; cleared before and after each test. */
 static const char *const env_vars[] = {

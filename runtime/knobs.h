@@ -1,15 +1,15 @@
 /*
  * Knobs: GOGC, GOMEMLIMIT, GODEBUG and GOMAXPROCS (alias GCPROCS), read from
- * the environment and from gc_options with Go's syntax. See env.c for the
+ * the environment and from gc_options with Go's syntax. See knobs.c for the
  * precedence rules and docs/ for what each knob does.
  *
  * Invariants: the runtime's knobs are written once, by knobs_load in
  * gc_init before any collector thread starts, and only read after (tests
  * may set one between cycles). Their defaults are written in one place,
- * env.c's KNOBS_DEFAULTS.
+ * knobs.c's KNOBS_DEFAULTS.
  */
-#ifndef TRICOLOR_ENV_H
-#define TRICOLOR_ENV_H
+#ifndef TRICOLOR_KNOBS_H
+#define TRICOLOR_KNOBS_H
 
 #include <stdint.h>
 
@@ -18,7 +18,7 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-/* The defaults are env.c's KNOBS_DEFAULTS (and its top comment). */
+/* The defaults are knobs.c's KNOBS_DEFAULTS (and its top comment). */
 struct knobs {
     int gogc;             /* percent; -1 = off */
     int64_t memory_limit; /* bytes; INT64_MAX = no limit */

@@ -33,7 +33,7 @@
  * on stderr, naming where it came from, the value and the syntax wanted, and
  * the value it would have replaced (default or from an earlier source) stays.
  */
-#include "env.h"
+#include "knobs.h"
 
 #include <limits.h>
 #include <stddef.h>
