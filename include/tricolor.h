@@ -17,8 +17,10 @@
  * with gc_add_roots if it holds the only reference to an object.
  *
  * Tuning follows Go: GOGC, GOMEMLIMIT, GODEBUG (gctrace=1, scavtrace=1,
- * gccheckmark=1, gcstoptheworld=1, clobberfree=1, madvdontneed=0|1) and
- * GOMAXPROCS (alias GCPROCS). docs/ explains each one.
+ * gccheckmark=1, gcstoptheworld=1, clobberfree=1, madvdontneed=0|1,
+ * memprofilerate=N, heapprofilesignal=N) and GOMAXPROCS (alias GCPROCS);
+ * GCHEAPPROFILE=FILE writes a heap profile at exit (and on the signal
+ * heapprofilesignal names). docs/ explains each one.
  */
 #ifndef TRICOLOR_H
 #define TRICOLOR_H
@@ -135,7 +137,7 @@ typedef struct gc_memstats {
     uint64_t mspan_sys;
     uint64_t mcache_inuse; /* per-thread caches */
     uint64_t mcache_sys;
-    uint64_t buck_hash_sys; /* profiling buckets: 0 */
+    uint64_t buck_hash_sys; /* 0: the heap profiler's buckets count in other_sys */
     uint64_t gc_sys;        /* collector metadata: bitmaps, work buffers, span map */
     uint64_t other_sys;     /* other runtime metadata */
 
@@ -158,6 +160,33 @@ typedef struct gc_memstats {
 } gc_memstats;
 
 GC_API void gc_read_memstats(gc_memstats *out);
+
+/*
+ * Heap profiles, with Go's semantics (runtime.MemProfileRate, pprof's heap
+ * profile), for `go tool pprof`.
+ *
+ * An allocation is sampled on average once per rate bytes allocated, at
+ * random (exponentially spaced, so that the estimates are unbiased), and
+ * the sample records the call stack above gc_alloc (up to 32 frames) and
+ * the object's size; the sweeper notices when a sampled object dies. The
+ * default rate is 512 KiB, as Go's, or GODEBUG=memprofilerate=N; 1 samples
+ * every allocation, 0 turns sampling off. gc_set_memprofile_rate changes it
+ * at any time, also before gc_init (then the knob is ignored).
+ */
+GC_API void gc_set_memprofile_rate(int rate);
+
+/* Writes the heap profile to fd in pprof's format (gzipped protocol buffer,
+ * as Go's pprof.WriteHeapProfile): for each allocation site, objects and
+ * bytes allocated since start-up (alloc_objects, alloc_space) and in use
+ * (inuse_objects, inuse_space) as of the last completed cycle, scaled up
+ * from the samples; and the program's and shared libraries' mappings with
+ * their build ids, so that `go tool pprof PROGRAM FILE` names the C
+ * functions. Call gc_collect() first for an up-to-date in-use view. Returns
+ * 0, or -1 with errno set (the write's error, or ENOMEM). From any thread,
+ * registered or not; it uses malloc. GCHEAPPROFILE=FILE writes one at exit,
+ * and GODEBUG=heapprofilesignal=N on that signal too (docs/tuning.md,
+ * "Finding a leak"). */
+GC_API int gc_write_heap_profile(int fd);
 
 /* gc_write_ptr's inline definition. */
 #include "tricolor/write_barrier.h"

@@ -15,6 +15,7 @@ void mcache_init(struct mcache *c)
 {
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
         c->alloc[i] = &empty_mspan;
+    mprof_cache_init(&c->prof);
 }
 
 /* Folds s's allocations since it was cached into the counters. */
@@ -38,6 +39,7 @@ struct mspan *mcache_refill(struct mcache *c, unsigned spc, struct heap_alloc *h
 {
     struct mspan *s = c->alloc[spc];
     if (s != &empty_mspan) {
+        mprof_cache_release(&c->prof, spc, s);
         fold_mallocs(s);
         pacer_heap_live_add(-(int64_t)unused_bytes(s));
         mcentral_uncache_span(&mcentral_[spc], s);
@@ -59,6 +61,7 @@ void mcache_release_all(struct mcache *c)
         struct mspan *s = c->alloc[spc];
         if (s == &empty_mspan)
             continue;
+        mprof_cache_release(&c->prof, spc, s);
         fold_mallocs(s);
         pacer_heap_live_add(-(int64_t)unused_bytes(s));
         mcentral_uncache_span(&mcentral_[spc], s);

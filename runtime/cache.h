@@ -15,6 +15,7 @@
 #ifndef TRICOLOR_CACHE_H
 #define TRICOLOR_CACHE_H
 
+#include "mprof.h"
 #include "span.h"
 
 /* Internal: nothing declared here is exported from the shared library. */
@@ -22,6 +23,9 @@
 
 struct mcache {
     struct mspan *alloc[NUM_SPAN_CLASSES];
+    /* The heap profiler's countdowns, which may hold some of the cached
+     * spans' free slots out of their alloc_cache (mprof.h). */
+    struct mprof_cache prof;
 };
 
 extern struct mspan empty_mspan;

@@ -26,6 +26,7 @@
 #include "heap.h"
 #include "mark.h"
 #include "metadata.h"
+#include "mprof.h"
 #include "pacer.h"
 #include "prefault.h"
 #include "roots.h"
@@ -60,12 +61,14 @@ static void fork_prepare(void)
     mcentral_lock_all();
     rlock_fork_acquire(&mheap_.lock);
     rlock_fork_acquire(&mark_work.lock);
+    mprof_fork_lock();
     persistent_fork_lock();
 }
 
 static void fork_unlock(void)
 {
     persistent_fork_unlock();
+    mprof_fork_unlock();
     rlock_fork_release(&mark_work.lock);
     rlock_fork_release(&mheap_.lock);
     mcentral_unlock_all();
@@ -89,6 +92,7 @@ static void fork_child(void)
     fork_unlock();
     threads_fork_child();
     prefault_fork_child();
+    mprof_fork_child();
     cycle_fork_child();
     bgthreads_start();
 }
@@ -113,6 +117,7 @@ int gc_init(const gc_options *opts)
     malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);
     pacer_init(knobs.gogc, knobs.memory_limit);
     prefault_init();
+    mprof_init();
     cycle_init();
     bgthreads_start();
     thread_register();

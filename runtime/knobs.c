@@ -10,18 +10,26 @@
  *               1024, or "off". Default off (INT64_MAX).
  *   GODEBUG     comma-separated name=int: gctrace, scavtrace, gcpacertrace,
  *               gccheckmark, gcstoptheworld, clobberfree, madvdontneed
- *               (default 1), disablethp, and tricolor's own prefault (default 0).
+ *               (default 1), disablethp, memprofilerate (runtime.MemProfileRate,
+ *               default 512 KiB), and tricolor's own prefault (default 0) and
+ *               heapprofilesignal (a signal number; default 0, none).
  *               Go's other names, and unknown ones, are ignored.
  *   GOMAXPROCS  the worker budget, a positive integer lowered to at most
  *   (GCPROCS)   KNOBS_MAX_PROCS. Default: the CPUs this process may run on.
  *               GCPROCS is an alias that wins when both are set, for programs
  *               that are not Go but share an environment with some.
+ *   GCHEAPPROFILE  tricolor's own: a file to write the heap profile to at
+ *               exit, and at each GODEBUG=heapprofilesignal=N signal
+ *               (mprof.c). A path, not an integer, so not in GODEBUG,
+ *               whose entries are name=int and split at commas. Environment
+ *               only (gc_options has no field for it). Default: none.
  *
  * Precedence, lowest first; each step overrides what came before:
  *   1. the defaults above;
- *   2. the environment: GOGC, GOMEMLIMIT, GODEBUG, GOMAXPROCS, then GCPROCS;
- *   3. the same five names with gc_options.env_prefix before them
- *      (MYVM_GOGC, ..., MYVM_GOMAXPROCS, then MYVM_GCPROCS);
+ *   2. the environment: GOGC, GOMEMLIMIT, GODEBUG, GOMAXPROCS, then GCPROCS,
+ *      GCHEAPPROFILE;
+ *   3. the same six names with gc_options.env_prefix before them
+ *      (MYVM_GOGC, ..., MYVM_GOMAXPROCS, then MYVM_GCPROCS, MYVM_GCHEAPPROFILE);
  *   4. the strings in gc_options: gogc, gomemlimit, godebug, gomaxprocs.
  * GODEBUG overrides name by name: GODEBUG=gctrace=1 and MYVM_GODEBUG=
  * gccheckmark=1 together turn both on, and a later source's gctrace=0 turns
@@ -48,7 +56,8 @@
 #define DEFAULT_GOGC 100
 #define KNOBS_DEFAULTS                                                                             \
     {                                                                                              \
-        .gogc = DEFAULT_GOGC, .memory_limit = INT64_MAX, .madvdontneed = 1, .procs = 1,            \
+        .gogc = DEFAULT_GOGC, .memory_limit = INT64_MAX, .madvdontneed = 1,                        \
+        .memprofilerate = KNOBS_DEFAULT_MEMPROFILERATE, .procs = 1,                                \
     }
 
 struct knobs knobs = KNOBS_DEFAULTS;
@@ -197,6 +206,8 @@ static const struct {
     {"madvdontneed", offsetof(struct knobs, madvdontneed)},
     {"disablethp", offsetof(struct knobs, disablethp)},
     {"prefault", offsetof(struct knobs, prefault)},
+    {"memprofilerate", offsetof(struct knobs, memprofilerate)},
+    {"heapprofilesignal", offsetof(struct knobs, heapprofilesignal)},
 };
 
 static int *godebug_var(struct knobs *k, const char *name, size_t len)
@@ -340,6 +351,21 @@ static void apply_procs(struct loader *l, const char *var, const char *value)
     report(var, value, PROCS_SYNTAX, l->procs_src, cur);
 }
 
+static void apply_heapprofile(struct loader *l, const char *var, const char *value)
+{
+    if (value == NULL || value[0] == '\0')
+        return;
+    size_t len = strlen(value);
+    if (len >= sizeof l->k->heapprofile) {
+        char q[QUOTE_BUF];
+        runtime_warn("%s=\"%s\" is too long; want a path of at most %zu bytes; %s", var,
+                     quote(q, value, len), sizeof l->k->heapprofile - 1,
+                     l->k->heapprofile[0] ? "keeping the earlier one" : "writing no profile");
+        return;
+    }
+    memcpy(l->k->heapprofile, value, len + 1);
+}
+
 /* Reads prefix + each knob's name from the environment. */
 static void load_env(struct loader *l, const char *prefix)
 {
@@ -348,8 +374,9 @@ static void load_env(struct loader *l, const char *prefix)
         const char *name;
         void (*apply)(struct loader *, const char *, const char *);
     } vars[] = {
-        {"GOGC", apply_gogc},        {"GOMEMLIMIT", apply_limit}, {"GODEBUG", NULL},
-        {"GOMAXPROCS", apply_procs}, {"GCPROCS", apply_procs},
+        {"GOGC", apply_gogc},     {"GOMEMLIMIT", apply_limit},
+        {"GODEBUG", NULL},        {"GOMAXPROCS", apply_procs},
+        {"GCPROCS", apply_procs}, {"GCHEAPPROFILE", apply_heapprofile},
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         char var[VARNAME_MAX];
@@ -377,12 +404,12 @@ void knobs_load(struct knobs *k, const struct gc_options *opts, int ncpu)
     load_env(&l, "");
     const char *prefix = opts != NULL ? opts->env_prefix : NULL;
     if (prefix != NULL && prefix[0] != '\0') {
-        /* Room for the prefix and the longest name, "GOMEMLIMIT". */
-        if (strlen(prefix) + sizeof "GOMEMLIMIT" > VARNAME_MAX) {
+        /* Room for the prefix and the longest name, "GCHEAPPROFILE". */
+        if (strlen(prefix) + sizeof "GCHEAPPROFILE" > VARNAME_MAX) {
             char q[QUOTE_BUF];
             runtime_warn("gc_options.env_prefix=\"%s\" is too long; want at most %zu bytes; "
                          "ignoring it",
-                         quote(q, prefix, strlen(prefix)), VARNAME_MAX - sizeof "GOMEMLIMIT");
+                         quote(q, prefix, strlen(prefix)), VARNAME_MAX - sizeof "GCHEAPPROFILE");
         } else {
             load_env(&l, prefix);
         }

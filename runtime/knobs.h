@@ -23,11 +23,18 @@ struct knobs {
     int gogc;             /* percent; -1 = off */
     int64_t memory_limit; /* bytes; INT64_MAX = no limit */
     int gctrace, scavtrace, gcpacertrace, gccheckmark, gcstoptheworld, clobberfree;
-    int madvdontneed; /* 0: released pages are given back with MADV_FREE */
-    int disablethp;   /* 1: the heap does not ask for transparent huge pages */
-    int prefault;     /* 1: the prefaulter runs (prefault.h) */
-    int procs;        /* worker budget GOMAXPROCS (alias GCPROCS) */
+    int madvdontneed;      /* 0: released pages are given back with MADV_FREE */
+    int disablethp;        /* 1: the heap does not ask for transparent huge pages */
+    int prefault;          /* 1: the prefaulter runs (prefault.h) */
+    int procs;             /* worker budget GOMAXPROCS (alias GCPROCS) */
+    int memprofilerate;    /* heap profile sampling, bytes (mprof.h); 0: off */
+    int heapprofilesignal; /* GODEBUG: this signal writes the heap profile; 0: none */
+    /* GCHEAPPROFILE: the file the heap profile is written to at exit; "": none. */
+    char heapprofile[1024];
 };
+
+/* GODEBUG=memprofilerate's default: Go's runtime.MemProfileRate. */
+#define KNOBS_DEFAULT_MEMPROFILERATE (512 * 1024)
 
 /* The process's knobs, filled by knobs_load at gc_init. Before that they hold
  * the defaults, with procs = 1. */
@@ -57,7 +64,7 @@ int parse_procs(const char *s, int *out);
 /*
  * GODEBUG: comma-separated name=int. Recognised names (gctrace, scavtrace,
  * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed, disablethp,
- * prefault) are
+ * prefault, memprofilerate, heapprofilesignal) are
  * applied to k in order, so a later setting wins; unknown names and empty
  * fields are ignored. A recognised name whose value is missing or not an
  * integer is reported on stderr under varname (NULL: "GODEBUG") and skipped.

@@ -57,6 +57,7 @@ enum lock_rank {
     RANK_HEAP,        /* heap.c: the page heap */
     RANK_WORK,        /* mark.c: the global lists of work buffers */
     RANK_LIMITER,     /* pacer.c: the GC CPU limiter's bucket */
+    RANK_PROF,        /* mprof.c: the heap profiler's buckets and records */
     RANK_PERSISTENT,  /* metadata.c: the persistent allocator */
 };
 

@@ -13,12 +13,17 @@
  *
  * While a cycle marks, new objects are allocated black (their mark bit set),
  * so they survive the cycle that saw them born.
+ *
+ * The heap profiler samples in the slow paths only (mprof.h): it keeps the
+ * fast path from taking the allocation to be sampled, by holding free slots
+ * out of the cached span's window.
  */
 #include "cache.h"
 #include "central.h"
 #include "gc.h"
 #include "heap.h"
 #include "mark.h"
+#include "mprof.h"
 #include "pacer.h"
 #include "knobs.h"
 #include "platform.h"
@@ -103,6 +108,9 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
                                                      struct mspan **sp, size_t size)
 {
     struct mspan *s = t->mcache.alloc[spc];
+    int profiling = mprof_slow_path_active(&t->mcache.prof, spc);
+    if (profiling)
+        mprof_unarm(&t->mcache.prof, spc, s);
     unsigned idx = span_next_free_index(s);
     if (idx >= s->nelems) {
         cycle_wait_for_start(t);
@@ -113,7 +121,10 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     }
     s->alloc_count++;
     *sp = s;
-    return s->base + (uintptr_t)idx * s->elemsize;
+    uintptr_t p = s->base + (uintptr_t)idx * s->elemsize;
+    if (profiling && mprof_count_slow(&t->mcache.prof, spc, s))
+        mprof_sample(t, s, p, (uintptr_t)__builtin_return_address(0));
+    return p;
 }
 
 /* While marking: the new object is black, and its bytes are charged to the
@@ -161,6 +172,8 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
     mcentral_push_swept(&mcentral_[spc], s);
     if (atomic_load_relaxed(&cycle_phase) != PHASE_OFF)
         allocate_black(t, s, s->base);
+    if (mprof_count_large(&t->mcache.prof, s->elemsize))
+        mprof_sample(t, s, s->base, (uintptr_t)__builtin_return_address(0));
     if (pacer_should_trigger())
         cycle_trigger();
     return (void *)s->base;
@@ -183,7 +196,10 @@ static inline void zero_object(uintptr_t p, size_t n)
         _mm_store_si128((__m128i *)(p + off), z);
 }
 
-static inline void *mallocgc(struct mthread *t, size_t size, int noscan)
+/* Always inlined: the heap profiler finds gc_alloc's caller one frame above
+ * next_free and alloc_large. */
+static inline __attribute__((always_inline)) void *mallocgc(struct mthread *t, size_t size,
+                                                            int noscan)
 {
     if (__builtin_expect(size > MAX_SMALL_SIZE, 0))
         return alloc_large(t, size, noscan);

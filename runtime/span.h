@@ -39,6 +39,8 @@
 
 #include <stdint.h>
 
+struct mprof_special;
+
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
@@ -71,6 +73,10 @@ struct mspan {
     AO_t *checkmark_bits; /* only with GODEBUG=gccheckmark=1 */
 
     volatile AO_t sweepgen;
+
+    /* The heap profiler's records of sampled objects in this span
+     * (mprof.h): written under its lock, peeked at by the sweeper. */
+    struct mprof_special *specials;
 };
 
 static inline size_t span_bitmap_words(unsigned nelems)

@@ -8,6 +8,7 @@
 #include "central.h"
 #include "knobs.h"
 #include "heap.h"
+#include "mprof.h"
 #include "platform.h"
 #include "stats.h"
 
@@ -72,6 +73,9 @@ int sweep_span_owned(struct mspan *s, enum sweep_purpose why)
               (void *)s->base, s->spanclass, (unsigned long)s->sweepgen, (unsigned long)sg);
     struct mcentral *c = &mcentral_[s->spanclass];
     unsigned nelems = s->nelems;
+    /* Sampled objects that died: their frees go to the heap profile. */
+    if (atomic_load_relaxed((volatile AO_t *)&s->specials) != 0)
+        mprof_sweep_span(s);
 
     if (span_is_large(s)) {
         int live = bit_is_set(s->gcmark_bits, 0);
