@@ -235,9 +235,7 @@ static void feed_limiter(const struct cycle_record *rec, int marking)
 {
     int64_t assist = cycle_stats.assist_ns_total + (int64_t)atomic_load(&mark_sched.assist_ns);
     int64_t stw = (int64_t)cycle_stats.pause_total_ns + (rec ? rec->stw_ns : 0);
-    limiter_update(assist, stw, marking, knobs.procs);
-    if (limiter_limiting())
-        cpu_limiter.last_enabled_cycle = cycle_stats.num_gc + 1;
+    limiter_update(assist, stw, marking, knobs.procs, cycle_stats.num_gc + 1);
 }
 
 /* In the mark-termination pause, with pause_ns of it gone. */

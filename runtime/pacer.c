@@ -146,7 +146,8 @@ int64_t pacer_set_memory_limit(int64_t limit)
     return old;
 }
 
-void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs)
+void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs,
+                    uint32_t cycle)
 {
     int64_t now = nanotime();
     rlock_acquire(&cpu_limiter.lock);
@@ -168,6 +169,8 @@ void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, 
     if (cpu_limiter.fill > cpu_limiter.capacity)
         cpu_limiter.fill = cpu_limiter.capacity;
     atomic_store(&cpu_limiter.limiting, cpu_limiter.fill >= cpu_limiter.capacity);
+    if (cpu_limiter.fill >= cpu_limiter.capacity)
+        cpu_limiter.last_enabled_cycle = cycle;
     cpu_limiter.last_update = now;
     cpu_limiter.last_assist_ns = assist_ns_total;
     cpu_limiter.last_stw_ns = stw_ns_total;

@@ -106,9 +106,11 @@ int64_t pacer_set_memory_limit(int64_t limit);
 /* Recomputes goal and trigger from the current state (the heap grew). */
 void pacer_recompute(void);
 /* Feeds the limiter: total assist and pause time so far, whether marking
- * runs. Called by the controller every few milliseconds and at phase
- * changes. */
-void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs);
+ * runs, and the cycle under way (recorded as last_enabled_cycle while the
+ * limiter limits). Called by the controller every few milliseconds and at
+ * phase changes. */
+void limiter_update(int64_t assist_ns_total, int64_t stw_ns_total, int marking, int procs,
+                    uint32_t cycle);
 static inline int limiter_limiting(void)
 {
     return atomic_load_relaxed(&cpu_limiter.limiting) != 0;
