@@ -12,6 +12,8 @@
  *   free slot is not an object; scanning follows interior pointers, and a
  *   large object is scanned whole, oblet by oblet, its scan work counted
  *   exactly once.
+ * - Allocate-black: objects of every kind allocated while marking are
+ *   marked at once.
  * - Mark termination rescans the globals: during concurrent marking the
  *   only pointer to an object moves from this thread's stack, not yet
  *   scanned, into a global that was already scanned, with no barrier (C
@@ -285,6 +287,39 @@ START_TEST(scan_follows_pointers_by_oblets)
 }
 END_TEST
 
+/* ---- Allocate-black -------------------------------------------------------- */
+
+/* An object allocated while marking is black at once: marked, so that this
+ * cycle keeps it whatever happens to its pointers (a marked object's
+ * contents are not scanned again). Small, pointer-free and large objects
+ * alike. */
+START_TEST(allocated_black_while_marking)
+{
+    static const size_t sizes[] = {16, 48, 1024, 40000, 200000};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    int checked = 0, white[N][2] = {{0}};
+    for (int tries = 0; tries < 50 && !checked; tries++) {
+        if (!mark_window_open()) {
+            gc_collect();
+            continue;
+        }
+        /* No assertion inside the window: a failure would leave it open. */
+        for (size_t i = 0; i < N; i++)
+            for (int noscan = 0; noscan < 2; noscan++)
+                white[i][noscan] = !is_marked(new_hidden(sizes[i], noscan));
+        checked = 1;
+        mark_window_close();
+        gc_collect();
+    }
+    ck_assert_msg(checked, "no cycle was marking in 50 tries");
+    for (size_t i = 0; i < N; i++)
+        for (int noscan = 0; noscan < 2; noscan++)
+            ck_assert_msg(!white[i][noscan],
+                          "a %zu-byte %s object allocated while marking is white", sizes[i],
+                          noscan ? "noscan" : "scannable");
+}
+END_TEST
+
 /* ---- Mark termination rescans the globals -------------------------------- */
 
 /* The object whose survival is tested: a pattern that clobberfree=1 or a
@@ -483,6 +518,11 @@ static Suite *mark_suite(void)
     tcase_add_test(grey, grey_free_slot_is_nothing);
     tcase_add_test(grey, scan_follows_pointers_by_oblets);
     suite_add_tcase(s, grey);
+
+    TCase *black = tcase_create("allocate-black");
+    tcase_set_timeout(black, 60);
+    tcase_add_test(black, allocated_black_while_marking);
+    suite_add_tcase(s, black);
 
     TCase *term = tcase_create("termination");
     tcase_set_timeout(term, 60);
