@@ -18,6 +18,14 @@
  * bulk barrier's shading of what it copies can keep X alive; the test
  * (mark_window.h holds the cycle at that point) checks that X survives the
  * cycle with its contents, which clobberfree=1 would overwrite.
+ *
+ * Each half of the barrier in the same window (Go's hybrid barrier): a
+ * pointer that only this thread's unscanned stack holds, stored with
+ * gc_write_ptr into a black object and dropped from the stack, survives
+ * (the new value is shaded); and an object reachable when marking started
+ * survives that cycle though its only pointer is overwritten, by
+ * gc_write_ptr, gc_memclr or gc_memmove, while the cycle marks (the old
+ * value is shaded).
  */
 #include <check.h>
 #include <pthread.h>
@@ -31,6 +39,7 @@
 #include "check_main.h"
 #include "knobs.h"
 #include "mark_window.h"
+#include "sweep.h"
 #include "support.h"
 #include "threads.h"
 
@@ -348,6 +357,177 @@ START_TEST(test_memmove_while_marking)
 }
 END_TEST
 
+/* ---- gc_write_ptr, gc_memclr and gc_memmove unlinking while marking ------- */
+
+/* Waits for the cycle in progress to end, then sweeps the whole heap (no
+ * new cycle starts: GOGC is off), so that an object the cycle did not mark
+ * is freed, and clobbered. */
+static void finish_cycle_and_sweep(void)
+{
+    double deadline = now_s() + 10;
+    while (atomic_load(&cycle_phase) != PHASE_OFF)
+        ck_assert_msg(now_s() < deadline, "the cycle did not end within 10 s");
+    struct mthread *t = current_thread;
+    for (;;) {
+        enter_runtime("test");
+        size_t n = sweep_one();
+        exit_runtime(t);
+        if (n == 0)
+            break;
+    }
+    sweep_wait_idle();
+}
+
+static NOINLINE void unlink_write_ptr(void **s)
+{
+    gc_write_ptr(&s[0], NULL);
+}
+
+static NOINLINE void unlink_memclr(void **s)
+{
+    gc_memclr(s, 4 * sizeof(void *));
+}
+
+static NOINLINE void unlink_memmove(void **s)
+{
+    static void *const zeros[4];
+    gc_memmove(s, zeros, sizeof zeros);
+}
+
+/* The deletion half of the barrier (Yuasa's): what was reachable when
+ * marking started survives the cycle. X's only pointer is in S, which only
+ * this thread's unscanned stack holds; while the cycle marks, unlink()
+ * overwrites it. Only the barrier's shading of the old value marks X: the
+ * cycle never finds a pointer to it. So X survives this cycle (the next
+ * would free it). The rescan of stacks at termination hides a missing
+ * deletion barrier from every other test: a pointer moved out of the heap
+ * into a stack or global is found there, or, stored into the heap, by the
+ * insertion half. */
+static void unlinked_survives(void (*unlink)(void **), const char *what)
+{
+    int old = gc_set_percent(-1);
+    int saved_clobber = knobs.clobberfree;
+    knobs.clobberfree = 1; /* a freed X would be overwritten */
+    gc_collect();
+    int held = 0, lost = 0, overwritten = 1;
+    for (int tries = 0; tries < 50 && held < 3; tries++) {
+        uintptr_t x = new_hidden(CANARY_BYTES, 0);
+        uintptr_t s = new_holder(x);
+        void *volatile s_root = reveal(s);
+        (void)s_root;
+        if (!mark_window_open()) {
+            s_root = NULL;
+            gc_collect();
+            continue;
+        }
+        if (is_marked(s) || is_marked(x)) {
+            mark_window_close();
+            s_root = NULL;
+            gc_collect();
+            continue;
+        }
+        unlink(reveal(s));
+        overwritten &= !holds(s, x);
+        clear_stack();
+        clear_registers();
+        mark_window_close();
+        finish_cycle_and_sweep();
+        held++;
+        lost += !is_live(x, CANARY_BYTES);
+        s_root = NULL;
+    }
+    knobs.clobberfree = saved_clobber;
+    gc_set_percent(old);
+    gc_collect();
+    ck_assert_msg(held > 0, "the cycle never stopped short of this thread's stack in 50 tries");
+    ck_assert_msg(overwritten, "%s did not overwrite the pointer", what);
+    ck_assert_msg(lost == 0,
+                  "%d of %d objects reachable when marking started, whose only pointer %s "
+                  "overwrote while marking, were freed by that cycle",
+                  lost, held, what);
+}
+
+START_TEST(test_write_ptr_shades_old_value)
+{
+    unlinked_survives(unlink_write_ptr, "gc_write_ptr");
+}
+END_TEST
+
+START_TEST(test_memclr_shades_cleared)
+{
+    unlinked_survives(unlink_memclr, "gc_memclr");
+}
+END_TEST
+
+START_TEST(test_memmove_shades_overwritten)
+{
+    unlinked_survives(unlink_memmove, "gc_memmove");
+}
+END_TEST
+
+/* A new object D (black: allocated while marking), into which gc_write_ptr
+ * stores x. */
+static NOINLINE uintptr_t store_into_new(uintptr_t x)
+{
+    void **d = gc_alloc(4 * sizeof(void *));
+    gc_write_ptr(&d[0], reveal(x));
+    black_root = d;
+    return hide(d);
+}
+
+/* The insertion half (Dijkstra's): X's only pointer is on this thread's
+ * unscanned stack; while the cycle marks, gc_write_ptr stores it into D,
+ * black, and the stack drops it. Only the barrier's shading of the new
+ * value marks X. */
+START_TEST(test_write_ptr_shades_new_value)
+{
+    int old = gc_set_percent(-1);
+    int saved_clobber = knobs.clobberfree;
+    knobs.clobberfree = 1;
+    gc_collect();
+    int held = 0, lost = 0;
+    for (int tries = 0; tries < 50 && held < 3; tries++) {
+        uintptr_t x = new_hidden(CANARY_BYTES, 0);
+        void *volatile x_root = reveal(x);
+        (void)x_root;
+        if (!mark_window_open()) {
+            x_root = NULL;
+            gc_collect();
+            continue;
+        }
+        if (is_marked(x)) {
+            mark_window_close();
+            x_root = NULL;
+            gc_collect();
+            continue;
+        }
+        uintptr_t d = store_into_new(x);
+        if (!is_marked(d)) {
+            mark_window_close();
+            x_root = NULL;
+            black_root = NULL;
+            gc_collect();
+            continue;
+        }
+        x_root = NULL;
+        clear_stack();
+        clear_registers();
+        mark_window_close();
+        gc_collect();
+        held++;
+        lost += !is_live(x, CANARY_BYTES);
+        black_root = NULL;
+    }
+    knobs.clobberfree = saved_clobber;
+    gc_set_percent(old);
+    ck_assert_msg(held > 0, "the cycle never stopped short of this thread's stack in 50 tries");
+    ck_assert_msg(lost == 0,
+                  "%d of %d objects whose only pointer gc_write_ptr stored into a black object "
+                  "while marking were freed",
+                  lost, held);
+}
+END_TEST
+
 static Suite *barrier_suite(void)
 {
     Suite *s = suite_create("barrier");
@@ -359,6 +539,10 @@ static Suite *barrier_suite(void)
     tcase_add_test(tc, test_stops_restart_stores);
     tcase_add_test(tc, test_bulk_variants);
     tcase_add_test(tc, test_memmove_while_marking);
+    tcase_add_test(tc, test_write_ptr_shades_new_value);
+    tcase_add_test(tc, test_write_ptr_shades_old_value);
+    tcase_add_test(tc, test_memclr_shades_cleared);
+    tcase_add_test(tc, test_memmove_shades_overwritten);
     suite_add_tcase(s, tc);
     return s;
 }

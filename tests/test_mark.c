@@ -12,6 +12,8 @@
  *   free slot is not an object; scanning follows interior pointers, and a
  *   large object is scanned whole, oblet by oblet, its scan work counted
  *   exactly once.
+ * - Allocate-black: objects of every kind allocated while marking are
+ *   marked at once.
  * - Mark termination rescans the globals: during concurrent marking the
  *   only pointer to an object moves from this thread's stack, not yet
  *   scanned, into a global that was already scanned, with no barrier (C
@@ -19,12 +21,19 @@
  *   termination's rescan of the globals can find the object; it must
  *   survive the cycle with its contents (clobberfree=1 overwrites freed
  *   objects). tests/mark_window.h holds the cycle at that point.
+ * - Mark termination rescans the stacks: the same window, once the globals
+ *   and another thread's stack are scanned; the pointer moves from this
+ *   stack through a global into the other thread's stack, and the global
+ *   and this stack are cleared (docs/concurrency.md's counter-example).
+ *   Only the termination's rescan of the stacks can find the object.
  *
  * The collector runs with GOGC=off (only the tests start cycles). The tests
  * that drive the marker's functions directly do so between cycles, on
  * objects of their own, and clear the mark bits they set.
  */
 #include <check.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +287,39 @@ START_TEST(scan_follows_pointers_by_oblets)
 }
 END_TEST
 
+/* ---- Allocate-black -------------------------------------------------------- */
+
+/* An object allocated while marking is black at once: marked, so that this
+ * cycle keeps it whatever happens to its pointers (a marked object's
+ * contents are not scanned again). Small, pointer-free and large objects
+ * alike. */
+START_TEST(allocated_black_while_marking)
+{
+    static const size_t sizes[] = {16, 48, 1024, 40000, 200000};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    int checked = 0, white[N][2] = {{0}};
+    for (int tries = 0; tries < 50 && !checked; tries++) {
+        if (!mark_window_open()) {
+            gc_collect();
+            continue;
+        }
+        /* No assertion inside the window: a failure would leave it open. */
+        for (size_t i = 0; i < N; i++)
+            for (int noscan = 0; noscan < 2; noscan++)
+                white[i][noscan] = !is_marked(new_hidden(sizes[i], noscan));
+        checked = 1;
+        mark_window_close();
+        gc_collect();
+    }
+    ck_assert_msg(checked, "no cycle was marking in 50 tries");
+    for (size_t i = 0; i < N; i++)
+        for (int noscan = 0; noscan < 2; noscan++)
+            ck_assert_msg(!white[i][noscan],
+                          "a %zu-byte %s object allocated while marking is white", sizes[i],
+                          noscan ? "noscan" : "scannable");
+}
+END_TEST
+
 /* ---- Mark termination rescans the globals -------------------------------- */
 
 /* The object whose survival is tested: a pattern that clobberfree=1 or a
@@ -339,6 +381,130 @@ START_TEST(termination_rescans_globals)
 }
 END_TEST
 
+/* ---- Mark termination rescans the stacks --------------------------------- */
+
+/* The global through which the pointer passes to the holder thread. */
+static void *volatile handoff;
+/* The holder's state: 0 idle, 1 asked to take the handoff, 2 holding it,
+ * 3 asked to let go, 4 asked to quit. */
+static volatile int holder_state;
+static struct mthread *volatile holder_thread;
+
+static NOINLINE void store_handoff(uintptr_t h)
+{
+    handoff = reveal(h);
+}
+
+/* Moves the pointer from the global into this thread's stack, clears the
+ * global (plain loads and stores: no barrier), and holds it until asked. */
+static NOINLINE void hold_handoff(void)
+{
+    void *volatile mine = handoff;
+    handoff = NULL;
+    (void)mine;
+    __atomic_store_n(&holder_state, 2, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&holder_state, __ATOMIC_SEQ_CST) != 3)
+        sched_yield();
+    mine = NULL;
+}
+
+static void *holder(void *arg)
+{
+    (void)arg;
+    gc_thread_register();
+    holder_thread = current_thread;
+    for (;;) {
+        int st = __atomic_load_n(&holder_state, __ATOMIC_SEQ_CST);
+        if (st == 4)
+            break;
+        if (st == 1) {
+            hold_handoff();
+            clear_stack();
+            clear_registers();
+            __atomic_store_n(&holder_state, 0, __ATOMIC_SEQ_CST);
+        } else {
+            sched_yield();
+        }
+    }
+    gc_thread_unregister();
+    return NULL;
+}
+
+static void holder_wait(int state)
+{
+    double deadline = now_s() + 10;
+    while (__atomic_load_n(&holder_state, __ATOMIC_SEQ_CST) != state)
+        ck_assert_msg(now_s() < deadline, "the holder thread did not reach state %d", state);
+}
+
+/* Waits until the cycle has claimed the holder's stack, which it scans with
+ * the holder stopped: once the holder runs again, its stack is scanned. */
+static int holder_stack_scanned(void)
+{
+    double deadline = now_s() + 10;
+    uint32_t cycle = (uint32_t)atomic_load(&mark_sched.cycle);
+    while (__atomic_load_n(&holder_thread->stack_scanned_cycle, __ATOMIC_SEQ_CST) != cycle) {
+        if (now_s() > deadline)
+            return 0;
+        sched_yield();
+    }
+    return 1;
+}
+
+START_TEST(termination_rescans_stacks)
+{
+    holder_state = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, holder, NULL);
+    while (holder_thread == NULL)
+        sched_yield();
+    int held = 0, lost = 0;
+    for (int tries = 0; tries < 50 && held < 3; tries++) {
+        uintptr_t x = new_hidden(CANARY_BYTES, 0);
+        /* X's only pointer: on this thread's stack. */
+        void *volatile local = reveal(x);
+        (void)local;
+        if (!mark_window_open()) {
+            local = NULL;
+            gc_collect();
+            continue;
+        }
+        mark_window_wait_globals();
+        if (!holder_stack_scanned() || is_marked(x)) {
+            mark_window_close();
+            local = NULL;
+            gc_collect();
+            continue;
+        }
+        /* The globals and the holder's stack are scanned, this stack is
+         * not: the pointer moves through a global into the holder's stack,
+         * the global is cleared, and this stack forgets it. */
+        store_handoff(x);
+        __atomic_store_n(&holder_state, 1, __ATOMIC_SEQ_CST);
+        holder_wait(2);
+        local = NULL;
+        clear_stack();
+        clear_registers();
+        int white = !is_marked(x);
+        mark_window_close();
+        gc_collect();
+        if (white) {
+            held++;
+            lost += !is_live(x, CANARY_BYTES);
+        }
+        __atomic_store_n(&holder_state, 3, __ATOMIC_SEQ_CST);
+        holder_wait(0);
+    }
+    __atomic_store_n(&holder_state, 4, __ATOMIC_SEQ_CST);
+    pthread_join(th, NULL);
+    ck_assert_msg(held > 0, "the cycle never stopped short of this thread's stack in 50 tries");
+    ck_assert_msg(lost == 0,
+                  "%d of %d objects whose only pointer moved into an already scanned stack "
+                  "during marking were freed",
+                  lost, held);
+}
+END_TEST
+
 static Suite *mark_suite(void)
 {
     Suite *s = suite_create("mark");
@@ -353,9 +519,15 @@ static Suite *mark_suite(void)
     tcase_add_test(grey, scan_follows_pointers_by_oblets);
     suite_add_tcase(s, grey);
 
+    TCase *black = tcase_create("allocate-black");
+    tcase_set_timeout(black, 60);
+    tcase_add_test(black, allocated_black_while_marking);
+    suite_add_tcase(s, black);
+
     TCase *term = tcase_create("termination");
     tcase_set_timeout(term, 60);
     tcase_add_test(term, termination_rescans_globals);
+    tcase_add_test(term, termination_rescans_stacks);
     suite_add_tcase(s, term);
     return s;
 }
