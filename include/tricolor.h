@@ -67,6 +67,21 @@ GC_API int gc_init(const gc_options *opts);
 GC_API int gc_thread_register(void);
 GC_API int gc_thread_unregister(void);
 
+/*
+ * Blocking regions. A registered thread about to block for long (a read()
+ * on a socket, a lock, a long computation on non-GC memory) says so with
+ * gc_enter_blocking, and gc_leave_blocking when it is back. Inside, the
+ * collector never signals it (no EINTR from the collector), scans its stack
+ * and registers as they were at the enter without stopping it, and does not
+ * count it as running for the CPU budget. Inside, the thread must not touch
+ * GC memory or GC pointers: no gc_* allocation or barrier, no load or store
+ * of a GC pointer, not even between its own locals. Leaving waits while
+ * the collector is scanning the thread. Both from registered threads only;
+ * a leave without an enter, or a second enter, is reported and ignored.
+ */
+GC_API void gc_enter_blocking(void);
+GC_API void gc_leave_blocking(void);
+
 /* Zeroed memory of at least size bytes. gc_alloc's objects are scanned for
  * pointers; gc_alloc_noscan's never are (strings, numbers, pixels). Objects of
  * 16 bytes and more are 16-byte aligned, smaller ones 8-byte aligned. Never

@@ -160,6 +160,10 @@ void mark_thread_stack(struct mthread *t, struct gcw *w)
         fatal("thread %p has no recorded stack pointer to scan from", (void *)t);
     scan_block(sp, t->stack_hi, w);
     atomic_xadd(&mark_work.stack_scan, t->stack_hi - sp);
+    /* Stopped in a blocking region: its registers as of the enter. */
+    if (t->claimed)
+        scan_block((uintptr_t)t->blocked_regs, (uintptr_t)(t->blocked_regs + BLOCKED_REGS_WORDS),
+                   w);
 }
 
 void mark_roots(struct gcw *w)

@@ -10,6 +10,8 @@
 #include "metadata.h"
 #include "platform.h"
 
+#include <tricolor.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -205,6 +207,11 @@ int thread_unregister(void)
     struct mthread *t = current_thread;
     if (t == NULL)
         return -1;
+    if (t->blocking != BLOCKING_NONE) {
+        runtime_warn("gc_thread_unregister: called inside a blocking region; leaving the region "
+                     "first (call gc_leave_blocking before unregistering)");
+        gc_leave_blocking();
+    }
     /* Hand the cache and barrier buffer back while still registered (a
      * cycle may be marking: the buffer's pointers must be shaded). */
     enter_runtime("gc_thread_unregister");
@@ -233,6 +240,15 @@ void thread_suspend(struct mthread *t)
 {
     if (++t->suspend_gen == 0)
         t->suspend_gen = 1;
+    /* A thread in a blocking region is not signalled: the stopper claims
+     * it, and it counts as stopped where it entered the region. */
+    if (AO_int_compare_and_swap_full((volatile unsigned *)&t->blocking, BLOCKING_IN,
+                                     BLOCKING_CLAIMED)) {
+        t->claimed = 1;
+        t->stopped_sp = t->blocked_sp;
+        atomic_store32(&t->suspended, t->suspend_gen);
+        return;
+    }
     atomic_store32(&t->suspend_req, t->suspend_gen);
     int err = pthread_kill(t->pthread, suspend_signal);
     if (err != 0)
@@ -272,6 +288,13 @@ static int wait_suspended(struct mthread *t, int64_t deadline)
 
 void thread_resume(struct mthread *t)
 {
+    if (t->claimed) {
+        t->claimed = 0;
+        t->stopped_sp = 0;
+        atomic_store32(&t->blocking, BLOCKING_IN);
+        futex_wake(&t->blocking, 1);
+        return;
+    }
     atomic_store32(&t->suspend_req, 0);
     futex_wake(&t->suspend_req, 1);
 }
@@ -325,6 +348,116 @@ void start_the_world(void)
         if (t != self)
             thread_resume(t);
     rlock_release(&threads_lock);
+}
+
+/*
+ * Blocking regions: gc_enter_blocking / gc_leave_blocking (Go's
+ * entersyscallblock/exitsyscall, for threads that block in C).
+ *
+ * A thread about to block records where its stack ends and its
+ * callee-saved registers (whatever it holds in registers across the region
+ * is there or on the stack above blocked_sp: caller-saved registers do not
+ * live across the call to gc_enter_blocking), then publishes BLOCKING_IN.
+ * From then on it touches no GC memory and no GC pointer, so a stopper
+ * need not signal it: thread_suspend claims it with a compare-and-swap
+ * (BLOCKING_IN -> BLOCKING_CLAIMED) and counts it as stopped at blocked_sp,
+ * and thread_resume lets it go (-> BLOCKING_IN). Leaving is the reverse
+ * swap, BLOCKING_IN -> BLOCKING_NONE; a thread that finds its region
+ * claimed waits on the futex until the stopper lets go. So a thread in a
+ * blocking region never gets the suspend signal (no EINTR from the
+ * collector), and it is stopped, scanned and flushed like any other while
+ * it stays inside.
+ */
+static volatile AO_t nblocking;
+
+int threads_blocking(void)
+{
+    return (int)atomic_load_relaxed(&nblocking);
+}
+
+void inside_blocking_region(const char *what)
+{
+    fatal("%s called inside a blocking region (between gc_enter_blocking and "
+          "gc_leave_blocking), where the thread must not touch GC memory",
+          what);
+}
+
+/* The C half of gc_enter_blocking: regs holds the caller's callee-saved
+ * registers exactly as they were at the call, and caller_sp is the
+ * caller's stack pointer after the call returns. */
+void enter_blocking(const uintptr_t *regs, uintptr_t caller_sp);
+
+void enter_blocking(const uintptr_t *regs, uintptr_t caller_sp)
+{
+    struct mthread *t = current_thread;
+    if (t == NULL)
+        not_registered("gc_enter_blocking");
+    if (t->blocking != BLOCKING_NONE) {
+        runtime_warn("gc_enter_blocking: this thread is already in a blocking region; ignored");
+        return;
+    }
+    memcpy(t->blocked_regs, regs, sizeof t->blocked_regs);
+    t->blocked_sp = caller_sp;
+    atomic_xadd(&nblocking, 1);
+    /* Publishes the registers and stack pointer to a stopper that claims
+     * the region (a full barrier: the claim is a compare-and-swap). */
+    atomic_store32(&t->blocking, BLOCKING_IN);
+}
+
+/* gc_enter_blocking must see the caller's callee-saved registers before
+ * any compiled code can reuse them (a C function may keep its own values
+ * in them, saving the caller's in a frame that is gone once it returns),
+ * so on x86-64 its first half is written out: it stores rbx, rbp and
+ * r12-r15 in its frame and hands them, with the caller's stack pointer, to
+ * enter_blocking. Elsewhere getcontext in the caller's place does what it
+ * can: a port should write the same few instructions. */
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl gc_enter_blocking\n"
+        ".type gc_enter_blocking, @function\n"
+        "gc_enter_blocking:\n"
+        ".cfi_startproc\n"
+        "    endbr64\n"
+        "    subq $56, %rsp\n"
+        ".cfi_adjust_cfa_offset 56\n"
+        "    movq %rbx, 0(%rsp)\n"
+        "    movq %rbp, 8(%rsp)\n"
+        "    movq %r12, 16(%rsp)\n"
+        "    movq %r13, 24(%rsp)\n"
+        "    movq %r14, 32(%rsp)\n"
+        "    movq %r15, 40(%rsp)\n"
+        "    movq %rsp, %rdi\n"
+        "    leaq 64(%rsp), %rsi\n" /* above the return address */
+        "    call enter_blocking\n"
+        "    addq $56, %rsp\n"
+        ".cfi_adjust_cfa_offset -56\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        ".size gc_enter_blocking, .-gc_enter_blocking\n");
+#else
+void gc_enter_blocking(void)
+{
+    ucontext_t regs;
+    getcontext(&regs);
+    enter_blocking((const uintptr_t *)&regs, (uintptr_t)__builtin_frame_address(0));
+}
+#endif
+
+void gc_leave_blocking(void)
+{
+    struct mthread *t = current_thread;
+    if (t == NULL)
+        not_registered("gc_leave_blocking");
+    if (t->blocking == BLOCKING_NONE) {
+        runtime_warn("gc_leave_blocking: this thread is not in a blocking region (no "
+                     "gc_enter_blocking before it); ignored");
+        return;
+    }
+    /* A claimed region is left once the stopper lets go. */
+    while (!AO_int_compare_and_swap_full((volatile unsigned *)&t->blocking, BLOCKING_IN,
+                                         BLOCKING_NONE))
+        futex_wait(&t->blocking, BLOCKING_CLAIMED);
+    atomic_xadd(&nblocking, (AO_t)-1);
 }
 
 void threads_fork_stop(void)

@@ -44,10 +44,20 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <stdint.h>
 
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
+
+enum { BLOCKING_NONE, BLOCKING_IN, BLOCKING_CLAIMED };
+
+/* Room for the callee-saved registers (x86-64: six; elsewhere a ucontext). */
+#if defined(__x86_64__)
+#define BLOCKED_REGS_WORDS 6
+#else
+#define BLOCKED_REGS_WORDS ((sizeof(ucontext_t) + sizeof(uintptr_t) - 1) / sizeof(uintptr_t))
+#endif
 
 struct mthread {
     struct mthread *next, *prev; /* the thread list, under threads_lock */
@@ -74,6 +84,18 @@ struct mthread {
     int64_t assist_bytes;
     /* The cycle whose mark scanned this thread's stack, under threads_lock. */
     uint32_t stack_scanned_cycle;
+
+    /* Blocking regions (gc_enter_blocking, below). blocking is a futex
+     * word: BLOCKING_NONE, BLOCKING_IN (inside; the thread may leave), or
+     * BLOCKING_CLAIMED (a stopper counts it as stopped; leaving waits until
+     * the stopper lets go). blocked_sp and blocked_regs, the stack pointer
+     * and callee-saved registers as of the enter, are written before
+     * BLOCKING_IN is published and read by the stopper that claimed it.
+     * claimed: this thread's current stop is a claim, under threads_lock. */
+    volatile uint32_t blocking;
+    int claimed;
+    uintptr_t blocked_sp;
+    uintptr_t blocked_regs[BLOCKED_REGS_WORDS];
 };
 
 extern __thread struct mthread *current_thread __attribute__((tls_model("initial-exec")));
@@ -122,6 +144,10 @@ struct mthread *threads_first(void);
 int threads_count(void);
 
 __attribute__((noreturn)) void not_registered(const char *what);
+__attribute__((noreturn)) void inside_blocking_region(const char *what);
+/* Registered threads inside a blocking region now: they do not count as
+ * running for the CPU budget (idle marking). */
+int threads_blocking(void);
 void thread_park_pending(struct mthread *t);
 
 static inline struct mthread *enter_runtime(const char *what)
@@ -129,6 +155,10 @@ static inline struct mthread *enter_runtime(const char *what)
     struct mthread *t = current_thread;
     if (__builtin_expect(t == NULL, 0))
         not_registered(what);
+#ifndef NDEBUG
+    if (__builtin_expect(t->blocking != BLOCKING_NONE, 0))
+        inside_blocking_region(what);
+#endif
     t->in_runtime = 1;
     compiler_fence();
     return t;

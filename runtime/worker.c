@@ -103,11 +103,13 @@ static int root_job(struct gcw *w)
  * threads nor the dedicated workers claim. The fractional worker then marks
  * flat out, as Go runs idle mark workers on idle Ps: on a machine whose
  * other CPU would sit idle, marking ends sooner and less is allocated black
- * meanwhile. Registered threads count as running, blocked or not, except
- * those parked in an assist: they wait for marking to progress. */
+ * meanwhile. Registered threads count as running, except those parked in
+ * an assist (they wait for marking to progress) and those in a blocking
+ * region (gc_enter_blocking). */
 static int spare_cpu(void)
 {
-    int running = threads_count() - (int)atomic_load_relaxed(&mark_sched.assists_parked);
+    int running =
+        threads_count() - (int)atomic_load_relaxed(&mark_sched.assists_parked) - threads_blocking();
     return knobs.procs - running - n_dedicated >= 1;
 }
 

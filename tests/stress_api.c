@@ -19,8 +19,9 @@
  *    gc_read_memstats (and checks its identities), gc_set_percent,
  *    gc_set_memory_limit, gc_add_roots and gc_remove_roots on a malloc'd
  *    block holding the only pointer to an object, gc_base and gc_size on
- *    interior pointers, gc_memmove and gc_memclr, gc_write_ptr, and
- *    gc_thread_register/unregister on a short-lived thread.
+ *    interior pointers, gc_memmove and gc_memclr, gc_write_ptr,
+ *    gc_thread_register/unregister on a short-lived thread, and a blocking
+ *    region (gc_enter_blocking/gc_leave_blocking) around a sleep.
  *  - The watchdog, an unregistered thread (so never stopped), checks that
  *    the control thread and the allocators make progress. After 10 s
  *    without, it prints every thread's backtrace (gdb, when installed; else
@@ -227,7 +228,7 @@ static void control_round(unsigned k, uint64_t *rng)
         gc_free_os_memory();
         return;
     }
-    switch (k % 10) {
+    switch (k % 11) {
     case 0:
         gc_collect();
         break;
@@ -296,6 +297,14 @@ static void control_round(unsigned k, uint64_t *rng)
         if (gc_init(NULL) != 0)
             report("a second gc_init failed");
         break;
+    case 10: {
+        /* A blocking region around a short sleep: stops claim it. */
+        struct timespec ts = {0, 1000000};
+        gc_enter_blocking();
+        nanosleep(&ts, NULL);
+        gc_leave_blocking();
+        break;
+    }
     }
 }
 
