@@ -176,6 +176,24 @@ typedef struct gc_memstats {
 
 GC_API void gc_read_memstats(gc_memstats *out);
 
+/* Calls fn(obj, size, type, data) for every live heap object, with the
+ * world stopped and sweeping finished: objects that survived the last
+ * cycle or were allocated since. size is the object's size (its size
+ * class's); type is 0 (untyped). fn runs on the calling thread while every
+ * other registered thread is stopped: it may read objects and call gc_base
+ * and gc_size, and must not allocate, store through gc_write_ptr's slow
+ * path, or call anything that stops the world. */
+GC_API void gc_walk_heap(void (*fn)(void *obj, size_t size, uint32_t type, void *data),
+                         void *data);
+
+/* realloc for GC memory: a new object of at least size bytes, of the same
+ * kind as p's (scanned or noscan), holding p's contents up to the smaller
+ * size (copied with the bulk barrier), or p itself when it is already big
+ * enough. p NULL: a new scanned object. p not the start of a heap object:
+ * reported on stderr, and NULL returned. The old object is freed by the
+ * collector once unreachable. */
+GC_API void *gc_realloc(void *p, size_t size);
+
 /*
  * Heap profiles, with Go's semantics (runtime.MemProfileRate, pprof's heap
  * profile), for `go tool pprof`.

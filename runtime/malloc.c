@@ -259,6 +259,31 @@ static uintptr_t find_object_stable(uintptr_t p, size_t *size)
     }
 }
 
+void *gc_realloc(void *p, size_t size)
+{
+    if (p == NULL)
+        return gc_alloc(size);
+    struct mthread *t = enter_runtime("gc_realloc");
+    size_t old = 0;
+    uintptr_t base = find_object_stable((uintptr_t)p, &old);
+    struct mspan *s = base == (uintptr_t)p ? span_of_heap(base) : NULL;
+    int noscan = s != NULL && span_class_noscan(s->spanclass);
+    exit_runtime(t);
+    if (base != (uintptr_t)p) {
+        runtime_warn("gc_realloc(%p, %zu): %p is not the start of a heap object; returning NULL", p,
+                     size, p);
+        return NULL;
+    }
+    if (size <= old)
+        return p; /* the object's size class already holds it */
+    void *q = noscan ? gc_alloc_noscan(size) : gc_alloc(size);
+    if (noscan)
+        memcpy(q, p, old);
+    else
+        gc_memmove(q, p, old);
+    return q;
+}
+
 void *gc_base(const void *p)
 {
     size_t size;

@@ -377,6 +377,10 @@ int threads_blocking(void)
 
 void inside_blocking_region(const char *what)
 {
+    if (current_thread->walking)
+        fatal("%s called from gc_walk_heap's callback, which runs with the world stopped and "
+              "must not enter the runtime",
+              what);
     fatal("%s called inside a blocking region (between gc_enter_blocking and "
           "gc_leave_blocking), where the thread must not touch GC memory",
           what);

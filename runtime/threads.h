@@ -96,6 +96,9 @@ struct mthread {
     int claimed;
     uintptr_t blocked_sp;
     uintptr_t blocked_regs[BLOCKED_REGS_WORDS];
+    /* In gc_walk_heap's callback (heapwalk.c): the world is stopped by this
+     * thread, which must not enter the runtime. */
+    int walking;
 };
 
 extern __thread struct mthread *current_thread __attribute__((tls_model("initial-exec")));
@@ -156,7 +159,7 @@ static inline struct mthread *enter_runtime(const char *what)
     if (__builtin_expect(t == NULL, 0))
         not_registered(what);
 #ifndef NDEBUG
-    if (__builtin_expect(t->blocking != BLOCKING_NONE, 0))
+    if (__builtin_expect(t->blocking != BLOCKING_NONE || t->walking, 0))
         inside_blocking_region(what);
 #endif
     t->in_runtime = 1;
