@@ -107,6 +107,16 @@ GC_API void *gc_alloc_noscan(size_t size);
  */
 static inline void gc_write_ptr(void *slot, void *value);
 
+/* After-the-store barriers, for runtimes whose code already calls a barrier
+ * after each pointer store (Lua's luaC_barrier and luaC_barrierback,
+ * mruby's mrb_field_write_barrier and mrb_write_barrier): store with a
+ * plain store, then gc_shade(value) the value stored, or gc_rescan(obj)
+ * to have the whole object scanned again (obj is an object's start). Sound
+ * because stacks, globals and registered roots are scanned again at mark
+ * termination. One load and a branch while no cycle marks. */
+GC_API void gc_shade(void *value);
+GC_API void gc_rescan(void *obj);
+
 /* Bulk variants: copying or clearing memory that may hold GC pointers. */
 GC_API void *gc_memmove(void *dst, const void *src, size_t n);
 GC_API void gc_memclr(void *dst, size_t n);

@@ -8,6 +8,7 @@
 #include "checkmark.h"
 #include "knobs.h"
 #include "mark.h"
+#include "platform.h"
 #include "threads.h"
 
 #include <string.h>
@@ -70,6 +71,30 @@ void gc_write_ptr_slow(void *slot, void *value)
     }
     *(void **)slot = value;
     exit_runtime(t);
+}
+
+/* The after-the-store barriers, for runtimes that call a barrier after
+ * each store (barrier.h): the value is shaded, or the object scanned again,
+ * while marking; one load and a branch otherwise. */
+void gc_shade(void *value)
+{
+    if (!barrier_on())
+        return;
+    struct mthread *t = enter_runtime("gc_shade");
+    if (barrier_on()) /* it changes only with the world stopped */
+        wbbuf_put(t, (uintptr_t)value);
+    exit_runtime(t);
+}
+
+void gc_rescan(void *obj)
+{
+    if (!barrier_on())
+        return;
+    struct mthread *t = enter_runtime("gc_rescan");
+    int ok = !barrier_on() || mark_rescan((uintptr_t)obj, &t->gcw);
+    exit_runtime(t);
+    if (!ok)
+        runtime_warn("gc_rescan(%p): not the start of a heap object; ignored", obj);
 }
 
 /* Shades every aligned word of [p, p+n). */

@@ -187,6 +187,19 @@ void grey_pointer(uintptr_t p, struct gcw *w)
         greyobject(s, idx, obj, w);
 }
 
+int mark_rescan(uintptr_t obj, struct gcw *w)
+{
+    struct mspan *s = NULL;
+    unsigned idx = 0;
+    if (obj == 0 || find_object(obj, &s, &idx) != obj)
+        return 0;
+    if (mark_bit_try_set(s->gcmark_bits, idx))
+        w->bytes_marked += s->elemsize;
+    if (!span_class_noscan(s->spanclass))
+        gcw_put(w, obj); /* scanned again, every oblet of it (scan_object) */
+    return 1;
+}
+
 void mark_new_object(struct mspan *s, uintptr_t obj, struct gcw *w)
 {
     unsigned idx = span_object_index(s, obj);

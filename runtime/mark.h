@@ -90,6 +90,10 @@ void mark_drain(struct gcw *w);
 uint64_t mark_drain_n(struct gcw *w, uint64_t budget, const volatile AO_t *stop);
 /* Greys a batch of pointers (the write barrier's buffer) into w. */
 void mark_shade_batch(const uintptr_t *ptrs, size_t n, struct gcw *w);
+/* gc_rescan: has the heap object whose base is obj scanned (again): greyed
+ * if white, queued again if black. 0 if obj is not an allocated object's
+ * base. */
+int mark_rescan(uintptr_t obj, struct gcw *w);
 /* Marks a newly allocated object black (allocate-black while marking),
  * counting its bytes into w. */
 void mark_new_object(struct mspan *s, uintptr_t obj, struct gcw *w);

@@ -467,10 +467,26 @@ END_TEST
 
 /* A new object D (black: allocated while marking), into which gc_write_ptr
  * stores x. */
-static NOINLINE uintptr_t store_into_new(uintptr_t x)
+/* How the store into D is made: through gc_write_ptr, or a plain store
+ * followed by one of the after-the-store barriers. */
+enum store_kind { STORE_WRITE_PTR, STORE_THEN_SHADE, STORE_THEN_RESCAN };
+
+static NOINLINE uintptr_t store_into_new_as(uintptr_t x, enum store_kind how)
 {
     void **d = gc_alloc(4 * sizeof(void *));
-    gc_write_ptr(&d[0], reveal(x));
+    switch (how) {
+    case STORE_WRITE_PTR:
+        gc_write_ptr(&d[0], reveal(x));
+        break;
+    case STORE_THEN_SHADE:
+        d[0] = reveal(x);
+        gc_shade(d[0]);
+        break;
+    case STORE_THEN_RESCAN:
+        d[0] = reveal(x);
+        gc_rescan(d);
+        break;
+    }
     black_root = d;
     return hide(d);
 }
@@ -479,7 +495,7 @@ static NOINLINE uintptr_t store_into_new(uintptr_t x)
  * unscanned stack; while the cycle marks, gc_write_ptr stores it into D,
  * black, and the stack drops it. Only the barrier's shading of the new
  * value marks X. */
-START_TEST(test_write_ptr_shades_new_value)
+static void stored_value_survives(enum store_kind how, const char *what)
 {
     int old = gc_set_percent(-1);
     int saved_clobber = knobs.clobberfree;
@@ -501,7 +517,7 @@ START_TEST(test_write_ptr_shades_new_value)
             gc_collect();
             continue;
         }
-        uintptr_t d = store_into_new(x);
+        uintptr_t d = store_into_new_as(x, how);
         if (!is_marked(d)) {
             mark_window_close();
             x_root = NULL;
@@ -522,9 +538,28 @@ START_TEST(test_write_ptr_shades_new_value)
     gc_set_percent(old);
     ck_assert_msg(held > 0, "the cycle never stopped short of this thread's stack in 50 tries");
     ck_assert_msg(lost == 0,
-                  "%d of %d objects whose only pointer gc_write_ptr stored into a black object "
-                  "while marking were freed",
-                  lost, held);
+                  "%d of %d objects whose only pointer %s stored into a black object while "
+                  "marking were freed",
+                  lost, held, what);
+}
+
+START_TEST(test_write_ptr_shades_new_value)
+{
+    stored_value_survives(STORE_WRITE_PTR, "gc_write_ptr");
+}
+END_TEST
+
+/* The after-the-store barriers, in the same order of events: a plain store
+ * of X into D (black), then gc_shade(X) or gc_rescan(D). */
+START_TEST(test_store_then_shade)
+{
+    stored_value_survives(STORE_THEN_SHADE, "a plain store followed by gc_shade");
+}
+END_TEST
+
+START_TEST(test_store_then_rescan)
+{
+    stored_value_survives(STORE_THEN_RESCAN, "a plain store followed by gc_rescan");
 }
 END_TEST
 
@@ -540,6 +575,8 @@ static Suite *barrier_suite(void)
     tcase_add_test(tc, test_bulk_variants);
     tcase_add_test(tc, test_memmove_while_marking);
     tcase_add_test(tc, test_write_ptr_shades_new_value);
+    tcase_add_test(tc, test_store_then_shade);
+    tcase_add_test(tc, test_store_then_rescan);
     tcase_add_test(tc, test_write_ptr_shades_old_value);
     tcase_add_test(tc, test_memclr_shades_cleared);
     tcase_add_test(tc, test_memmove_shades_overwritten);
