@@ -40,6 +40,7 @@
 
 #include <tricolor.h>
 
+#include "in_runtime.h"
 #include "check_main.h"
 #include "gc.h"
 #include "heap.h"
@@ -47,44 +48,6 @@
 #include "threads.h"
 #include "mark_window.h"
 #include "support.h"
-
-/* The marker's internals, called as the runtime calls them: inside the
- * runtime, where no stop lands while mark_work.lock is held (runtime/lock.h). */
-static void rt_gcw_put(struct gcw *w, uintptr_t obj)
-{
-    struct mthread *t = enter_runtime("test");
-    gcw_put(w, obj);
-    exit_runtime(t);
-}
-
-static uintptr_t rt_gcw_get(struct gcw *w)
-{
-    struct mthread *t = enter_runtime("test");
-    uintptr_t obj = gcw_get(w);
-    exit_runtime(t);
-    return obj;
-}
-
-static void rt_gcw_dispose(struct gcw *w)
-{
-    struct mthread *t = enter_runtime("test");
-    gcw_dispose(w);
-    exit_runtime(t);
-}
-
-static void rt_grey_pointer(uintptr_t p, struct gcw *w)
-{
-    struct mthread *t = enter_runtime("test");
-    grey_pointer(p, w);
-    exit_runtime(t);
-}
-
-static void rt_mark_drain(struct gcw *w)
-{
-    struct mthread *t = enter_runtime("test");
-    mark_drain(w);
-    exit_runtime(t);
-}
 
 /* ---- Helpers ------------------------------------------------------------- */
 

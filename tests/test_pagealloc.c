@@ -30,6 +30,7 @@
 
 #include <tricolor.h>
 
+#include "in_runtime.h"
 #include "check_main.h"
 #include "heap.h"
 #include "platform.h"
@@ -65,41 +66,6 @@ static void collector_restore(void)
 /* ---- The page heap ----------------------------------------------------- */
 
 static const unsigned raw_class = 1; /* make_span_class(0, 1): large, noscan */
-
-/* The page heap's entry points, called as the runtime calls them: inside
- * the runtime, where a stop cannot land while the heap lock is held
- * (runtime/lock.h). */
-static struct mspan *heap_alloc(size_t npages, unsigned spanclass)
-{
-    struct mthread *t = enter_runtime("test");
-    struct heap_alloc ha = {0};
-    struct mspan *s = mheap_alloc(npages, spanclass, &ha);
-    exit_runtime(t);
-    ck_assert(!ha.cold && ha.from_heap);
-    return s;
-}
-
-static void heap_free(struct mspan *s)
-{
-    struct mthread *t = enter_runtime("test");
-    mheap_free(s);
-    exit_runtime(t);
-}
-
-static void heap_read_pages(struct heap_pages *p)
-{
-    struct mthread *t = enter_runtime("test");
-    mheap_read_pages(p);
-    exit_runtime(t);
-}
-
-static int heap_free_run(uintptr_t p, uintptr_t *base, size_t *npages)
-{
-    struct mthread *t = enter_runtime("test");
-    int found = mheap_free_run(p, base, npages);
-    exit_runtime(t);
-    return found;
-}
 
 /* The scavenger may release free pages at any moment: only inuse and free
  * are the test's alone. */

@@ -57,6 +57,7 @@
 
 #include <tricolor.h>
 
+#include "in_runtime.h"
 #include "capture.h"
 #include "check_main.h"
 #include "heap.h"
@@ -66,32 +67,6 @@
 #include "prefault.h"
 #include "scavenge.h"
 #include "threads.h"
-
-/* The page heap's internals, called as the runtime calls them: inside the
- * runtime, where no stop lands while the heap lock is held (lock.h). */
-static void read_pages(struct heap_pages *h)
-{
-    struct mthread *t = enter_runtime("test");
-    mheap_read_pages(h);
-    exit_runtime(t);
-}
-
-static int free_run(uintptr_t p, uintptr_t *base, size_t *npages)
-{
-    struct mthread *t = enter_runtime("test");
-    int found = mheap_free_run(p, base, npages);
-    exit_runtime(t);
-    return found;
-}
-
-static size_t prefault_in_runtime(size_t max_pages)
-{
-    struct mthread *t = enter_runtime("test");
-    size_t grew;
-    size_t n = mheap_prefault(max_pages, &grew);
-    exit_runtime(t);
-    return n;
-}
 
 #define KiB ((uint64_t)1 << 10)
 #define MiB ((uint64_t)1 << 20)
@@ -289,7 +264,7 @@ static int free_below(uintptr_t p, size_t *run_pages)
 {
     uintptr_t base;
     size_t npages;
-    if (!free_run(p - 1, &base, &npages) || base + npages * PAGE_SIZE != p)
+    if (!heap_free_run(p - 1, &base, &npages) || base + npages * PAGE_SIZE != p)
         return 0;
     if (run_pages)
         *run_pages = npages;
@@ -411,12 +386,12 @@ START_TEST(test_live_memory_intact)
      * lowest up (each ends at its huge page's end or at a live object),
      * checking after each, until the heap grows. */
     struct heap_pages h0;
-    read_pages(&h0);
+    heap_read_pages(&h0);
     for (int stretches = 0; stretches < 256; stretches++) {
         struct heap_pages h;
-        read_pages(&h);
+        heap_read_pages(&h);
         if (h.inuse + h.free > h0.inuse + h0.free ||
-            prefault_in_runtime(HUGE_PAGE_BYTES >> PAGE_SHIFT) == 0)
+            heap_prefault(HUGE_PAGE_BYTES >> PAGE_SHIFT) == 0)
             break;
         check_live("after prefaulting a stretch");
     }

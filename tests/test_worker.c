@@ -30,6 +30,7 @@
 
 #include <tricolor.h>
 
+#include "in_runtime.h"
 #include "check_main.h"
 #include "gc.h"
 #include "mark.h"
@@ -37,30 +38,6 @@
 #include "support.h"
 #include "threads.h"
 #include "worker.h"
-
-/* The marker's internals, called as the runtime calls them: inside the
- * runtime, where no stop lands while mark_work.lock is held (runtime/lock.h). */
-static void rt_gcw_put(struct gcw *w, uintptr_t obj)
-{
-    struct mthread *t = enter_runtime("test");
-    gcw_put(w, obj);
-    exit_runtime(t);
-}
-
-static uintptr_t rt_gcw_get(struct gcw *w)
-{
-    struct mthread *t = enter_runtime("test");
-    uintptr_t obj = gcw_get(w);
-    exit_runtime(t);
-    return obj;
-}
-
-static void rt_gcw_dispose(struct gcw *w)
-{
-    struct mthread *t = enter_runtime("test");
-    gcw_dispose(w);
-    exit_runtime(t);
-}
 
 #define KiB ((uint64_t)1 << 10)
 #define MiB ((uint64_t)1 << 20)
