@@ -155,7 +155,8 @@ void mark_globals(struct gcw *w)
 
 void mark_thread_stack(struct mthread *t, struct gcw *w)
 {
-    uintptr_t sp = t->stopped_sp;
+    /* Claimed in a blocking region: stopped where it entered it. */
+    uintptr_t sp = t->claimed ? t->blocked_sp : t->stopped_sp;
     if (sp == 0 || sp >= t->stack_hi)
         fatal("thread %p has no recorded stack pointer to scan from", (void *)t);
     scan_block(sp, t->stack_hi, w);

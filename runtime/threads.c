@@ -244,8 +244,11 @@ void thread_suspend(struct mthread *t)
      * it, and it counts as stopped where it entered the region. */
     if (AO_int_compare_and_swap_full((volatile unsigned *)&t->blocking, BLOCKING_IN,
                                      BLOCKING_CLAIMED)) {
+        /* stopped_sp is left alone: the thread may still be leaving park()
+         * for an earlier, signalled stop that found it in the region, and
+         * clear it on its way out. A claimed thread is scanned from
+         * blocked_sp (roots.c). */
         t->claimed = 1;
-        t->stopped_sp = t->blocked_sp;
         atomic_store32(&t->suspended, t->suspend_gen);
         return;
     }
@@ -290,7 +293,6 @@ void thread_resume(struct mthread *t)
 {
     if (t->claimed) {
         t->claimed = 0;
-        t->stopped_sp = 0;
         atomic_store32(&t->blocking, BLOCKING_IN);
         futex_wake(&t->blocking, 1);
         return;
