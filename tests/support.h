@@ -167,4 +167,29 @@ static UNUSED double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Checked fixtures for suites that look at the page heap. */
+static UNUSED int collector_saved_percent;
+static UNUSED int collector_percent_saved;
+
+/* Nothing changes the heap but the test itself: the collector off, the
+ * heap swept, and the scavenger idle. It releases free pages (marking each
+ * stretch taken in the page bitmap meanwhile) while the heap exceeds a goal
+ * set at each cycle; with GOGC off the goal is infinite, and gc_free_os_memory
+ * waits for any release in progress. */
+static UNUSED void collector_off(void)
+{
+    collector_saved_percent = gc_set_percent(-1);
+    collector_percent_saved = 1;
+    gc_free_os_memory();
+}
+
+static UNUSED void collector_restore(void)
+{
+    if (collector_percent_saved) {
+        gc_set_percent(collector_saved_percent);
+        collector_percent_saved = 0;
+    }
+    gc_collect();
+}
+
 #endif

@@ -39,30 +39,6 @@
 
 /* ---- Fixtures ---------------------------------------------------------- */
 
-static int saved_percent;
-static int percent_saved;
-
-/* Nothing changes the heap but the test itself: the collector off, the
- * heap swept, and the scavenger idle. It releases free pages (marking each
- * stretch taken in the page bitmap meanwhile) while the heap exceeds a goal
- * set at each cycle; with GOGC off the goal is infinite, and gc_free_os_memory
- * waits for any release in progress. */
-static void collector_off(void)
-{
-    saved_percent = gc_set_percent(-1);
-    percent_saved = 1;
-    gc_free_os_memory();
-}
-
-static void collector_restore(void)
-{
-    if (percent_saved) {
-        gc_set_percent(saved_percent);
-        percent_saved = 0;
-    }
-    gc_collect();
-}
-
 /* ---- The page heap ----------------------------------------------------- */
 
 static const unsigned raw_class = 1; /* make_span_class(0, 1): large, noscan */
