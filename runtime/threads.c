@@ -377,7 +377,7 @@ int threads_blocking(void)
     return (int)atomic_load_relaxed(&nblocking);
 }
 
-void inside_blocking_region(const char *what)
+void runtime_entry_forbidden(const char *what)
 {
     if (current_thread->walking)
         fatal("%s called from gc_walk_heap's callback, which runs with the world stopped and "

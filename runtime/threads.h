@@ -147,7 +147,9 @@ struct mthread *threads_first(void);
 int threads_count(void);
 
 __attribute__((noreturn)) void not_registered(const char *what);
-__attribute__((noreturn)) void inside_blocking_region(const char *what);
+/* Aborts: what entered the runtime from a blocking region, or from
+ * gc_walk_heap's callback (builds with assertions check both). */
+__attribute__((noreturn)) void runtime_entry_forbidden(const char *what);
 /* Registered threads inside a blocking region now: they do not count as
  * running for the CPU budget (idle marking). */
 int threads_blocking(void);
@@ -160,7 +162,7 @@ static inline struct mthread *enter_runtime(const char *what)
         not_registered(what);
 #ifndef NDEBUG
     if (__builtin_expect(t->blocking != BLOCKING_NONE || t->walking, 0))
-        inside_blocking_region(what);
+        runtime_entry_forbidden(what);
 #endif
     t->in_runtime = 1;
     compiler_fence();
