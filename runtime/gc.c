@@ -17,6 +17,7 @@
 #include "checkmark.h"
 #include "knobs.h"
 #include "heap.h"
+#include "liveness.h"
 #include "mark.h"
 #include "pacer.h"
 #include "platform.h"
@@ -321,6 +322,7 @@ static void concurrent_mark(struct cycle_record *rec)
         rec->t_term = t0;
         rec->termination_workbufs = atomic_load(&mark_work.nfull);
         mark_drain(&w);
+        liveness_termination(&w);
         gcw_dispose(&w);
         if (knobs.gcpacertrace)
             print_pacertrace(rec, attempt, nanotime() - t0);
@@ -334,6 +336,7 @@ static void stw_mark(struct cycle_record *rec)
     struct gcw w = {0};
     flush_threads(&w);
     mark_drain(&w);
+    liveness_termination(&w);
     gcw_dispose(&w);
     rec->t_term = nanotime();
 }
