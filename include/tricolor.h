@@ -169,7 +169,7 @@ typedef struct gc_memstats {
     uint64_t next_gc;        /* heap goal of the next cycle (heap_alloc target) */
     uint64_t last_gc;        /* end of the last cycle, Unix ns */
     uint64_t pause_total_ns; /* cumulative stop-the-world time */
-    uint64_t pause_ns[256];  /* recent cycles' pauses; latest at [(num_gc+255)%256] */
+    uint64_t pause_ns[256];  /* each recent cycle's pauses added up; latest at [(num_gc+255)%256] */
     uint64_t pause_end[256]; /* Unix ns when each of those cycles' last pause ended */
     uint32_t num_gc;
     uint32_t num_forced_gc;
@@ -182,6 +182,10 @@ typedef struct gc_memstats {
         uint64_t mallocs;
         uint64_t frees;
     } by_size[61]; /* size classes 0..60, as Go reports them */
+
+    /* Not in Go's MemStats: the longest single pause of each recent cycle,
+     * at the same index as pause_ns (which adds up all of a cycle's pauses). */
+    uint64_t pause_longest_ns[256];
 } gc_memstats;
 
 GC_API void gc_read_memstats(gc_memstats *out);

@@ -118,8 +118,15 @@ static void marking_started(uint32_t n)
 struct cycle_record {
     int forced;
     int64_t t_start, t_mark, t_term, t_end; /* phase boundaries */
-    int64_t stw_ns;                         /* every pause of the cycle */
-    int64_t stw_aborted_ns;                 /* termination attempts given up */
+    /* Pauses: the world stopped, every thread but the stopper held, from
+     * the stop's first request to the restart. A stop given up before
+     * every thread answered (concurrent_mark) held some threads for a
+     * while but never the world: it is not a pause, and is counted apart
+     * (stops_abandoned). A mark termination that gave its work back to
+     * concurrent marking (TERMINATION_MAX_WORKBUFS) was a pause. */
+    int64_t stw_ns;         /* every pause of the cycle, added up (Go's PauseNs) */
+    int64_t stw_longest_ns; /* the longest single pause */
+    int64_t stw_retried_ns; /* termination pauses that gave up, in stw_ns too */
     uint64_t heap0, heap1, marked, goal;
     int64_t cpu_background, cpu_assist, cpu_idle;
     AO_t termination_workbufs;
@@ -127,6 +134,14 @@ struct cycle_record {
     int started_by_mutator;     /* the first pause ran on an allocating thread */
     int stop2_abandoned;        /* attempts to stop for mark termination given up */
 };
+
+/* Adds one pause of d ns to the cycle's record. */
+static void record_pause(struct cycle_record *rec, int64_t d)
+{
+    rec->stw_ns += d;
+    if (d > rec->stw_longest_ns)
+        rec->stw_longest_ns = d;
+}
 
 static void mark_from_roots(void)
 {
@@ -280,12 +295,7 @@ static void concurrent_mark(struct cycle_record *rec)
             if (!stop_the_world_within(STOP2_TIMEOUT_NS, &stopped_some)) {
                 rec->stop2_abandoned++;
                 cycle_stats.num_stops_abandoned++;
-                if (stopped_some) {
-                    /* Threads were stopped meanwhile: a pause all the same. */
-                    int64_t d = nanotime() - t0;
-                    rec->stw_ns += d;
-                    rec->stw_aborted_ns += d;
-                }
+                (void)stopped_some; /* threads held a while; not a pause */
                 sleep_ns(STOP2_RETRY_NS);
                 continue;
             }
@@ -314,8 +324,8 @@ static void concurrent_mark(struct cycle_record *rec)
             atomic_store(&cycle_phase, PHASE_MARK);
             start_the_world();
             int64_t d = nanotime() - t0;
-            rec->stw_ns += d;
-            rec->stw_aborted_ns += d;
+            record_pause(rec, d);
+            rec->stw_retried_ns += d;
             workers_wake();
             continue;
         }
@@ -381,7 +391,8 @@ static void mark_termination(struct cycle_record *rec)
     }
 
     rec->t_end = nanotime();
-    rec->stw_ns += rec->t_end - rec->t_term;
+    /* With gcstoptheworld the whole cycle was one pause. */
+    record_pause(rec, rec->t_end - (knobs.gcstoptheworld ? rec->t_start : rec->t_term));
     cycle_stats.num_gc++;
     if (rec->forced)
         cycle_stats.num_forced_gc++;
@@ -391,6 +402,7 @@ static void mark_termination(struct cycle_record *rec)
     cycle_stats.last_gc_unix = (uint64_t)unix_nanotime();
     cycle_stats.pause_ns[(cycle_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_ns;
     cycle_stats.pause_end[(cycle_stats.num_gc + 255) % 256] = cycle_stats.last_gc_unix;
+    cycle_stats.pause_longest_ns[(cycle_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_longest_ns;
     /* With gcstoptheworld the mark ran inside the pause: its time is in
      * stw_ns already (gctrace still shows it as the workers' figure). */
     cycle_stats.gc_cpu_ns += rec->stw_ns * stw_procs() + rec->cpu_assist +
@@ -405,13 +417,17 @@ static void print_gctrace(const struct cycle_record *rec)
 {
     struct gctrace_cycle tr = {0};
     int procs = stw_procs();
-    int64_t stw1 = rec->t_mark - rec->t_start, stw2 = rec->t_end - rec->t_term;
+    /* The two STW clocks add up to the cycle's pause_ns: the second holds
+     * every mark-termination pause, retried ones included, which the mark
+     * clock leaves out. (With gcstoptheworld the mark clock is a pause too.) */
+    int64_t stw1 = rec->t_mark - rec->t_start;
+    int64_t stw2 = rec->t_end - rec->t_term + rec->stw_retried_ns;
     tr.num = cycle_stats.num_gc;
     tr.since_init_ns = rec->t_start - cycle_stats.init_time;
     int64_t elapsed = rec->t_end - cycle_stats.init_time;
     tr.cpu_percent = elapsed > 0 ? (int)(cycle_stats.gc_cpu_ns * 100 / (elapsed * knobs.procs)) : 0;
     tr.clock_ns[0] = stw1;
-    tr.clock_ns[1] = rec->t_term - rec->t_mark;
+    tr.clock_ns[1] = rec->t_term - rec->t_mark - rec->stw_retried_ns;
     tr.clock_ns[2] = stw2;
     tr.cpu_stw1_ns = stw1 * procs;
     tr.cpu_assist_ns = rec->cpu_assist;
@@ -451,7 +467,7 @@ static void cycle_begin(uint32_t n, struct mthread *self)
         return;
     start_the_world();
     marking_started(n);
-    cycle_rec.stw_ns += cycle_rec.t_mark - cycle_rec.t_start;
+    record_pause(&cycle_rec, cycle_rec.t_mark - cycle_rec.t_start);
     workers_wake();
 }
 
@@ -463,7 +479,6 @@ static void cycle_finish(uint32_t n)
         int64_t t = rec->t_mark;
         stw_mark(rec);
         rec->cpu_background = rec->t_term - t;
-        rec->stw_ns += rec->t_term - rec->t_start;
     } else {
         concurrent_mark(rec);
     }

@@ -63,6 +63,7 @@ struct cycle_stats {
     uint32_t num_gc, num_forced_gc;
     uint64_t pause_total_ns;
     uint64_t pause_ns[256], pause_end[256];
+    uint64_t pause_longest_ns[256]; /* each cycle's longest single pause */
     uint64_t last_gc_unix;
     int64_t gc_cpu_ns; /* STW time x procs + marking CPU, all cycles */
     int64_t assist_ns_total;
