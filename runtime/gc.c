@@ -132,7 +132,7 @@ struct cycle_record {
     AO_t termination_workbufs;
     int64_t stop1_ns, stop2_ns; /* of the pauses: time to stop the world */
     int started_by_mutator;     /* the first pause ran on an allocating thread */
-    int stop2_abandoned;        /* attempts to stop for mark termination given up */
+    int stops_abandoned;        /* attempts to stop the world given up (try_stop) */
 };
 
 /* Adds one pause of d ns to the cycle's record. */
@@ -174,6 +174,38 @@ static void help_sweep(struct mthread *t, const char *what)
     sweep_wait_idle();
 }
 
+/* Attempts to stop the world for a pause: each waits at most
+ * STOP_TIMEOUT_NS for every thread to stop, and the next comes
+ * STOP_RETRY_NS later; after STOP_MAX_ABANDONED in a cycle, the stop waits
+ * as long as it takes.
+ *
+ * Why. A thread that answers late (descheduled by a busy host, or in a long
+ * page fault: the first touch of a fresh huge page takes milliseconds on
+ * some virtual machines) cannot stop until it runs again, and every thread
+ * already stopped would wait for it. Giving up lets them run meanwhile; the
+ * late thread usually answers the next attempt at once. */
+#define STOP_TIMEOUT_NS    250000
+#define STOP_RETRY_NS      200000
+#define STOP_MAX_ABANDONED 8
+
+/* One attempt: 1 with the world stopped, 0 when it was given up (after
+ * sleeping STOP_RETRY_NS; the caller tries again). A given-up attempt is
+ * not a pause (cycle_record). */
+static int try_stop(struct cycle_record *rec)
+{
+    if (rec->stops_abandoned >= STOP_MAX_ABANDONED) {
+        stop_the_world();
+        return 1;
+    }
+    int stopped_some;
+    if (stop_the_world_within(STOP_TIMEOUT_NS, &stopped_some))
+        return 1;
+    rec->stops_abandoned++;
+    cycle_stats.num_stops_abandoned++;
+    sleep_ns(STOP_RETRY_NS);
+    return 0;
+}
+
 /* Sweep termination, the first pause: no span may be unswept when marking
  * starts, the barrier and allocate-black go on. self: the registered thread
  * that runs it (outside the runtime), or NULL for the controller. */
@@ -181,10 +213,11 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
 {
     help_sweep(self, "starting a cycle");
     roots_snapshot_globals();
-    rec->t_start = nanotime();
     rec->heap0 = atomic_load(&pacer.heap_live);
     rec->goal = atomic_load(&pacer.heap_goal);
-    stop_the_world();
+    do
+        rec->t_start = nanotime();
+    while (!try_stop(rec));
     rec->stop1_ns = nanotime() - rec->t_start;
     sweep_finish();
     if (knobs.gccheckmark)
@@ -238,13 +271,6 @@ static int mark_looks_done(void)
  * heap. */
 #define TERMINATION_MAX_WORKBUFS 4
 #define TERMINATION_MAX_RETRIES  3
-/* Attempts to stop the world for mark termination: each waits at most
- * STOP2_TIMEOUT_NS for every thread to stop, and the next comes
- * STOP2_RETRY_NS later; after STOP2_MAX_ABANDONED, the stop waits as long
- * as it takes. */
-#define STOP2_TIMEOUT_NS    250000
-#define STOP2_RETRY_NS      200000
-#define STOP2_MAX_ABANDONED 8
 
 /* The limiter's view of GC time: every assist and pause so far. */
 static void feed_limiter(const struct cycle_record *rec, int marking)
@@ -263,7 +289,7 @@ static void print_pacertrace(const struct cycle_record *rec, int retries, int64_
         .pause_ns = pause_ns,
         .stop1_ns = rec->stop1_ns,
         .stop2_ns = rec->stop2_ns,
-        .stops_abandoned = rec->stop2_abandoned,
+        .stops_abandoned = rec->stops_abandoned,
         .started_by_mutator = rec->started_by_mutator,
     };
     char line[240];
@@ -285,23 +311,8 @@ static void concurrent_mark(struct cycle_record *rec)
         if (ragged_flush())
             continue;
         int64_t t0 = nanotime();
-        /* A thread in a long page fault (the first touch of a fresh huge
-         * page takes milliseconds on some virtual machines) cannot stop
-         * until the fault is over, and every thread already stopped would
-         * wait for it: give up after STOP2_TIMEOUT_NS and try again a
-         * little later, a few times, before waiting as long as it takes. */
-        if (rec->stop2_abandoned < STOP2_MAX_ABANDONED) {
-            int stopped_some;
-            if (!stop_the_world_within(STOP2_TIMEOUT_NS, &stopped_some)) {
-                rec->stop2_abandoned++;
-                cycle_stats.num_stops_abandoned++;
-                (void)stopped_some; /* threads held a while; not a pause */
-                sleep_ns(STOP2_RETRY_NS);
-                continue;
-            }
-        } else {
-            stop_the_world();
-        }
+        if (!try_stop(rec))
+            continue; /* marking may have found work meanwhile */
         rec->stop2_ns = nanotime() - t0;
         atomic_store(&cycle_phase, PHASE_MARK_TERMINATION);
         workers_stop();
