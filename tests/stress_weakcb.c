@@ -9,7 +9,10 @@
  * after. The weak callback (phase 0) clears every slot whose object
  * gc_is_live denies. A thread looking an entry up checks its canaries:
  * the object's and its child's words hold their own complemented
- * addresses, and the object the slot it was made for. Run under
+ * addresses, and the object the slot it was made for; a second child is
+ * held only by an ephemeron keyed on the object (which holds the
+ * ephemeron: the registry grows and drops ephemerons from four threads
+ * while cycles mark). Run under
  * GODEBUG=gccheckmark=1,clobberfree=1, a freed object is clobbered, and
  * one reused holds another address or slot, so a slot left pointing at a
  * dead object is caught at its next lookup (or at the final check).
@@ -32,7 +35,7 @@
 #define NTHREADS    4
 #define NSLOTS      4096
 #define RING        64
-#define MIN_CYCLES  200
+#define MIN_CYCLES  50
 #define MIN_LOOKUPS 100000
 
 struct child {
@@ -44,7 +47,8 @@ struct obj {
     uintptr_t canary; /* ~(uintptr_t)this */
     uintptr_t slot;   /* the slot it was made for */
     struct child *child;
-    uintptr_t pad[5];
+    gc_ephemeron *eph; /* this object -> a second child, held only so */
+    uintptr_t pad[4];
 };
 
 static _Atomic(struct obj *) *slots; /* malloc'd: not a root */
@@ -60,8 +64,10 @@ static double now_s(void)
 
 static void check(const struct obj *o, uintptr_t slot, const char *when)
 {
+    const struct child *c2 = o->eph ? gc_ephemeron_value(o->eph) : NULL;
     if (o->canary != ~(uintptr_t)o || o->slot != slot || o->child == NULL ||
-        o->child->canary != ~(uintptr_t)o->child) {
+        o->child->canary != ~(uintptr_t)o->child || c2 == NULL || c2->canary != ~(uintptr_t)c2 ||
+        gc_ephemeron_key(o->eph) != o) {
         fprintf(stderr,
                 "stress_weakcb: %s: slot %lu points to a freed object %p (canary %#lx, slot "
                 "%lu, child %p)\n",
@@ -104,6 +110,9 @@ static struct obj *make(uintptr_t slot)
     o->canary = ~(uintptr_t)o;
     o->slot = slot;
     gc_write_ptr(&o->child, c);
+    struct child *c2 = gc_alloc_noscan(sizeof *c2);
+    c2->canary = ~(uintptr_t)c2;
+    gc_write_ptr(&o->eph, gc_ephemeron_make(o, c2));
     return o;
 }
 
