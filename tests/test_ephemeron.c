@@ -12,6 +12,7 @@
  *   in the pause; the meson test ephemeron_stw runs this suite so).
  * - A value that points to its own key does not keep the key alive.
  * - A dead ephemeron keeps nothing, and leaves the registry.
+ * - A value read while a cycle marks is shaded at once.
  * - Misuse: a key that is not a heap object, an accessor given NULL or an
  *   object that is not an ephemeron.
  *
@@ -29,6 +30,8 @@
 #include "capture.h"
 #include "check_main.h"
 #include "ephemeron.h"
+#include "knobs.h"
+#include "mark_window.h"
 #include "support.h"
 
 #define VSIZE 64
@@ -263,6 +266,44 @@ START_TEST(dead_ephemeron_keeps_nothing)
 }
 END_TEST
 
+/* ---- Reading while marking shades ------------------------------------------- */
+
+/* In a mark window (mark_window.h: the cycle marks, and cannot reach its
+ * end, so no pass of the ephemerons' rule has run), a value read from an
+ * ephemeron is marked at once: the reader holds a strong reference. */
+START_TEST(read_while_marking_shades)
+{
+    if (knobs.gcstoptheworld)
+        return; /* no concurrent marking: nothing to read during */
+    int old = gc_set_percent(-1);
+    int held = 0, shaded = 0;
+    for (int tries = 0; tries < 50 && held < 3; tries++) {
+        struct made m;
+        on_thread(make_pair, &m);
+        if (!mark_window_open()) {
+            gc_collect();
+            continue;
+        }
+        if (is_marked(m.v)) {
+            mark_window_close();
+            gc_collect();
+            continue;
+        }
+        int read = value_is(reveal(m.e), m.v);
+        shaded += read && is_marked(m.v);
+        held++;
+        mark_window_close();
+        gc_collect();
+        roots[0] = roots[1] = NULL;
+    }
+    gc_set_percent(old);
+    gc_collect();
+    ck_assert_msg(held > 0, "no mark window in 50 tries");
+    ck_assert_msg(shaded == held, "%d of %d values read while marking were not shaded",
+                  held - shaded, held);
+}
+END_TEST
+
 /* ---- Misuse --------------------------------------------------------------- */
 
 START_TEST(misuse_is_reported)
@@ -309,6 +350,7 @@ static Suite *ephemeron_suite(void)
     tcase_add_test(tc, chain_keeps_its_end);
     tcase_add_test(tc, self_referencing_value_does_not_keep_key);
     tcase_add_test(tc, dead_ephemeron_keeps_nothing);
+    tcase_add_test(tc, read_while_marking_shades);
     tcase_add_test(tc, misuse_is_reported);
     suite_add_tcase(s, tc);
     return s;
