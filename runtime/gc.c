@@ -15,6 +15,7 @@
 #include "bgthreads.h"
 #include "cache.h"
 #include "checkmark.h"
+#include "ephemeron.h"
 #include "knobs.h"
 #include "heap.h"
 #include "liveness.h"
@@ -308,6 +309,10 @@ static void concurrent_mark(struct cycle_record *rec)
                 last_limiter = nanotime();
             }
         }
+        /* Values of ephemerons whose key is marked: marked now, so that
+         * the pause has only the rest to look at (ephemeron.h). */
+        if (ephemerons_mark_concurrent())
+            continue;
         if (ragged_flush())
             continue;
         int64_t t0 = nanotime();
