@@ -55,6 +55,11 @@ typedef struct gc_options {
     /* The signal used to stop threads for stack scanning. 0: the default,
      * SIGRTMIN+6 (docs/embedding.md, "How threads are stopped", says why). */
     int suspend_signal;
+    /* 1: cooperative stops. No thread is ever signalled; a stop waits for
+     * each registered thread to reach a safepoint (gc_safepoint(), gc_alloc,
+     * gc_write_ptr's slow path) or to be in a blocking region. Fixed by the
+     * first gc_init; docs/embedding.md, "Cooperative stops". */
+    int cooperative;
 } gc_options;
 
 /* Initialises the runtime and registers the calling thread. Idempotent.
@@ -81,6 +86,36 @@ GC_API int gc_thread_unregister(void);
  */
 GC_API void gc_enter_blocking(void);
 GC_API void gc_leave_blocking(void);
+
+/*
+ * Cooperative stops, for runtimes that cannot take signals (JITs,
+ * signal-heavy hosts). With gc_options.cooperative = 1 the collector never
+ * signals a thread: to stop the world it sets gc_safepoint_requested and
+ * waits until every registered thread has either reached a safepoint or is
+ * inside a blocking region. The safepoints are gc_safepoint() (call it in
+ * every loop that can run long without allocating: an interpreter's
+ * dispatch loop, a JIT's loop back-edges), every gc_alloc and
+ * gc_alloc_noscan, and the runtime entries such as gc_write_ptr's slow path.
+ * A thread stopped at a safepoint is scanned from there (its registers and
+ * stack) and resumes when the world restarts. Every wait of its own that
+ * the runtime makes a thread do (gc_collect waiting for a cycle, an
+ * allocation waiting for marking to progress) counts as a blocking region.
+ * Waits of the embedder's own (a lock, a join, a read) must be wrapped in
+ * gc_enter_blocking / gc_leave_blocking, or a stop waits for them.
+ *
+ * The poll costs a relaxed load and a predicted-not-taken branch. Never
+ * write gc_safepoint_requested. In signal mode (the default) it stays 0.
+ * gc_safepoint_slow may be called directly; outside a stop it returns at
+ * once, and it does nothing on an unregistered thread or inside a blocking
+ * region.
+ */
+extern GC_API uint32_t gc_safepoint_requested;
+GC_API void gc_safepoint_slow(void);
+static inline void gc_safepoint(void)
+{
+    if (__builtin_expect(__atomic_load_n(&gc_safepoint_requested, __ATOMIC_RELAXED), 0))
+        gc_safepoint_slow();
+}
 
 /* Zeroed memory of at least size bytes. gc_alloc's objects are scanned for
  * pointers; gc_alloc_noscan's never are (strings, numbers, pixels). Objects of

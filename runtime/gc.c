@@ -101,7 +101,7 @@ void cycle_wait_for_start(struct mthread *t)
         else if (now >= deadline)
             return;
         runtime_block_begin(t);
-        futex_wait_timeout(&cycles.marking, marking, deadline - now);
+        thread_futex_wait(t, &cycles.marking, marking, deadline - now);
         runtime_block_end(t);
     }
 }
@@ -524,12 +524,13 @@ static int cycle_busy_try(void)
     return AO_int_compare_and_swap_full((volatile unsigned *)&cycle_busy, CYCLE_FREE, CYCLE_HELD);
 }
 
+/* For a registered caller outside the runtime: it waits stoppable. */
 static void cycle_busy_acquire(void)
 {
     uint32_t v;
     while (!cycle_busy_try())
         if ((v = atomic_load32(&cycle_busy)) != CYCLE_FREE)
-            futex_wait(&cycle_busy, v);
+            thread_futex_wait(current_thread, &cycle_busy, v, -1);
 }
 
 static void cycle_busy_release(void)
@@ -654,7 +655,7 @@ void gc_collect(void)
     request_cycle(target);
     uint32_t done;
     while ((int32_t)((done = atomic_load32(&cycles.completed)) - target) < 0)
-        futex_wait(&cycles.completed, done);
+        thread_futex_wait(t, &cycles.completed, done, -1);
     /* runtime.GC returns with the heap fully swept. */
     help_sweep(t, "gc_collect");
 }
@@ -680,7 +681,7 @@ int gc_set_percent(int percent)
          * before this returns, so none is running once the GC is off. */
         uint32_t started = atomic_load32(&cycles.started), done;
         while ((int32_t)((done = atomic_load32(&cycles.completed)) - started) < 0)
-            futex_wait(&cycles.completed, done);
+            thread_futex_wait(current_thread, &cycles.completed, done, -1);
         return old;
     }
     if (pacer_should_trigger())
