@@ -54,7 +54,8 @@ static RUNTIME_STATE struct {
     uint32_t *pending;
     size_t npending, pending_cap;
     size_t scanned_upto;
-    size_t last_pause_pending;
+    size_t pause_looked;       /* the most entries a pass of this pause looked at */
+    size_t last_pause_pending; /* pause_looked of the last pause */
 } reg = {.lock = RLOCK_INIT("the ephemeron registry's lock", RANK_EPHEMERON)};
 
 /* ---- Mark bits ------------------------------------------------------------ */
@@ -185,10 +186,14 @@ static size_t pass(struct gcw *w)
     }
     reg.npending = out;
     for (;;) {
-        pending_reserve(reg.npending + PASS_BATCH);
         rlock_acquire(&reg.lock);
         size_t n = reg.n;
         size_t end = reg.scanned_upto + PASS_BATCH < n ? reg.scanned_upto + PASS_BATCH : n;
+        if (reg.npending + (end - reg.scanned_upto) > reg.pending_cap) {
+            rlock_release(&reg.lock); /* not mapping memory under the lock */
+            pending_reserve(reg.npending + PASS_BATCH);
+            continue;
+        }
         for (size_t k = reg.scanned_upto; k < end; k++)
             if (!resolve(&reg.entries[k], w, &newly))
                 reg.pending[reg.npending++] = (uint32_t)k;
@@ -210,16 +215,20 @@ int ephemerons_mark_concurrent(void)
 
 size_t ephemerons_mark_pending(struct gcw *w)
 {
+    size_t looking = reg.npending + (reg.n - reg.scanned_upto); /* world stopped: no appends */
+    if (looking > reg.pause_looked)
+        reg.pause_looked = looking;
     return pass(w);
 }
 
 void ephemerons_sweep(void)
 {
     struct gcw none = {0};
-    (void)pass(&none); /* only lists what is left: the fixpoint marked all it could */
-    if (none.wbuf1 != NULL || none.bytes_marked != 0)
+    /* Lists what is left; the fixpoint must have marked all it could. */
+    if (pass(&none) != 0)
         fatal("ephemerons_sweep: the rule marked more after the last fixpoint");
-    reg.last_pause_pending = reg.npending;
+    reg.last_pause_pending = reg.pause_looked > reg.npending ? reg.pause_looked : reg.npending;
+    reg.pause_looked = 0;
     rlock_acquire(&reg.lock);
     /* Descending: every pending index above k is dealt with (kept or
      * dropped) before k, so the last entry moved into a dropped slot is
