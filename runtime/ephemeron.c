@@ -54,8 +54,9 @@ static RUNTIME_STATE struct {
     uint32_t *pending;
     size_t npending, pending_cap;
     size_t scanned_upto;
-    size_t pause_looked;       /* the most entries a pass of this pause looked at */
-    size_t last_pause_pending; /* pause_looked of the last pause */
+    size_t pause_looked;             /* the most entries a pass of this pause looked at */
+    size_t last_pause_pending;       /* pause_looked of the last pause */
+    int64_t pause_ns, last_pause_ns; /* time in this file in this pause, the last */
 } reg = {.lock = RLOCK_INIT("the ephemeron registry's lock", RANK_EPHEMERON)};
 
 /* ---- Mark bits ------------------------------------------------------------ */
@@ -166,6 +167,11 @@ size_t ephemerons_last_pause_pending(void)
     return reg.last_pause_pending;
 }
 
+int64_t ephemerons_last_pause_ns(void)
+{
+    return reg.last_pause_ns;
+}
+
 /* ---- The rule, concurrently and in the pause ------------------------------- */
 
 /* Looks at the pending entries and then at those appended since the last
@@ -215,14 +221,18 @@ int ephemerons_mark_concurrent(void)
 
 size_t ephemerons_mark_pending(struct gcw *w)
 {
+    int64_t t0 = nanotime();
     size_t looking = reg.npending + (reg.n - reg.scanned_upto); /* world stopped: no appends */
     if (looking > reg.pause_looked)
         reg.pause_looked = looking;
-    return pass(w);
+    size_t newly = pass(w);
+    reg.pause_ns += nanotime() - t0;
+    return newly;
 }
 
 void ephemerons_sweep(void)
 {
+    int64_t t0 = nanotime();
     struct gcw none = {0};
     /* Lists what is left; the fixpoint must have marked all it could. */
     if (pass(&none) != 0)
@@ -249,6 +259,8 @@ void ephemerons_sweep(void)
     rlock_release(&reg.lock);
     reg.npending = 0;
     reg.scanned_upto = 0;
+    reg.last_pause_ns = reg.pause_ns + (nanotime() - t0);
+    reg.pause_ns = 0;
 }
 
 size_t ephemerons_checkmark(struct gcw *w)
