@@ -54,7 +54,9 @@ static RUNTIME_STATE struct {
     uint32_t *pending;
     size_t npending, pending_cap;
     size_t scanned_upto;
-    size_t last_pause_pending;
+    size_t pause_looked;             /* the most entries a pass of this pause looked at */
+    size_t last_pause_pending;       /* pause_looked of the last pause */
+    int64_t pause_ns, last_pause_ns; /* time in this file in this pause, the last */
 } reg = {.lock = RLOCK_INIT("the ephemeron registry's lock", RANK_EPHEMERON)};
 
 /* ---- Mark bits ------------------------------------------------------------ */
@@ -165,6 +167,11 @@ size_t ephemerons_last_pause_pending(void)
     return reg.last_pause_pending;
 }
 
+int64_t ephemerons_last_pause_ns(void)
+{
+    return reg.last_pause_ns;
+}
+
 /* ---- The rule, concurrently and in the pause ------------------------------- */
 
 /* Looks at the pending entries and then at those appended since the last
@@ -185,10 +192,14 @@ static size_t pass(struct gcw *w)
     }
     reg.npending = out;
     for (;;) {
-        pending_reserve(reg.npending + PASS_BATCH);
         rlock_acquire(&reg.lock);
         size_t n = reg.n;
         size_t end = reg.scanned_upto + PASS_BATCH < n ? reg.scanned_upto + PASS_BATCH : n;
+        if (reg.npending + (end - reg.scanned_upto) > reg.pending_cap) {
+            rlock_release(&reg.lock); /* not mapping memory under the lock */
+            pending_reserve(reg.npending + PASS_BATCH);
+            continue;
+        }
         for (size_t k = reg.scanned_upto; k < end; k++)
             if (!resolve(&reg.entries[k], w, &newly))
                 reg.pending[reg.npending++] = (uint32_t)k;
@@ -210,16 +221,24 @@ int ephemerons_mark_concurrent(void)
 
 size_t ephemerons_mark_pending(struct gcw *w)
 {
-    return pass(w);
+    int64_t t0 = nanotime();
+    size_t looking = reg.npending + (reg.n - reg.scanned_upto); /* world stopped: no appends */
+    if (looking > reg.pause_looked)
+        reg.pause_looked = looking;
+    size_t newly = pass(w);
+    reg.pause_ns += nanotime() - t0;
+    return newly;
 }
 
 void ephemerons_sweep(void)
 {
+    int64_t t0 = nanotime();
     struct gcw none = {0};
-    (void)pass(&none); /* only lists what is left: the fixpoint marked all it could */
-    if (none.wbuf1 != NULL || none.bytes_marked != 0)
+    /* Lists what is left; the fixpoint must have marked all it could. */
+    if (pass(&none) != 0)
         fatal("ephemerons_sweep: the rule marked more after the last fixpoint");
-    reg.last_pause_pending = reg.npending;
+    reg.last_pause_pending = reg.pause_looked > reg.npending ? reg.pause_looked : reg.npending;
+    reg.pause_looked = 0;
     rlock_acquire(&reg.lock);
     /* Descending: every pending index above k is dealt with (kept or
      * dropped) before k, so the last entry moved into a dropped slot is
@@ -240,6 +259,8 @@ void ephemerons_sweep(void)
     rlock_release(&reg.lock);
     reg.npending = 0;
     reg.scanned_upto = 0;
+    reg.last_pause_ns = reg.pause_ns + (nanotime() - t0);
+    reg.pause_ns = 0;
 }
 
 size_t ephemerons_checkmark(struct gcw *w)

@@ -92,10 +92,12 @@ void ephemerons_sweep(void);
  * newly checkmarked; the caller drains and repeats until 0. */
 size_t ephemerons_checkmark(struct gcw *w);
 
-/* For tests and the benchmark: registered ephemerons, and the pending
- * entries the last pause had to look at. */
+/* For tests and the benchmark: registered ephemerons, the most entries a
+ * pass of the last pause looked at, and the time the last pause spent in
+ * this file (both only written by the pause). */
 size_t ephemerons_count(void);
 size_t ephemerons_last_pause_pending(void);
+int64_t ephemerons_last_pause_ns(void);
 
 #pragma GCC visibility pop
 
