@@ -10,6 +10,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "roots.h"
+#include "special.h"
 #include "threads.h"
 
 #include <limits.h>
@@ -90,6 +91,7 @@ static int root_job(struct gcw *w)
         return 0;
     if (atomic_cas(&mark_sched.globals_claimed, 0, 1)) {
         mark_globals(w);
+        specials_mark_roots(w);
         return 1;
     }
     if (mark_unscanned_stacks(w, 0))

@@ -1,0 +1,143 @@
+/*
+ * Weak pointers under fire: four registered threads dereference weak
+ * pointers while strong references to their targets come and go, and the
+ * main thread runs cycles back to back. Run with
+ * GODEBUG=gccheckmark=1,clobberfree=1, so that a freed object is
+ * overwritten at once.
+ *
+ * Each thread owns SLOTS slots, each a strong pointer and a weak handle, in
+ * a registered root range (the handles must stay alive; the strong pointer
+ * is what keeps the target alive). A target's words hold a canary derived
+ * from its own address. Each step, a thread picks a slot: fills an empty one
+ * (a new target and its handle), drops the strong pointer of a full one
+ * (the handle stays), or dereferences a handle: an object returned must be
+ * allocated and carry its canary, both at once and after a few yields (it is
+ * a strong pointer: nothing may free it while held). A gc_weak_get that
+ * returns an object the sweep is about to free (an unswept span's unmarked
+ * object), or one already freed, fails the canary.
+ *
+ * Arguments: [cycles] (default 1000). Needs at least 1e5 dereferences
+ * returning an object; exits 1 on any failure.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <tricolor.h>
+
+#define THREADS 4
+#define SLOTS   256
+#define WORDS   8
+#define MAGIC   0x9e3779b97f4a7c15ull
+
+struct slot {
+    uintptr_t *strong;
+    gc_weak *weak;
+};
+
+static struct slot slots[THREADS][SLOTS];
+static volatile int stop;
+static volatile unsigned long derefs_hit[THREADS], derefs_null[THREADS], failures;
+
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static __attribute__((noinline)) int canary_ok(const uintptr_t *p)
+{
+    if (gc_base(p) != p)
+        return 0;
+    for (int i = 0; i < WORDS; i++)
+        if (p[i] != (((uintptr_t)p ^ MAGIC) + (uintptr_t)i))
+            return 0;
+    return 1;
+}
+
+static void *mutator(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    gc_thread_register();
+    uint64_t seed = 0x1234567ull * (uint64_t)(id + 1);
+    struct slot *my = slots[id];
+    while (!stop) {
+        struct slot *sl = &my[rnd(&seed) % SLOTS];
+        unsigned what = (unsigned)(rnd(&seed) % 8);
+        if (sl->weak == NULL || (what == 0 && sl->strong == NULL)) {
+            uintptr_t *p = gc_alloc_noscan(WORDS * sizeof *p);
+            for (int i = 0; i < WORDS; i++)
+                p[i] = ((uintptr_t)p ^ MAGIC) + (uintptr_t)i;
+            sl->strong = p;
+            sl->weak = gc_weak_make(p);
+            if (sl->weak == NULL || gc_weak_get(sl->weak) != p)
+                __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+        } else if (what == 1) {
+            sl->strong = NULL;
+        } else {
+            /* Any thread's handle: read racily, the handle stays alive in
+             * its slot until replaced, and a replaced one is only garbage
+             * once no stack holds it. */
+            struct slot *other = &slots[rnd(&seed) % THREADS][rnd(&seed) % SLOTS];
+            gc_weak *w = __atomic_load_n(&other->weak, __ATOMIC_RELAXED);
+            if (w == NULL)
+                continue;
+            uintptr_t *p = gc_weak_get(w);
+            if (p == NULL) {
+                derefs_null[id]++;
+                continue;
+            }
+            if (!canary_ok(p)) {
+                fprintf(stderr, "stress_weak: gc_weak_get returned %p, not a live target\n",
+                        (void *)p);
+                __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+            }
+            for (int i = 0; i < 3; i++)
+                sched_yield();
+            if (!canary_ok(p)) {
+                fprintf(stderr, "stress_weak: %p was freed while held\n", (void *)p);
+                __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+            }
+            derefs_hit[id]++;
+        }
+    }
+    gc_thread_unregister();
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int cycles = argc > 1 ? atoi(argv[1]) : 1000;
+    gc_init(NULL);
+    gc_add_roots(slots, (char *)slots + sizeof slots);
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, mutator, (void *)(intptr_t)i);
+    unsigned long hit = 0;
+    int n = 0;
+    for (; n < cycles || hit < 100000; n++) {
+        gc_collect();
+        hit = 0;
+        for (int i = 0; i < THREADS; i++)
+            hit += derefs_hit[i];
+        if (n > 50 * cycles)
+            break;
+    }
+    stop = 1;
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    unsigned long null = 0;
+    for (int i = 0; i < THREADS; i++)
+        null += derefs_null[i];
+    printf("stress_weak: %d cycles, %lu dereferences returned an object, %lu NULL, %lu failures\n",
+           n, hit, null, failures);
+    if (failures || hit < 100000 || null == 0) {
+        fprintf(stderr, "stress_weak: FAILED\n");
+        return 1;
+    }
+    return 0;
+}
