@@ -19,6 +19,8 @@
  *   object freed in the cycle it died; gc_cleanup_stop; arg inside the
  *   object refused; with a finalizer, cleanups run at the second death.
  *
+ * - fork(): a child runs its finalizers on a runner thread of its own.
+ *
  * Run with the argument "notify", the suite is initialised with
  * gc_options.finalizer_notify and runs the queue itself with
  * gc_run_finalizers (the same tests, through wait_for()).
@@ -33,6 +35,7 @@
 #include "atomics.h"
 #include "capture.h"
 #include "check_main.h"
+#include "child.h"
 #include "mark_window.h"
 #include "support.h"
 
@@ -143,6 +146,16 @@ static NOINLINE void set_pending_fn(uintptr_t h)
     ck_assert_int_eq(gc_set_finalizer(reveal(h), pending_fn, NULL), 0);
 }
 
+/* 0: allocated and unmarked; 1: marked; -1: not allocated. Asserts nothing. */
+static NOINLINE int holder_state(uintptr_t h)
+{
+    struct mspan *s;
+    unsigned idx;
+    if (find_object((uintptr_t)reveal(h), &s, &idx) == 0)
+        return -1;
+    return bit_is_set((const AO_t *)s->gcmark_bits, idx);
+}
+
 static void pending_check(uintptr_t hc)
 {
     /* The finalizer is blocked meanwhile: these cycles sweep, and would
@@ -178,20 +191,28 @@ END_TEST
 START_TEST(finalizer_set_mid_mark)
 {
     pending_release = pending_runs = pending_bad = 0;
-    uintptr_t hc;
-    uintptr_t hx = make_holder(&hc);
-    clear_stack();
-    clear_registers();
-    if (!mark_window_open()) {
-        gc_collect();
-        return; /* the controller won the race: nothing to see this time */
+    uintptr_t hc = 0, hx = 0;
+    int open = 0;
+    /* The holder is made before each try, so that it is white when the
+     * cycle starts (a failed try's cycle frees the last one). */
+    for (int i = 0; i < 20 && !open; i++) {
+        hx = make_holder(&hc);
+        clear_stack();
+        clear_registers();
+        if (!(open = mark_window_open()))
+            gc_collect(); /* the controller won the race: try again */
     }
+    ck_assert_msg(open, "no mark window in 20 tries");
+    /* No assertion before the window closes: a failure would leave the
+     * suspend signal blocked. */
     mark_window_wait_globals();
-    ck_assert(!is_marked(hx));
+    int state = holder_state(hx);
     set_pending_fn(hx);
     clear_stack();
     clear_registers();
     mark_window_close();
+    ck_assert_msg(state == 0, "the holder was %s before its finalizer was set",
+                  state < 0 ? "freed" : "marked");
     collect();
     pending_check(hc);
 }
@@ -443,6 +464,31 @@ START_TEST(notify_is_called)
 }
 END_TEST
 
+/* ---- fork() ------------------------------------------------------------- */
+
+/* The runner thread is gone in a child; the child starts its own. */
+START_TEST(finalizer_runs_in_forked_child)
+{
+    gc_cleanup_stop(gc_add_cleanup(gc_alloc(16), cleanup_fn, NULL)); /* runner started */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        once_runs = 0;
+        make_once();
+        collect();
+        double deadline = now_s() + 10;
+        while (atomic_load(&once_runs) == 0 && now_s() < deadline)
+            sched_yield();
+        _exit(atomic_load(&once_runs) == 1 ? 0 : 1);
+    }
+    int hung;
+    int status = child_wait(pid, 30, &hung);
+    ck_assert_msg(!hung, "the child hung");
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the finalizer did not run in the child (status %d)", status);
+}
+END_TEST
+
 static Suite *finalizer_suite(void)
 {
     Suite *s = suite_create(notify_mode ? "finalizer_notify" : "finalizer");
@@ -454,6 +500,7 @@ static Suite *finalizer_suite(void)
     if (!notify_mode) {
         tcase_add_test(tc, reachable_from_pending_survives);
         tcase_add_test(tc, finalizer_set_mid_mark);
+        tcase_add_test(tc, finalizer_runs_in_forked_child);
     }
     tcase_add_test(tc, chain_finalizes_in_order);
     tcase_add_test(tc, resurrection_then_second_death);
