@@ -16,6 +16,10 @@
  * returns an object the sweep is about to free (an unswept span's unmarked
  * object), or one already freed, fails the canary.
  *
+ * One target in eight gets a cleanup whose arg (a canary object) only the
+ * cleanup keeps alive, one in eight a finalizer that checks its object's
+ * canary: both must find what they get intact.
+ *
  * Arguments: [cycles] (default 1000). Needs at least 1e5 dereferences
  * returning an object; exits 1 on any failure.
  */
@@ -40,6 +44,7 @@ struct slot {
 static struct slot slots[THREADS][SLOTS];
 static volatile int stop;
 static volatile unsigned long derefs_hit[THREADS], derefs_null[THREADS], failures;
+static volatile unsigned long cleanups_run, finalizers_run;
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -59,6 +64,36 @@ static __attribute__((noinline)) int canary_ok(const uintptr_t *p)
     return 1;
 }
 
+static uintptr_t *new_target(size_t words)
+{
+    uintptr_t *p = gc_alloc_noscan(words * sizeof *p);
+    for (size_t i = 0; i < words; i++)
+        p[i] = ((uintptr_t)p ^ MAGIC) + (uintptr_t)i;
+    return p;
+}
+
+/* A cleanup's arg is kept alive by the cleanup alone. */
+static void check_arg(void *arg)
+{
+    const uintptr_t *a = arg;
+    if (gc_base(a) != a || a[0] != ((uintptr_t)a ^ MAGIC) || a[1] != ((uintptr_t)a ^ MAGIC) + 1) {
+        fprintf(stderr, "stress_weak: a cleanup's arg %p was freed\n", arg);
+        __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+    }
+    __atomic_add_fetch(&cleanups_run, 1, __ATOMIC_RELAXED);
+}
+
+/* A finalizer's object is intact when it runs. */
+static void check_obj(void *obj, void *data)
+{
+    (void)data;
+    if (!canary_ok(obj)) {
+        fprintf(stderr, "stress_weak: finalizer got a damaged object %p\n", obj);
+        __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+    }
+    __atomic_add_fetch(&finalizers_run, 1, __ATOMIC_RELAXED);
+}
+
 static void *mutator(void *arg)
 {
     int id = (int)(intptr_t)arg;
@@ -69,9 +104,12 @@ static void *mutator(void *arg)
         struct slot *sl = &my[rnd(&seed) % SLOTS];
         unsigned what = (unsigned)(rnd(&seed) % 8);
         if (sl->weak == NULL || (what == 0 && sl->strong == NULL)) {
-            uintptr_t *p = gc_alloc_noscan(WORDS * sizeof *p);
-            for (int i = 0; i < WORDS; i++)
-                p[i] = ((uintptr_t)p ^ MAGIC) + (uintptr_t)i;
+            uintptr_t *p = new_target(WORDS);
+            unsigned extra = (unsigned)(rnd(&seed) % 8);
+            if (extra == 0 && gc_add_cleanup(p + 2, check_arg, new_target(2)) == 0)
+                __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+            if (extra == 1 && gc_set_finalizer(p, check_obj, NULL) != 0)
+                __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
             sl->strong = p;
             sl->weak = gc_weak_make(p);
             if (sl->weak == NULL || gc_weak_get(sl->weak) != p)
@@ -133,9 +171,10 @@ int main(int argc, char **argv)
     unsigned long null = 0;
     for (int i = 0; i < THREADS; i++)
         null += derefs_null[i];
-    printf("stress_weak: %d cycles, %lu dereferences returned an object, %lu NULL, %lu failures\n",
-           n, hit, null, failures);
-    if (failures || hit < 100000 || null == 0) {
+    printf("stress_weak: %d cycles, %lu dereferences returned an object, %lu NULL, %lu "
+           "cleanups and %lu finalizers run, %lu failures\n",
+           n, hit, null, cleanups_run, finalizers_run, failures);
+    if (failures || hit < 100000 || null == 0 || cleanups_run == 0 || finalizers_run == 0) {
         fprintf(stderr, "stress_weak: FAILED\n");
         return 1;
     }
