@@ -9,6 +9,7 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <tricolor.h>
 
 static void (*finalizer_notify)(void);
@@ -77,8 +78,10 @@ void finalizers_queue_ready(struct gcw *w)
 /* ---- Running the queue --------------------------------------------------- */
 
 /* Runs the first queued record; 0 if there was none. From a registered
- * thread, outside the runtime. */
-static int run_one(void)
+ * thread, outside the runtime. Out of line, and rec wiped after the call:
+ * a copy of the object left in the caller's frame would keep it alive
+ * while the runner waits in its blocking region (its stack is scanned). */
+static __attribute__((noinline)) int run_one(void)
 {
     struct mthread *t = enter_runtime("running finalizers");
     rlock_acquire(&specials_lock);
@@ -97,6 +100,7 @@ static int run_one(void)
         rec.u.fin.fn((void *)rec.obj, rec.u.fin.data);
     else
         rec.u.cleanup.fn(rec.u.cleanup.arg);
+    memset(&rec, 0, sizeof rec);
     __asm__ volatile("" : : "m"(rec) : "memory");
     return 1;
 }

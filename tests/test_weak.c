@@ -11,6 +11,8 @@
  * - With a finalizer on the target: the handle already reads NULL when the
  *   finalizer runs, stays NULL after the finalizer resurrects the object,
  *   and gc_weak_make on the resurrected object gives a new, working handle.
+ * - Between mark termination and the sweep (held off), a dead target's
+ *   handle reads NULL though the object is not freed yet.
  */
 #include <check.h>
 #include <sched.h>
@@ -22,7 +24,11 @@
 #include "atomics.h"
 #include "capture.h"
 #include "check_main.h"
+#include "gc.h"
 #include "support.h"
+#include "sweep.h"
+
+#include <pthread.h>
 
 static void *slots[2];
 
@@ -133,6 +139,53 @@ START_TEST(cleared_before_finalizer_and_not_refilled)
 }
 END_TEST
 
+/* A gc_weak_get between mark termination and the sweep of its target's
+ * span: the target is unmarked there, about to be freed, and must read
+ * NULL. Sweeping is held off (sweep_pause, once the cycle marks) while
+ * another thread's gc_collect finishes the cycle and then waits to sweep. */
+static void *collector_main(void *arg)
+{
+    (void)arg;
+    gc_collect(); /* unregistered: allowed after gc_init */
+    return NULL;
+}
+
+START_TEST(unswept_dead_target_reads_null)
+{
+    gc_add_roots(slots, slots + 2);
+    uintptr_t h = new_hidden(64, 1);
+    uintptr_t hw = weak_of(h);
+    slots[1] = reveal(hw);
+    slots[0] = reveal(h);
+    collect(); /* nothing pending to sweep; h lives */
+    ck_assert(reads(hw, h));
+    slots[0] = NULL;
+    uint32_t n0 = atomic_load32(&cycle_stats.num_gc);
+    clear_stack();
+    clear_registers();
+    pthread_t th;
+    pthread_create(&th, NULL, collector_main, NULL);
+    /* Paused once the cycle marks: its first pause has swept what was left. */
+    double deadline = now_s() + 10;
+    while (atomic_load(&cycle_phase) != PHASE_MARK && atomic_load32(&cycle_stats.num_gc) == n0 &&
+           now_s() < deadline)
+        sched_yield();
+    sweep_pause();
+    while (atomic_load32(&cycle_stats.num_gc) == n0 && now_s() < deadline)
+        sched_yield();
+    int cycled = atomic_load32(&cycle_stats.num_gc) != n0;
+    int null_before_sweep = reads_null(hw);
+    sweep_unpause();
+    pthread_join(th, NULL);
+    ck_assert_msg(cycled, "no cycle within 10 s");
+    ck_assert_msg(null_before_sweep, "gc_weak_get returned a target its sweep is about to free");
+    ck_assert(reads_null(hw));
+    ck_assert(is_freed(h));
+    gc_remove_roots(slots, slots + 2);
+    slots[1] = NULL;
+}
+END_TEST
+
 static Suite *weak_suite(void)
 {
     Suite *s = suite_create("weak");
@@ -141,6 +194,7 @@ static Suite *weak_suite(void)
     tcase_add_test(tc, same_handle_and_interior_refused);
     tcase_add_test(tc, live_target_survives_cycles);
     tcase_add_test(tc, cleared_before_finalizer_and_not_refilled);
+    tcase_add_test(tc, unswept_dead_target_reads_null);
     suite_add_tcase(s, tc);
     return s;
 }
