@@ -60,6 +60,12 @@ typedef struct gc_options {
      * gc_write_ptr's slow path) or to be in a blocking region. Fixed by the
      * first gc_init; docs/embedding.md, "Cooperative stops". */
     int cooperative;
+    /* Finalizers and cleanups (gc_set_finalizer, below). NULL: a thread of
+     * the runtime runs them. Set: the runtime calls it, from its own thread,
+     * each time finalizers or cleanups are queued, and the embedder runs them
+     * with gc_run_finalizers on a registered thread of its choice. It should
+     * only wake that thread. */
+    void (*finalizer_notify)(void);
 } gc_options;
 
 /* Initialises the runtime and registers the calling thread. Idempotent.
@@ -329,6 +335,55 @@ GC_API void gc_set_memprofile_rate(int rate);
  * and GODEBUG=heapprofilesignal=N on that signal too (docs/tuning.md,
  * "Finding a leak"). */
 GC_API int gc_write_heap_profile(int fd);
+
+/*
+ * Finalizers (Go's runtime.SetFinalizer). One per object, set on its start;
+ * fn NULL removes it. When the object is found unreachable, its finalizer is
+ * cleared and queued, and the object, with everything it reaches, stays
+ * alive until fn(obj, data) has run (fn may store obj somewhere: it is
+ * resurrected); it is freed in a later cycle, once unreachable again, unless
+ * a finalizer is set again. Of a chain A -> B of finalizable objects only
+ * A's finalizer runs in the first cycle. An object on a cycle of pointers
+ * through a finalizable object is never collected. data is kept alive with
+ * the finalizer. Finalizers run one at a time, never inside gc_alloc, on a
+ * runtime thread (registered: fn may allocate and use GC memory), or on the
+ * embedder's thread with gc_options.finalizer_notify. Returns 0, or -1 with a
+ * message: not a heap object, an interior pointer, or a finalizer already
+ * set.
+ */
+GC_API int gc_set_finalizer(void *obj, void (*fn)(void *obj, void *data), void *data);
+
+/*
+ * Cleanups (Go 1.24's runtime.AddCleanup). Any number per object, attached
+ * at any address inside it; fn(arg) runs after the object is freed, in the
+ * cycle it becomes unreachable (fn never gets the object). arg is kept alive
+ * and must not point into the object (refused: 0 with a message), nor reach
+ * it (the object would never die). With a finalizer on the same object,
+ * cleanups run after the finalizer and the object's second death. Returns a
+ * handle for gc_cleanup_stop, which cancels a cleanup not yet queued (a
+ * stale or 0 handle does nothing). Run like finalizers.
+ */
+typedef uint64_t gc_cleanup;
+GC_API gc_cleanup gc_add_cleanup(void *obj, void (*fn)(void *arg), void *arg);
+GC_API void gc_cleanup_stop(gc_cleanup c);
+/* With gc_options.finalizer_notify set: runs up to max queued finalizers
+ * and cleanups on the calling registered thread, in order; returns how many
+ * ran. Without it: a message, and 0. */
+GC_API size_t gc_run_finalizers(size_t max);
+
+/*
+ * Weak pointers (Go's weak.Pointer). gc_weak_make(obj), obj an object's
+ * start, returns its weak handle, a small heap object: the same handle for
+ * the same live object; NULL, with a message, for anything else.
+ * gc_weak_get returns the object, or NULL from the first cycle whose mark
+ * found it unreachable (before its finalizer, if any, is queued; a
+ * resurrected object's old handle stays NULL). The pointer returned is a
+ * strong one: it keeps the object alive as long as it is held. Both from
+ * registered threads; gc_weak_get takes no lock.
+ */
+typedef struct gc_weak gc_weak;
+GC_API gc_weak *gc_weak_make(void *obj);
+GC_API void *gc_weak_get(const gc_weak *w);
 
 /* gc_write_ptr's inline definition. */
 #include "tricolor/write_barrier.h"

@@ -21,6 +21,7 @@
 #include "bgthreads.h"
 #include "central.h"
 #include "checkmark.h"
+#include "finalizer.h"
 #include "knobs.h"
 #include "gc.h"
 #include "heap.h"
@@ -31,6 +32,7 @@
 #include "prefault.h"
 #include "roots.h"
 #include "scavenge.h"
+#include "special.h"
 #include "platform.h"
 #include "threads.h"
 
@@ -60,6 +62,7 @@ static void fork_prepare(void)
     prefault_lock();
     mcentral_lock_all();
     rlock_fork_acquire(&mheap_.lock);
+    specials_fork_lock();
     rlock_fork_acquire(&mark_work.lock);
     mprof_fork_lock();
     persistent_fork_lock();
@@ -70,6 +73,7 @@ static void fork_unlock(void)
     persistent_fork_unlock();
     mprof_fork_unlock();
     rlock_fork_release(&mark_work.lock);
+    specials_fork_unlock();
     rlock_fork_release(&mheap_.lock);
     mcentral_unlock_all();
     prefault_unlock();
@@ -95,6 +99,7 @@ static void fork_child(void)
     mprof_fork_child();
     cycle_fork_child();
     bgthreads_start();
+    finalizer_fork_child();
 }
 
 int gc_init(const gc_options *opts)
@@ -123,6 +128,7 @@ int gc_init(const gc_options *opts)
     pacer_init(knobs.gogc, knobs.memory_limit);
     prefault_init();
     mprof_init();
+    finalizer_init(opts ? opts->finalizer_notify : NULL);
     cycle_init();
     bgthreads_start();
     thread_register();

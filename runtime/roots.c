@@ -6,6 +6,7 @@
 #include "lock.h"
 #include "metadata.h"
 #include "platform.h"
+#include "special.h"
 #include "threads.h"
 
 #include <link.h>
@@ -172,6 +173,7 @@ void mark_roots(struct gcw *w)
     for (struct mthread *t = threads_first(); t; t = t->next)
         mark_thread_stack(t, w);
     mark_globals(w);
+    specials_mark_roots(w);
 }
 
 void gc_add_roots(void *lo, void *hi)

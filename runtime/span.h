@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 struct mprof_special;
+struct special;
 
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
@@ -77,6 +78,9 @@ struct mspan {
     /* The heap profiler's records of sampled objects in this span
      * (mprof.h): written under its lock, peeked at by the sweeper. */
     struct mprof_special *specials;
+    /* Finalizers, cleanups and weak records of this span's objects
+     * (special.h): written under specials_lock, peeked at by the sweeper. */
+    struct special *object_specials;
 };
 
 static inline size_t span_bitmap_words(unsigned nelems)

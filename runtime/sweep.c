@@ -9,6 +9,7 @@
 #include "knobs.h"
 #include "heap.h"
 #include "mprof.h"
+#include "special.h"
 #include "platform.h"
 #include "stats.h"
 
@@ -76,6 +77,9 @@ int sweep_span_owned(struct mspan *s, enum sweep_purpose why)
     /* Sampled objects that died: their frees go to the heap profile. */
     if (atomic_load_relaxed((volatile AO_t *)&s->specials) != 0)
         mprof_sweep_span(s);
+    /* Finalizer, cleanup and weak records of dead objects (special.h). */
+    if (atomic_load_relaxed((volatile AO_t *)&s->object_specials) != 0)
+        specials_sweep_span(s);
 
     if (span_is_large(s)) {
         int live = bit_is_set(s->gcmark_bits, 0);

@@ -10,6 +10,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "roots.h"
+#include "special.h"
 #include "threads.h"
 
 #include <limits.h>
@@ -83,13 +84,23 @@ int mark_unscanned_stacks(struct gcw *w, int world_stopped)
     }
 }
 
+/* The globals root job, whoever claims it (a worker or an assist): the
+ * globals and registered ranges, and what the specials keep alive (weak
+ * handles, cleanup args, finalizer data, queued finalizers: special.h),
+ * which, unlike the globals, are not scanned again at mark termination. */
+static void mark_globals_job(struct gcw *w)
+{
+    mark_globals(w);
+    specials_mark_roots(w);
+}
+
 /* Does a root job if one is left; returns 1 if it did work. */
 static int root_job(struct gcw *w)
 {
     if (atomic_load(&mark_sched.roots_done))
         return 0;
     if (atomic_cas(&mark_sched.globals_claimed, 0, 1)) {
-        mark_globals(w);
+        mark_globals_job(w);
         return 1;
     }
     if (mark_unscanned_stacks(w, 0))
@@ -288,7 +299,7 @@ void mark_assist(struct mthread *t)
         if (t->assist_bytes < 0 && want > 0 && !atomic_load(&mark_sched.roots_done) &&
             atomic_cas(&mark_sched.globals_claimed, 0, 1)) {
             uint64_t before = t->gcw.scan_work;
-            mark_globals(&t->gcw);
+            mark_globals_job(&t->gcw);
             uint64_t n = t->gcw.scan_work - before;
             gcw_dispose(&t->gcw); /* the grey objects, for everyone */
             assist_pay(t, n, wpb, 1);
