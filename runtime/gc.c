@@ -133,7 +133,7 @@ struct cycle_record {
     AO_t termination_workbufs;
     int64_t stop1_ns, stop2_ns; /* of the pauses: time to stop the world */
     int started_by_mutator;     /* the first pause ran on an allocating thread */
-    int stops_abandoned;        /* attempts to stop the world given up (try_stop) */
+    int stops_abandoned;        /* attempts to stop for mark termination given up (try_stop) */
 };
 
 /* Adds one pause of d ns to the cycle's record. */
@@ -175,7 +175,7 @@ static void help_sweep(struct mthread *t, const char *what)
     sweep_wait_idle();
 }
 
-/* Attempts to stop the world for a pause: each waits at most
+/* Attempts to stop the world for mark termination: each waits at most
  * STOP_TIMEOUT_NS for every thread to stop, and the next comes
  * STOP_RETRY_NS later; after STOP_MAX_ABANDONED in a cycle, the stop waits
  * as long as it takes.
@@ -216,9 +216,8 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
     roots_snapshot_globals();
     rec->heap0 = atomic_load(&pacer.heap_live);
     rec->goal = atomic_load(&pacer.heap_goal);
-    do
-        rec->t_start = nanotime();
-    while (!try_stop(rec));
+    rec->t_start = nanotime();
+    stop_the_world();
     rec->stop1_ns = nanotime() - rec->t_start;
     sweep_finish();
     if (knobs.gccheckmark)

@@ -69,7 +69,7 @@ struct cycle_stats {
     int64_t assist_ns_total;
     int64_t init_time;               /* nanotime at gc_init */
     uint32_t num_started_by_mutator; /* cycles an allocating thread started */
-    uint32_t num_stops_abandoned;    /* attempts to stop the world given up (gc.c, try_stop) */
+    uint32_t num_stops_abandoned;    /* mark-termination stops given up (gc.c, try_stop) */
 };
 extern struct cycle_stats cycle_stats;
 
