@@ -106,7 +106,7 @@ void types_rescan_add(uintptr_t obj);
 void types_rescan_marked(struct gcw *w);
 /* After liveness is final, world stopped: drops the unmarked ones. */
 void types_prune(void);
-/* Objects in the rescan set (for tests). */
+/* Objects in the rescan set, read without the lock (for tests). */
 size_t types_rescan_count(void);
 
 #pragma GCC visibility pop
