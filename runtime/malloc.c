@@ -286,25 +286,28 @@ static inline void *mallocgc_typed(struct mthread *t, size_t size, int noscan, u
 }
 
 /* The type, checked against the size; aborts naming the call on misuse. */
-static const struct type_info *typed_check(const char *call, uint32_t type, size_t size)
+static __attribute__((noinline, cold, noreturn)) void typed_misuse(const char *call, uint32_t type,
+                                                                   size_t size)
 {
     const struct type_info *ti = types_lookup(type);
     if (ti == NULL)
         fatal("%s(%u, %zu): %u is not a registered type id (gc_register_type)", call, type, size,
               type);
-    if (ti->ptrmap && size % (ti->ptrmap_words * 8) != 0)
+    if (!types_size_ok(ti, size))
         fatal("%s(%u, %zu): the size is not a multiple of type %s's %zu bytes (its ptrmap_words "
               "words)",
               call, type, size, ti->name, ti->ptrmap_words * 8);
-    return ti;
+    fatal("%s(%u, %zu): misuse", call, type, size);
 }
 
 void *gc_alloc_typed(uint32_t type, size_t size)
 {
-    const struct type_info *ti = typed_check("gc_alloc_typed", type, size);
+    const struct type_info *ti = types_lookup(type);
+    if (__builtin_expect(ti == NULL || !types_size_ok(ti, size), 0))
+        typed_misuse("gc_alloc_typed", type, size);
     struct mthread *t = enter_runtime("gc_alloc_typed");
     void *p = mallocgc_typed(t, size, ti->noscan, type);
-    if (ti->flags & TYPE_FLAG_RESCAN)
+    if (__builtin_expect(ti->flags & TYPE_FLAG_RESCAN, 0))
         types_rescan_add((uintptr_t)p);
     exit_runtime(t);
     return p;
@@ -359,7 +362,7 @@ void *gc_realloc(void *p, size_t size)
     void *q;
     if (type) {
         const struct type_info *ti = types_lookup(type);
-        if (ti->ptrmap && size % (ti->ptrmap_words * 8) != 0) {
+        if (!types_size_ok(ti, size)) {
             runtime_warn("gc_realloc(%p, %zu): the size is not a multiple of type %s's %zu "
                          "bytes; returning NULL",
                          p, size, ti->name, ti->ptrmap_words * 8);

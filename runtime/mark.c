@@ -179,13 +179,18 @@ static void greyobject(struct mspan *s, unsigned idx, uintptr_t obj, struct gcw 
         gcw_put(w, obj);
 }
 
-void grey_pointer(uintptr_t p, struct gcw *w)
+static inline __attribute__((always_inline)) void grey_pointer_inline(uintptr_t p, struct gcw *w)
 {
     struct mspan *s;
     unsigned idx;
     uintptr_t obj = find_object(p, &s, &idx);
     if (obj)
         greyobject(s, idx, obj, w);
+}
+
+void grey_pointer(uintptr_t p, struct gcw *w)
+{
+    grey_pointer_inline(p, w);
 }
 
 int mark_rescan(uintptr_t obj, struct gcw *w)
@@ -279,13 +284,13 @@ static inline void scan_typed_slot(uintptr_t a, uintptr_t heap_lo, uintptr_t hea
     if (__builtin_expect(knobs.gccheckmark, 0))
         scan_heap_word_checked(a, p, w);
     else
-        grey_pointer(p, w);
+        grey_pointer_inline(p, w);
 }
 
 /* Scans the words [first, last) of the typed object at obj through its
  * map, which repeats every ptrmap_words words. */
-static void scan_typed_map(const struct type_info *ti, uintptr_t obj, size_t first, size_t last,
-                           struct gcw *w)
+static inline __attribute__((always_inline)) void
+scan_typed_map(const struct type_info *ti, uintptr_t obj, size_t first, size_t last, struct gcw *w)
 {
     uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
     uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
@@ -336,6 +341,27 @@ static void trace_visit(void **slot, void *ctx)
     scan_typed_slot(a, c->heap_lo, c->heap_span, c->w);
 }
 
+/* The common case, kept lean: a small object (one oblet) of a type whose
+ * period is at most 64 words, without gccheckmark. Elements are counted
+ * without a divide: whole ones only, as scan_typed does. */
+static inline __attribute__((always_inline)) void
+scan_typed_small(const struct type_info *ti, uintptr_t b, size_t n, struct gcw *w)
+{
+    uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
+    uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
+    const uintptr_t *words = (const uintptr_t *)b;
+    size_t period = ti->ptrmap_words, nwords = n / sizeof(uintptr_t);
+    uint64_t mask = ti->mask;
+    for (size_t e = 0; e + period <= nwords; e += period) {
+        for (uint64_t m = mask; m; m &= m - 1) {
+            uintptr_t p = words[e + (unsigned)__builtin_ctzll(m)];
+            if (p - heap_lo < heap_span)
+                grey_pointer_inline(p, w);
+        }
+    }
+    w->scan_work += n;
+}
+
 /* Scans the typed object (or oblet of it) at b in s. */
 static void scan_typed(struct mspan *s, uintptr_t b, const struct type_info *ti, struct gcw *w)
 {
@@ -384,7 +410,12 @@ static void scan_object(uintptr_t b, struct gcw *w)
         if (type == SPAN_TYPE_MIXED)
             type = __atomic_load_n(&s->obj_types[span_object_index(s, b)], __ATOMIC_RELAXED);
         if (type != 0) {
-            scan_typed(s, b, types_lookup(type), w);
+            const struct type_info *ti = types_lookup(type);
+            if (__builtin_expect(ti->small_fast && s->elemsize <= OBLET_BYTES && !knobs.gccheckmark,
+                                 1))
+                scan_typed_small(ti, b, s->elemsize, w);
+            else
+                scan_typed(s, b, ti, w);
             return;
         }
     }

@@ -17,14 +17,21 @@
 
 /* types_table[id] for id in 1..ntypes; entries are published with a
  * release store after their contents and never change afterwards. */
-static RUNTIME_STATE const struct type_info *volatile types_table[MAX_TYPES];
+RUNTIME_STATE const struct type_info *volatile types_table[MAX_TYPES];
 static RUNTIME_STATE volatile AO_t ntypes;
 
-const struct type_info *types_lookup(uint32_t id)
+/* Fills the divide-free multiple test of types_size_ok for period bytes. */
+static void set_period(struct type_info *ti, uint64_t period)
 {
-    if (id == 0 || id >= MAX_TYPES)
-        return NULL;
-    return __atomic_load_n(&types_table[id], __ATOMIC_ACQUIRE);
+    ti->shift = (unsigned)__builtin_ctzll(period);
+    uint64_t odd = period >> ti->shift;
+    /* Newton's iteration for the inverse of odd mod 2^64: each step
+     * doubles the correct low bits (odd * odd == 1 mod 8 to start). */
+    uint64_t inv = odd;
+    for (int i = 0; i < 5; i++)
+        inv *= 2 - odd * inv;
+    ti->odd_inverse = inv;
+    ti->multiple_limit = UINT64_MAX / odd;
 }
 
 /* The message for a gc_type that cannot be registered; NULL if it can. */
@@ -67,6 +74,7 @@ uint32_t gc_register_type(const gc_type *t)
     char *name = persistent_alloc(namelen + 1, 1, &metadata_stats.other_sys);
     memcpy(name, t->name, namelen + 1);
     ti->name = name;
+    set_period(ti, 1); /* a trace type takes any size */
     ti->trace = t->trace;
     ti->flags = t->flags;
     if (t->ptrmap) {
@@ -81,7 +89,9 @@ uint32_t gc_register_type(const gc_type *t)
             any |= map[i] != 0;
         ti->ptrmap = map;
         ti->ptrmap_words = t->ptrmap_words;
+        set_period(ti, t->ptrmap_words * 8);
         ti->mask = map[0];
+        ti->small_fast = t->ptrmap_words <= 64;
         ti->noscan = !any;
     }
     AO_t n = atomic_xadd(&ntypes, 1) + 1;

@@ -66,17 +66,38 @@ struct gcw;
 #define TYPE_FLAG_RESCAN 1u
 
 struct type_info {
+    /* size % (ptrmap_words * 8) == 0, without a divide: the period is
+     * odd << shift; size is a multiple iff its low shift bits are 0 and
+     * (size >> shift) * odd_inverse <= multiple_limit (mod 2^64). */
+    uint64_t odd_inverse, multiple_limit;
+    unsigned shift;
     const char *name;
     const uint64_t *ptrmap; /* NULL for a trace type */
     size_t ptrmap_words;    /* the period, in words */
     uint64_t mask;          /* ptrmap[0] when ptrmap_words <= 64 */
     void (*trace)(void *obj, size_t size, void (*visit)(void **, void *), void *ctx);
     unsigned flags;
-    int noscan; /* no pointer bit at all: allocated noscan */
+    int noscan;     /* no pointer bit at all: allocated noscan */
+    int small_fast; /* a ptrmap of at most 64 words: mark.c's mask loop */
 };
 
+extern const struct type_info *volatile types_table[MAX_TYPES];
+
 /* The type with this id, or NULL (id 0, or not registered). */
-const struct type_info *types_lookup(uint32_t id);
+static inline const struct type_info *types_lookup(uint32_t id)
+{
+    if (id >= MAX_TYPES)
+        return NULL;
+    return __atomic_load_n(&types_table[id], __ATOMIC_ACQUIRE); /* [0] is NULL */
+}
+
+/* Is size a whole number of the ptrmap type's periods? */
+static inline int types_size_ok(const struct type_info *ti, size_t size)
+{
+    if (size & (((size_t)1 << ti->shift) - 1))
+        return 0;
+    return (uint64_t)(size >> ti->shift) * ti->odd_inverse <= ti->multiple_limit;
+}
 
 /* The type id of the allocated object idx of s (0: untyped). */
 static inline uint32_t span_object_type(const struct mspan *s, unsigned idx)
