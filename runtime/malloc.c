@@ -306,7 +306,9 @@ void *gc_alloc_typed(uint32_t type, size_t size)
     if (__builtin_expect(ti == NULL || !types_size_ok(ti, size), 0))
         typed_misuse("gc_alloc_typed", type, size);
     struct mthread *t = enter_runtime("gc_alloc_typed");
-    void *p = mallocgc_typed(t, size, ti->noscan, type);
+    /* Two copies of the fast path, each with its span class constant. */
+    void *p = __builtin_expect(ti->noscan, 0) ? mallocgc_typed(t, size, 1, type)
+                                              : mallocgc_typed(t, size, 0, type);
     if (__builtin_expect(ti->flags & TYPE_FLAG_RESCAN, 0))
         types_rescan_add((uintptr_t)p);
     exit_runtime(t);

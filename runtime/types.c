@@ -24,6 +24,7 @@ static RUNTIME_STATE volatile AO_t ntypes;
 static void set_period(struct type_info *ti, uint64_t period)
 {
     ti->shift = (unsigned)__builtin_ctzll(period);
+    ti->low_mask = ((uint64_t)1 << ti->shift) - 1;
     uint64_t odd = period >> ti->shift;
     /* Newton's iteration for the inverse of odd mod 2^64: each step
      * doubles the correct low bits (odd * odd == 1 mod 8 to start). */

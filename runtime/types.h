@@ -70,6 +70,7 @@ struct type_info {
      * odd << shift; size is a multiple iff its low shift bits are 0 and
      * (size >> shift) * odd_inverse <= multiple_limit (mod 2^64). */
     uint64_t odd_inverse, multiple_limit;
+    uint64_t low_mask; /* (1 << shift) - 1 */
     unsigned shift;
     const char *name;
     const uint64_t *ptrmap; /* NULL for a trace type */
@@ -94,7 +95,7 @@ static inline const struct type_info *types_lookup(uint32_t id)
 /* Is size a whole number of the ptrmap type's periods? */
 static inline int types_size_ok(const struct type_info *ti, size_t size)
 {
-    if (size & (((size_t)1 << ti->shift) - 1))
+    if (size & ti->low_mask)
         return 0;
     return (uint64_t)(size >> ti->shift) * ti->odd_inverse <= ti->multiple_limit;
 }
