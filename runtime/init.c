@@ -102,6 +102,11 @@ int gc_init(const gc_options *opts)
     pthread_mutex_lock(&init_lock);
     if (atomic_load(&initialized)) {
         pthread_mutex_unlock(&init_lock);
+        /* The stop mode is fixed once threads may be stopped. */
+        if (opts && (opts->cooperative != 0) != threads_cooperative())
+            runtime_warn("gc_init: already initialised in %s mode; gc_options.cooperative = %d "
+                         "ignored (the stop mode is fixed by the first gc_init)",
+                         threads_cooperative() ? "cooperative" : "signal", opts->cooperative);
         return 0;
     }
     int ncpu = available_cpus_cached();
@@ -113,7 +118,7 @@ int gc_init(const gc_options *opts)
     if (knobs.gccheckmark)
         checkmark_init();
     scavenge_init();
-    threads_init(opts ? opts->suspend_signal : 0);
+    threads_init(opts ? opts->suspend_signal : 0, opts ? opts->cooperative : 0);
     malloc_set_oom_handler(opts ? opts->out_of_memory : NULL);
     pacer_init(knobs.gogc, knobs.memory_limit);
     prefault_init();

@@ -176,13 +176,20 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
      * allocate_black, whose assist may wait in a blocking region, where a
      * cycle can end and advance sweepgen past a span on no list. */
     mcentral_push_swept(&mcentral_[spc], s);
+    /* The object is the caller's only once returned; until then only this
+     * frame holds it, and s (a span descriptor, outside the heap) does not
+     * keep it alive. The assist below may wait in a blocking region while
+     * whole cycles run (every thread in a region is scanned without being
+     * stopped): the address stays in a stack slot of this frame, where the
+     * scan finds it, and is never recomputed from s. */
+    void *volatile obj = (void *)s->base;
     if (atomic_load_relaxed(&cycle_phase) != PHASE_OFF)
-        allocate_black(t, s, s->base);
+        allocate_black(t, s, (uintptr_t)obj);
     if (mprof_count_large(&t->mcache.prof, s->elemsize))
-        mprof_sample(t, s, s->base, (uintptr_t)__builtin_return_address(0));
+        mprof_sample(t, s, (uintptr_t)obj, (uintptr_t)__builtin_return_address(0));
     if (pacer_should_trigger())
         cycle_trigger();
-    return (void *)s->base;
+    return obj;
 }
 
 /* Clears a reused small object. Sizes are multiples of 16 (or 8): a few

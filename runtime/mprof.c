@@ -297,14 +297,29 @@ static struct bucket *bucket_for(const uintptr_t *stk, unsigned n, size_t size)
 
 /* ---- Recording and freeing ---------------------------------------------- */
 
+/* backtrace(), as a stoppable call: it may wait for the dynamic loader's
+ * lock, and reads (never writes) the frames above. */
+struct unwind {
+    void **frames;
+    int n;
+};
+
+static void unwind_call(void *arg)
+{
+    struct unwind *u = arg;
+    u->n = backtrace(u->frames, u->n);
+}
+
 void mprof_sample(struct mthread *t, struct mspan *s, uintptr_t p, uintptr_t ret)
 {
     void *frames[MPROF_MAX_STACK + 8];
     /* Stoppable while unwinding (mprof.h): no lock is held, the cache is
      * consistent, and p is in a register or a slot of this frame. */
+    struct unwind u = {frames, (int)(sizeof frames / sizeof frames[0])};
     runtime_block_begin(t);
-    int n = backtrace(frames, (int)(sizeof frames / sizeof frames[0]));
+    thread_stoppable_call(t, unwind_call, &u);
     runtime_block_end(t);
+    int n = u.n;
     int skip = SKIP_FRAMES;
     for (int i = 0; i < n && i < 8; i++) {
         if ((uintptr_t)frames[i] == ret) {

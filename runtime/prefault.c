@@ -123,6 +123,17 @@ const volatile uint32_t *prefault_progress_word(void)
     return &pf.progress;
 }
 
+/* Spins until the progress word moves past *seen, or WAIT_MAX_NS. */
+static void spin_for_progress(void *seen)
+{
+    int64_t deadline = nanotime() + WAIT_MAX_NS;
+    for (int i = 0; atomic_load32(&pf.progress) == *(uint32_t *)seen; i++) {
+        if (i % 64 == 0 && nanotime() >= deadline)
+            break;
+        cpu_relax();
+    }
+}
+
 void prefault_wait(uint32_t seen)
 {
     /* Waiting pays only while a stretch is being faulted in: then it is the
@@ -138,12 +149,7 @@ void prefault_wait(uint32_t seen)
      * milliseconds to get it back. */
     struct mthread *t = current_thread;
     runtime_block_begin(t);
-    int64_t deadline = nanotime() + WAIT_MAX_NS;
-    for (int i = 0; atomic_load32(&pf.progress) == seen; i++) {
-        if (i % 64 == 0 && nanotime() >= deadline)
-            break;
-        cpu_relax();
-    }
+    thread_stoppable_call(t, spin_for_progress, &seen);
     runtime_block_end(t);
 }
 

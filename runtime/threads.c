@@ -3,6 +3,30 @@
  * invariant. One stop serves both callers: stop_the_world is
  * stop_the_world_within with no deadline, and one wait_suspended waits for a
  * thread's acknowledgement with or without one.
+ *
+ * Two ways to stop a thread, chosen once by threads_init:
+ *
+ *   Signal mode (the default): thread_suspend posts the request in
+ *   suspend_req and sends suspend_signal; the handler parks the thread, or
+ *   defers the stop to exit_runtime when the signal lands inside the
+ *   runtime.
+ *
+ *   Cooperative mode (gc_options.cooperative): nothing is signalled.
+ *   thread_suspend posts suspend_req, sets suspend_pending (so that a thread
+ *   inside the runtime parks in exit_runtime, exactly as a deferred signal
+ *   would) and raises gc_safepoint_requested, which every gc_safepoint()
+ *   poll reads. The thread parks at its next poll or runtime exit
+ *   (gc_safepoint_slow, exit_runtime), or the stopper claims it in a
+ *   blocking region: wait_suspended keeps trying the claim while it waits,
+ *   because a thread may enter a region after the request was posted. Every
+ *   wait the runtime makes a registered thread do outside the runtime runs
+ *   as a blocking region in this mode (thread_stoppable_call), or a stop
+ *   would wait for a thread that waits for the stop.
+ *
+ * Either way a stopped thread is in one of two states, and mark_thread_stack
+ * scans it accordingly: parked (stopped_sp, written by park before its
+ * acknowledgement) or claimed in a region (blocked_sp and blocked_regs,
+ * written before BLOCKING_IN was published).
  */
 #include "threads.h"
 
@@ -25,6 +49,19 @@ static struct rlock threads_lock = RLOCK_INIT("threads_lock", RANK_THREADS);
 static struct mthread *all_threads;
 static int nthreads;
 static int suspend_signal;
+/* Cooperative mode, fixed by threads_init before any thread registers. */
+static int cooperative;
+
+/* Cooperative mode: nonzero while some thread has a posted, not yet
+ * withdrawn stop request (safepoints_posted > 0). Written by the holder of
+ * threads_lock; read by every gc_safepoint() poll with a relaxed load, so
+ * a thread may see it late (it then parks at a later poll) or see it set
+ * when its own request is already withdrawn (gc_safepoint_slow then finds
+ * suspend_req 0 and returns). Stays 0 in signal mode. */
+uint32_t gc_safepoint_requested;
+/* Requests posted in cooperative mode and not yet withdrawn by
+ * thread_resume; under threads_lock. */
+static int safepoints_posted;
 /* mthread records; threads_lock protects it. */
 static struct fixalloc mthread_alloc;
 /* Unregisters a thread that exits while still registered. */
@@ -78,6 +115,13 @@ void not_registered(const char *what)
 static __attribute__((noinline)) void park(struct mthread *t)
 {
     t->suspend_pending = 0;
+    /* Cooperative mode: the stopper, on another thread, sets
+     * suspend_pending after posting suspend_req. Clear, then read the
+     * request, with a full fence between: either this read sees the new
+     * request or the stopper's later store of 1 stays (a signal handler
+     * runs on this thread and needs no fence). */
+    if (cooperative)
+        atomic_fence();
     uint32_t gen = atomic_load32(&t->suspend_req);
     if (gen == 0)
         return;
@@ -148,11 +192,17 @@ static void on_thread_exit(void *arg)
         thread_unregister();
 }
 
-void threads_init(int sig)
+void threads_init(int sig, int coop)
 {
     suspend_signal = sig ? sig : SIGRTMIN + 6;
+    cooperative = coop != 0;
     fixalloc_init(&mthread_alloc, sizeof(struct mthread), &metadata_stats.mcache_sys,
                   &metadata_stats.mcache_inuse);
+    if (pthread_key_create(&exit_key, on_thread_exit) != 0)
+        fatal("cannot create the thread-exit key");
+    /* Cooperative mode signals no thread: the signal is left to the host. */
+    if (cooperative)
+        return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_suspend_signal;
@@ -160,8 +210,26 @@ void threads_init(int sig)
     sigfillset(&sa.sa_mask);
     if (sigaction(suspend_signal, &sa, NULL) != 0)
         fatal("cannot install the suspend handler for signal %d", suspend_signal);
-    if (pthread_key_create(&exit_key, on_thread_exit) != 0)
-        fatal("cannot create the thread-exit key");
+}
+
+int threads_cooperative(void)
+{
+    return cooperative;
+}
+
+/* Takes threads_lock; a registered caller waits stoppable. */
+static void lock_threads(void *unused)
+{
+    (void)unused;
+    rlock_acquire(&threads_lock);
+}
+
+static void threads_lock_stoppable(struct mthread *self)
+{
+    /* A claim never outlives its claimer's hold on threads_lock (every
+     * stopper resumes before it unlocks), so once this thread holds the
+     * lock no claim on it is left and leaving the region cannot wait. */
+    thread_stoppable_call(self, lock_threads, NULL);
 }
 
 static void stack_bounds(uintptr_t *lo, uintptr_t *hi)
@@ -220,7 +288,7 @@ int thread_unregister(void)
     exit_runtime(t);
     /* Wait for the lock stoppable: a stopper may hold it while it waits for
      * this very thread to stop. */
-    rlock_acquire(&threads_lock);
+    threads_lock_stoppable(t);
     /* Holding the lock, no stop is in progress and none can start. */
     if (t->prev)
         t->prev->next = t->next;
@@ -253,6 +321,19 @@ void thread_suspend(struct mthread *t)
         return;
     }
     atomic_store32(&t->suspend_req, t->suspend_gen);
+    if (cooperative) {
+        /* For a thread inside the runtime: it parks in exit_runtime (park
+         * explains the fence that keeps this store from being lost). */
+        t->suspend_pending = 1;
+        t->safepoint_posted = 1;
+        if (safepoints_posted++ == 0)
+            atomic_store32(&gc_safepoint_requested, 1);
+        /* The request is visible before wait_suspended looks for a region
+         * the thread may have entered meanwhile (enter_blocking fences the
+         * other way). */
+        atomic_fence();
+        return;
+    }
     int err = pthread_kill(t->pthread, suspend_signal);
     if (err != 0)
         fatal("cannot signal thread %p to stop (error %d): did it exit without "
@@ -263,8 +344,27 @@ void thread_suspend(struct mthread *t)
 /* A deadline or timeout that never comes: wait as long as it takes. */
 #define NO_DEADLINE INT64_MAX
 
-/* Waits until t acknowledges its stop, giving up at deadline (nanotime, or
- * NO_DEADLINE); 1 if t stopped. */
+/* Cooperative mode: how long a stopper sleeps before it looks again for a
+ * region to claim. A thread that enters a region while a request is posted
+ * wakes it sooner; this bounds a wake-up that was missed. */
+#define CLAIM_RECHECK_NS 1000000
+
+/* Cooperative mode: claims t if it is in a blocking region now. Its
+ * request stays posted (thread_resume withdraws both). */
+static int claim_region(struct mthread *t)
+{
+    if (atomic_load32(&t->blocking) != BLOCKING_IN ||
+        !AO_int_compare_and_swap_full((volatile unsigned *)&t->blocking, BLOCKING_IN,
+                                      BLOCKING_CLAIMED))
+        return 0;
+    t->claimed = 1;
+    atomic_store32(&t->suspended, t->suspend_gen);
+    return 1;
+}
+
+/* Waits until t acknowledges its stop (or, in cooperative mode, is claimed
+ * in a region), giving up at deadline (nanotime, or NO_DEADLINE); 1 if t
+ * stopped. */
 static int wait_suspended(struct mthread *t, int64_t deadline)
 {
     /* Spin a little first: a running thread acknowledges within a few
@@ -273,10 +373,26 @@ static int wait_suspended(struct mthread *t, int64_t deadline)
     for (int i = 0; i < 2000; i++) {
         if (atomic_load32(&t->suspended) == t->suspend_gen)
             return 1;
+        if (cooperative && claim_region(t))
+            return 1;
         cpu_relax();
     }
     uint32_t seen;
     while ((seen = atomic_load32(&t->suspended)) != t->suspend_gen) {
+        if (cooperative) {
+            if (claim_region(t))
+                return 1;
+            int64_t wait = CLAIM_RECHECK_NS;
+            if (deadline != NO_DEADLINE) {
+                int64_t left = deadline - nanotime();
+                if (left <= 0)
+                    return 0;
+                if (left < wait)
+                    wait = left;
+            }
+            futex_wait_timeout(&t->suspended, seen, wait);
+            continue;
+        }
         if (deadline == NO_DEADLINE) {
             futex_wait(&t->suspended, seen);
             continue;
@@ -291,8 +407,19 @@ static int wait_suspended(struct mthread *t, int64_t deadline)
 
 void thread_resume(struct mthread *t)
 {
+    if (t->safepoint_posted) {
+        t->safepoint_posted = 0;
+        if (--safepoints_posted == 0)
+            atomic_store32(&gc_safepoint_requested, 0);
+    }
     if (t->claimed) {
         t->claimed = 0;
+        /* Cooperative mode: a request posted before the claim is withdrawn
+         * before the thread may leave its region, so that it never parks
+         * later for a stop that is over (park would find 0 and return, but
+         * a stale generation would make it wait for the next resume). */
+        if (cooperative)
+            atomic_store32(&t->suspend_req, 0);
         atomic_store32(&t->blocking, BLOCKING_IN);
         futex_wake(&t->blocking, 1);
         return;
@@ -314,7 +441,10 @@ int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
     /* A registered caller is outside the runtime, so it can be stopped while
      * it waits for the lock: another stopper may hold it and wait for us.
      * Once it holds the lock nobody else can stop it. */
-    rlock_acquire(&threads_lock);
+    if (self)
+        threads_lock_stoppable(self);
+    else
+        rlock_acquire(&threads_lock);
     for (struct mthread *t = all_threads; t; t = t->next)
         if (t != self)
             thread_suspend(t);
@@ -408,6 +538,16 @@ void enter_blocking(const uintptr_t *regs, uintptr_t caller_sp)
     /* Publishes the registers and stack pointer to a stopper that claims
      * the region (a full barrier: the claim is a compare-and-swap). */
     atomic_store32(&t->blocking, BLOCKING_IN);
+    if (cooperative) {
+        /* A stopper that posted a request before this thread got here
+         * waits for an acknowledgement that will not come until the
+         * region ends: wake it, and it claims the region instead. The
+         * fence pairs with thread_suspend's: either the stopper sees
+         * BLOCKING_IN or this load sees its request. */
+        atomic_fence();
+        if (atomic_load32(&t->suspend_req) != 0)
+            futex_wake(&t->suspended, 1);
+    }
 }
 
 /* gc_enter_blocking must see the caller's callee-saved registers before
@@ -466,6 +606,78 @@ void gc_leave_blocking(void)
     atomic_xadd(&nblocking, (AO_t)-1);
 }
 
+/*
+ * Cooperative safepoints (gc_safepoint() in tricolor.h).
+ */
+void gc_safepoint_slow(void)
+{
+    struct mthread *t = current_thread;
+    /* Inside the runtime (a poll from a callback), the stop waits for
+     * exit_runtime; inside a region the thread is claimed instead. */
+    if (t == NULL || t->in_runtime || t->blocking != BLOCKING_NONE)
+        return;
+    if (atomic_load32(&t->suspend_req) != 0)
+        thread_park_pending(t);
+}
+
+/*
+ * Waits the runtime makes a registered thread do outside the runtime (for a
+ * cycle, for threads_lock, for marking to progress). In signal mode a
+ * signal stops the thread wherever it waits, so fn just runs. In
+ * cooperative mode nothing would stop it, and a stop that needs this
+ * thread would wait for the very thing the thread waits for: fn runs
+ * inside a blocking region instead, which a stopper claims.
+ *
+ * The invariant that makes the claim sound: while claimed, this thread is
+ * inside fn (or about to leave the region): gc_leave_blocking cannot
+ * complete until the stopper lets go, after its scan. Its stack is scanned
+ * from the stack pointer that gc_enter_blocking recorded in this frame, and
+ * everything above it (this frame's spilled callee-saved registers and
+ * every caller's frame) is frozen: the callers are suspended in this call,
+ * and fn touches no GC pointer (it may write other data into a caller's
+ * frame: the unwinder fills a caller's array of return addresses). The
+ * record is rewritten at each entry, so it is never stale. Noinline, so
+ * that this frame lies between the callers' frames and fn's.
+ *
+ * (Why not claim the thread where runtime_block_begin is called? Its
+ * frame goes on running there, and the compiler may move a value between
+ * a slot above the recorded stack pointer and a register the record does
+ * not hold: the scan would read a stale stack of a running thread.)
+ */
+__attribute__((noinline)) void thread_stoppable_call(struct mthread *t, void (*fn)(void *),
+                                                     void *arg)
+{
+    if (!cooperative || t == NULL || t->blocking != BLOCKING_NONE) {
+        fn(arg);
+        return;
+    }
+    gc_enter_blocking();
+    fn(arg);
+    gc_leave_blocking();
+    compiler_fence();
+}
+
+struct futex_wait_args {
+    volatile uint32_t *word;
+    uint32_t val;
+    int64_t timeout_ns;
+};
+
+static void futex_wait_call(void *arg)
+{
+    struct futex_wait_args *a = arg;
+    if (a->timeout_ns < 0)
+        futex_wait(a->word, a->val);
+    else
+        futex_wait_timeout(a->word, a->val, a->timeout_ns);
+}
+
+void thread_futex_wait(struct mthread *t, volatile uint32_t *word, uint32_t val, int64_t timeout_ns)
+{
+    struct futex_wait_args a = {word, val, timeout_ns};
+    thread_stoppable_call(t, futex_wait_call, &a);
+}
+
 void threads_fork_stop(void)
 {
     stop_the_world();
@@ -495,6 +707,9 @@ void threads_fork_child(void)
         self->pthread = pthread_self();
         self->suspend_req = 0;
         self->suspended = self->suspend_gen;
+        self->safepoint_posted = 0;
     }
+    safepoints_posted = 0;
+    atomic_store32(&gc_safepoint_requested, 0);
     rlock_release(&threads_lock);
 }

@@ -72,7 +72,12 @@ struct mthread {
     uint32_t suspend_gen;          /* the stopper's counter, under threads_lock */
     volatile uintptr_t stopped_sp;
     volatile sig_atomic_t in_runtime;
+    /* Set by the thread's own signal handler, or in cooperative mode by
+     * the stopper (threads.c); cleared by park. */
     volatile sig_atomic_t suspend_pending;
+    /* Cooperative mode: this thread's stop request is counted in
+     * gc_safepoint_requested; under threads_lock. */
+    int safepoint_posted;
 
     struct mcache mcache;
     struct wbbuf wbbuf;
@@ -103,7 +108,9 @@ struct mthread {
 
 extern __thread struct mthread *current_thread __attribute__((tls_model("initial-exec")));
 
-void threads_init(int suspend_signal);
+/* coop: cooperative mode (gc_options.cooperative), never signal. */
+void threads_init(int suspend_signal, int coop);
+int threads_cooperative(void);
 /* Registers the calling thread; 0 on success, -1 if it already is. */
 int thread_register(void);
 int thread_unregister(void);
@@ -154,6 +161,16 @@ __attribute__((noreturn)) void runtime_entry_forbidden(const char *what);
  * running for the CPU budget (idle marking). */
 int threads_blocking(void);
 void thread_park_pending(struct mthread *t);
+
+/* A wait outside the runtime by t (registered, or NULL): fn(arg) runs where
+ * a stop can reach t. Signal mode: a plain call. Cooperative mode: inside a
+ * blocking region, so a stopper claims t while it waits (threads.c states
+ * the invariant). fn must touch no GC pointer and take no runtime lock but
+ * threads_lock. thread_futex_wait is futex_wait (timeout_ns < 0) or
+ * futex_wait_timeout run that way. */
+void thread_stoppable_call(struct mthread *t, void (*fn)(void *), void *arg);
+void thread_futex_wait(struct mthread *t, volatile uint32_t *word, uint32_t val,
+                       int64_t timeout_ns);
 
 static inline struct mthread *enter_runtime(const char *what)
 {

@@ -314,12 +314,17 @@ void mark_assist(struct mthread *t)
             t->assist_bytes = 0;
             break;
         }
-        atomic_xadd(&mark_sched.assists_parked, 1);
+        /* In cooperative mode the wait is a blocking region, already
+         * counted as idle by threads_blocking(). */
+        int counted = !threads_cooperative();
+        if (counted)
+            atomic_xadd(&mark_sched.assists_parked, 1);
         int64_t park0 = nanotime();
         runtime_block_begin(t);
-        futex_wait_timeout(&mark_sched.assist_wake, wake, ASSIST_PARK_NS);
+        thread_futex_wait(t, &mark_sched.assist_wake, wake, ASSIST_PARK_NS);
         runtime_block_end(t);
-        atomic_xadd(&mark_sched.assists_parked, (AO_t)-1);
+        if (counted)
+            atomic_xadd(&mark_sched.assists_parked, (AO_t)-1);
         t0 += nanotime() - park0; /* waiting is not assist time (nor in Go) */
     }
     atomic_xadd(&mark_sched.assist_ns, (AO_t)(nanotime() - t0));

@@ -29,6 +29,12 @@
  * shape. Any error makes the exit status non-zero.
  *
  *   stress [seconds]    default 20; ends with "stress: N cycles, M errors"
+ *   stress SECONDS cooperative
+ *
+ * "cooperative" runs the same with gc_options.cooperative = 1: every thread
+ * polls gc_safepoint() (per operation and per node walked), and every wait
+ * of the program's own (the reader's read, the locks of the global trees,
+ * the main thread's sleeps and joins) is a blocking region.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -36,6 +42,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +56,23 @@
 #define SHOW_ERRORS 20
 
 #define CLOBBER64 0xdeadbeefdeadbeefull
+
+/* gc_options.cooperative (main's "cooperative" argument). */
+static int cooperative;
+
+/* The program's own waits: in cooperative mode, inside a blocking region
+ * (a stop would otherwise wait for a thread that waits for a stopped one). */
+static void wait_begin(void)
+{
+    if (cooperative)
+        gc_enter_blocking();
+}
+
+static void wait_end(void)
+{
+    if (cooperative)
+        gc_leave_blocking();
+}
 
 struct node {
     struct node *left, *right;
@@ -195,6 +219,7 @@ static struct node *build(struct mutator *m, int depth, int prune, struct shape 
 static int walk(const struct node *n, struct shape *s, const char *where)
 {
     while (n) {
+        gc_safepoint();
         if (!node_ok(n, where))
             return 0;
         if (++s->count > MAX_WALK) {
@@ -273,6 +298,16 @@ static struct node *global_tree[GLOBALS]; /* plain stores: globals are roots */
 static struct shape global_shape[GLOBALS];
 static pthread_mutex_t global_lock[GLOBALS];
 
+/* The lock of global tree g; its holder may be stopped at a safepoint. */
+static void lock_global(int g)
+{
+    if (cooperative && pthread_mutex_trylock(&global_lock[g]) == 0)
+        return;
+    wait_begin();
+    pthread_mutex_lock(&global_lock[g]);
+    wait_end();
+}
+
 static volatile int stop;
 
 /* ---- Mutator operations -------------------------------------------------- */
@@ -319,7 +354,7 @@ static void detach_reattach(struct mutator *m, struct node **forest, int i)
 
     if (rnd(m) % 4 == 0) {
         int g = (int)(rnd(m) % GLOBALS);
-        pthread_mutex_lock(&global_lock[g]);
+        lock_global(g);
         struct node *q = pick_free_slot(m, global_tree[g], &side, "attach (global)");
         if (q != NULL) {
             gc_write_ptr(child_slot(q, side), sub);
@@ -363,7 +398,7 @@ static void replace_subtree(struct mutator *m, struct node **forest, int i)
 static void swap_with_global(struct mutator *m, struct node **forest, int i)
 {
     int g = (int)(rnd(m) % GLOBALS);
-    pthread_mutex_lock(&global_lock[g]);
+    lock_global(g);
     struct node *t = global_tree[g];
     struct shape ts = global_shape[g];
     verify(t, &ts, "global tree", &m->visited);
@@ -406,6 +441,7 @@ static void *mutator_main(void *arg)
             churn(m, 4 + (int)(rnd(m) % 6));
         if (rnd(m) % 2000 == 0)
             gc_collect();
+        gc_safepoint();
         m->ops++;
     }
     for (int i = 0; i < TREES; i++)
@@ -436,9 +472,11 @@ static void *reader_main(void *arg)
     __atomic_store_n(&reader.ready, 1, __ATOMIC_RELEASE);
     char c;
     ssize_t n;
+    wait_begin();
     do
         n = read(reader.fds[0], &c, 1);
     while (n < 0 && errno == EINTR);
+    wait_end();
     if (n != 1)
         fail("reader: read returned %zd", n);
     verify(root, &reader.shape, "blocked reader's tree", NULL);
@@ -460,11 +498,13 @@ static double now(void)
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 20;
-    if (seconds <= 0) {
-        fprintf(stderr, "usage: stress [seconds]\n");
+    cooperative = argc > 2 && strcmp(argv[2], "cooperative") == 0;
+    if (seconds <= 0 || (argc > 2 && !cooperative)) {
+        fprintf(stderr, "usage: stress [seconds [cooperative]]\n");
         return 2;
     }
-    if (gc_init(NULL) != 0)
+    gc_options opts = {.cooperative = cooperative};
+    if (gc_init(&opts) != 0)
         return 1;
     gc_set_percent(10);
 
@@ -485,8 +525,11 @@ int main(int argc, char **argv)
         perror("stress: pthread_create");
         return 1;
     }
-    while (!__atomic_load_n(&reader.ready, __ATOMIC_ACQUIRE))
+    while (!__atomic_load_n(&reader.ready, __ATOMIC_ACQUIRE)) {
+        wait_begin();
         usleep(1000);
+        wait_end();
+    }
     for (int i = 0; i < MUTATORS; i++) {
         mutator_init(&mutators[i], i);
         if (pthread_create(&threads[i], NULL, mutator_main, &mutators[i]) != 0) {
@@ -499,14 +542,18 @@ int main(int argc, char **argv)
     unsigned collects = 0;
     while (now() < end && __atomic_load_n(&errors, __ATOMIC_RELAXED) <= 100) {
         struct timespec ts = {0, 20 * 1000 * 1000};
+        wait_begin();
         nanosleep(&ts, NULL);
+        wait_end();
         gc_collect();
         collects++;
     }
     __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
     uint64_t ops = 0, visited = 0;
     for (int i = 0; i < MUTATORS; i++) {
+        wait_begin();
         pthread_join(threads[i], NULL);
+        wait_end();
         ops += mutators[i].ops;
         visited += mutators[i].visited;
     }
@@ -517,7 +564,9 @@ int main(int argc, char **argv)
     gc_collect();
     if (write(reader.fds[1], "x", 1) != 1)
         fail("write to the reader's pipe failed");
+    wait_begin();
     pthread_join(reader_thread, NULL);
+    wait_end();
     if (!reader.checked)
         fail("the blocked reader did not check its tree");
     close(reader.fds[0]);

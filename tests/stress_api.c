@@ -27,9 +27,12 @@
  *    without, it prints every thread's backtrace (gdb, when installed; else
  *    each thread's state and kernel wait channel) and aborts.
  *
- *   stress_api [seconds] [free-os]
+ *   stress_api [seconds] [free-os | cooperative]
  * "free-os" is the minimal reproducer of the gc_free_os_memory deadlock:
- * the control thread calls gc_free_os_memory alone, in a loop. The program
+ * the control thread calls gc_free_os_memory alone, in a loop.
+ * "cooperative" runs with gc_options.cooperative = 1: the allocators poll
+ * gc_safepoint() per item verified, and the program's own waits (sleeps,
+ * joins) are blocking regions. The program
  * ends with "stress_api: N control rounds, M allocator rounds, E errors".
  */
 #include <errno.h>
@@ -67,6 +70,21 @@ struct item {
 static volatile unsigned long control_rounds, allocator_rounds, errors;
 static volatile int stop_all;
 static int free_os_only;
+static gc_options init_options; /* .cooperative from the command line */
+
+/* The program's own waits: in cooperative mode inside a blocking region,
+ * or a stop would wait for them. */
+static void wait_begin(void)
+{
+    if (init_options.cooperative)
+        gc_enter_blocking();
+}
+
+static void wait_end(void)
+{
+    if (init_options.cooperative)
+        gc_leave_blocking();
+}
 
 static void report(const char *fmt, ...)
 {
@@ -120,6 +138,7 @@ static void verify_list(const struct item *head, size_t expect)
 {
     size_t n = 0;
     for (const struct item *it = head; it; it = it->next, n++) {
+        gc_safepoint();
         if (it->check != checksum(it->id) || it->id == CLOBBER64) {
             report("item %p corrupt: id %llx check %llx", (const void *)it,
                    (unsigned long long)it->id, (unsigned long long)it->check);
@@ -288,13 +307,16 @@ static void control_round(unsigned k, uint64_t *rng)
     }
     case 8: {
         pthread_t th;
-        if (pthread_create(&th, NULL, visitor_main, NULL) == 0)
+        if (pthread_create(&th, NULL, visitor_main, NULL) == 0) {
+            wait_begin();
             pthread_join(th, NULL);
+            wait_end();
+        }
         break;
     }
     case 9:
         /* gc_init again is a no-op. */
-        if (gc_init(NULL) != 0)
+        if (gc_init(&init_options) != 0)
             report("a second gc_init failed");
         break;
     case 10: {
@@ -412,8 +434,9 @@ int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 10;
     free_os_only = argc > 2 && strcmp(argv[2], "free-os") == 0;
+    init_options.cooperative = argc > 2 && strcmp(argv[2], "cooperative") == 0;
     setvbuf(stderr, NULL, _IOLBF, 0);
-    if (gc_init(NULL) != 0)
+    if (gc_init(&init_options) != 0)
         return 1;
     if (!free_os_only)
         gc_set_percent(10);
@@ -433,21 +456,27 @@ int main(int argc, char **argv)
     double end = now_seconds() + seconds;
     while (now_seconds() < end) {
         struct timespec ts = {0, 5000000};
+        wait_begin();
         nanosleep(&ts, NULL);
+        wait_end();
         for (int i = 0; i < ALLOCATORS; i++) {
             if (!allocators[i].done)
                 continue;
+            wait_begin();
             pthread_join(allocators[i].thread, NULL);
+            wait_end();
             allocators[i] = (struct allocator){.seed = seed++};
             pthread_create(&allocators[i].thread, NULL, allocator_main, &allocators[i]);
             replaced++;
         }
     }
     stop_all = 1;
+    wait_begin();
     for (int i = 0; i < ALLOCATORS; i++)
         pthread_join(allocators[i].thread, NULL);
     pthread_join(control, NULL);
     pthread_join(watchdog, NULL);
+    wait_end();
     if (control_rounds == 0 || allocator_rounds == 0)
         report("nothing ran: %lu control rounds, %lu allocator rounds", control_rounds,
                allocator_rounds);
