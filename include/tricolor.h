@@ -158,6 +158,62 @@ static inline void gc_write_ptr(void *slot, void *value);
 GC_API void gc_shade(void *value);
 GC_API void gc_rescan(void *obj);
 
+/*
+ * Typed objects: the runtime says where the pointers are.
+ *
+ * A gc_type describes one layout. Either ptrmap: bit i (of ptrmap[i / 64],
+ * bit i % 64) set says word i of the object may hold a GC pointer, for
+ * i < ptrmap_words; the map repeats every ptrmap_words words, so an array
+ * of n elements is one object of n * ptrmap_words * 8 bytes. Or trace: a
+ * function that calls visit(slot, ctx) for each slot of obj (size: the
+ * object's whole size) that holds a GC pointer; the slot must lie inside
+ * the object. trace runs on mark workers concurrently with mutators and
+ * again in the pause: it may not allocate, lock, or call gc_*.
+ * Unmarked words of a typed object are never read by the collector: a
+ * pointer there does not keep anything alive. A pointer in a marked word
+ * may point to the start of an object or inside it, as everywhere.
+ * flags GC_TYPE_RESCAN: stores into objects of the type carry no barrier
+ * (a VM stack written by the interpreter's plain stores); every live object
+ * of the type is scanned again with the world stopped at mark termination,
+ * so the pause grows with the bytes of live RESCAN objects.
+ *
+ * gc_register_type copies t (its name and map too) and returns its id, > 0;
+ * 0 with a message on stderr on misuse (name NULL, neither or both of
+ * ptrmap and trace, ptrmap_words 0 or above 2^20, more than 4095 types).
+ * gc_alloc_typed allocates a zeroed object of the type: for a ptrmap type
+ * size must be a multiple of ptrmap_words * 8. An unknown id or a wrong
+ * size aborts with a message naming the call. A type without any pointer
+ * bit is allocated as noscan memory. gc_type_of(p): the type of the object
+ * p points into, 0 for untyped objects and for anything not a GC object.
+ * Typed and untyped objects share one heap; gc_realloc keeps the type.
+ */
+typedef void (*gc_visit_fn)(void **slot, void *ctx);
+typedef struct gc_type {
+    const char *name;       /* for traces, profiles and errors */
+    const uint64_t *ptrmap; /* bit i set: word i may hold a GC pointer; */
+    size_t ptrmap_words;    /*   the map repeats for arrays of the type  */
+    void (*trace)(void *obj, size_t size, gc_visit_fn visit, void *ctx); /* or this */
+    unsigned flags; /* GC_TYPE_RESCAN: stores into it carry no barrier    */
+} gc_type;          /*   (a VM stack), so it is scanned again in the pause */
+#define GC_TYPE_RESCAN 1u
+GC_API uint32_t gc_register_type(const gc_type *t);
+GC_API void *gc_alloc_typed(uint32_t type, size_t size);
+GC_API uint32_t gc_type_of(const void *p);
+
+/*
+ * Precise roots: fn(visit, ctx, data) is called with the world stopped at
+ * the start of each cycle's mark and again at mark termination (roots
+ * carry no barrier); it calls visit(slot, ctx) for every slot that holds
+ * a GC pointer (the start of an object or inside it). Like trace, fn may
+ * not allocate, lock, or call gc_*. gc_add_root_callback returns a handle
+ * >= 0, or -1 with a message (fn NULL, too many callbacks);
+ * gc_remove_root_callback(handle): once it returns, fn is not called
+ * again. At most 256 callbacks at once.
+ */
+typedef void (*gc_roots_fn)(gc_visit_fn visit, void *ctx, void *data);
+GC_API int gc_add_root_callback(gc_roots_fn fn, void *data);
+GC_API void gc_remove_root_callback(int handle);
+
 /* Bulk variants: copying or clearing memory that may hold GC pointers. */
 GC_API void *gc_memmove(void *dst, const void *src, size_t n);
 GC_API void gc_memclr(void *dst, size_t n);
@@ -234,7 +290,7 @@ GC_API void gc_read_memstats(gc_memstats *out);
 /* Calls fn(obj, size, type, data) for every live heap object, with the
  * world stopped and sweeping finished: objects that survived the last
  * cycle or were allocated since. size is the object's size (its size
- * class's); type is 0 (untyped). fn runs on the calling thread while every
+ * class's); type is its gc_type id, 0 when untyped. fn runs on the calling thread while every
  * other registered thread is stopped: it may read objects and call gc_base
  * and gc_size, and must not allocate, store through gc_write_ptr's slow
  * path, or call anything that stops the world. */
@@ -242,7 +298,7 @@ GC_API void gc_walk_heap(void (*fn)(void *obj, size_t size, uint32_t type, void 
                          void *data);
 
 /* realloc for GC memory: a new object of at least size bytes, of the same
- * kind as p's (scanned or noscan), holding p's contents up to the smaller
+ * kind as p's (scanned, noscan, or typed with p's type), holding p's contents up to the smaller
  * size (copied with the bulk barrier), or p itself when it is already big
  * enough. p NULL: a new scanned object. p not the start of a heap object:
  * reported on stderr, and NULL returned. The old object is freed by the

@@ -8,13 +8,14 @@
 #include "platform.h"
 #include "stats.h"
 #include "sweep.h"
+#include "types.h"
 
 RUNTIME_STATE struct mspan empty_mspan;
 
 void mcache_init(struct mcache *c)
 {
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
-        c->alloc[i] = &empty_mspan;
+        c->alloc[i] = c->typed[i] = &empty_mspan;
     mprof_cache_init(&c->prof);
 }
 
@@ -35,37 +36,53 @@ static AO_t unused_bytes(const struct mspan *s)
     return (AO_t)(s->nelems - s->alloc_count) * s->elemsize;
 }
 
-struct mspan *mcache_refill(struct mcache *c, unsigned spc, struct heap_alloc *ha)
+/* Gives back the span in *slot, if any (the heap profiler only holds slots
+ * of alloc[] spans). */
+static void uncache(struct mcache *c, unsigned spc, struct mspan **slot)
 {
-    struct mspan *s = c->alloc[spc];
-    if (s != &empty_mspan) {
+    struct mspan *s = *slot;
+    if (s == &empty_mspan)
+        return;
+    if (slot == &c->alloc[spc])
         mprof_cache_release(&c->prof, spc, s);
-        fold_mallocs(s);
-        pacer_heap_live_add(-(int64_t)unused_bytes(s));
-        mcentral_uncache_span(&mcentral_[spc], s);
-        c->alloc[spc] = &empty_mspan;
-    }
+    fold_mallocs(s);
+    pacer_heap_live_add(-(int64_t)unused_bytes(s));
+    mcentral_uncache_span(&mcentral_[spc], s);
+    *slot = &empty_mspan;
+}
+
+/* Refills *slot with a span of class spc that takes objects of type t. */
+static struct mspan *refill_slot(struct mcache *c, unsigned spc, struct mspan **slot, uint32_t t,
+                                 struct heap_alloc *ha)
+{
+    uncache(c, spc, slot);
     unsigned sc = span_class_size(spc);
     sweep_deduct_credit(pacer_heap_live(), class_to_npages[sc] * PAGE_SIZE);
-    s = mcentral_cache_span(&mcentral_[spc], ha);
+    struct mspan *s = mcentral_cache_span(&mcentral_[spc], ha);
     if (s == NULL)
         return NULL;
+    if (s->type_id != t)
+        span_types_adopt(s, t);
     pacer_heap_live_add((int64_t)unused_bytes(s));
-    c->alloc[spc] = s;
+    *slot = s;
     return s;
+}
+
+struct mspan *mcache_refill(struct mcache *c, unsigned spc, struct heap_alloc *ha)
+{
+    return refill_slot(c, spc, &c->alloc[spc], 0, ha);
+}
+
+struct mspan *mcache_refill_typed(struct mcache *c, unsigned spc, uint32_t t, struct heap_alloc *ha)
+{
+    return refill_slot(c, spc, &c->typed[spc], t, ha);
 }
 
 void mcache_release_all(struct mcache *c)
 {
     for (unsigned spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
-        struct mspan *s = c->alloc[spc];
-        if (s == &empty_mspan)
-            continue;
-        mprof_cache_release(&c->prof, spc, s);
-        fold_mallocs(s);
-        pacer_heap_live_add(-(int64_t)unused_bytes(s));
-        mcentral_uncache_span(&mcentral_[spc], s);
-        c->alloc[spc] = &empty_mspan;
+        uncache(c, spc, &c->alloc[spc]);
+        uncache(c, spc, &c->typed[spc]);
     }
 }
 
@@ -73,6 +90,9 @@ void mcache_unfolded_mallocs(const struct mcache *c, uint64_t nmalloc[NUM_SIZE_C
 {
     for (unsigned spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
         const struct mspan *s = c->alloc[spc];
+        if (s != &empty_mspan)
+            nmalloc[span_class_size(spc)] += s->alloc_count - s->alloc_count_at_cache;
+        s = c->typed[spc];
         if (s != &empty_mspan)
             nmalloc[span_class_size(spc)] += s->alloc_count - s->alloc_count_at_cache;
     }

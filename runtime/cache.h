@@ -23,6 +23,10 @@
 
 struct mcache {
     struct mspan *alloc[NUM_SPAN_CLASSES];
+    /* Spans for typed allocation (gc_alloc_typed), from the same central
+     * lists: each holds one type, or is MIXED (types.h), never an untyped
+     * uniform span once used; alloc[] spans are untyped or MIXED. */
+    struct mspan *typed[NUM_SPAN_CLASSES];
     /* The heap profiler's countdowns, which may hold some of the cached
      * spans' free slots out of their alloc_cache (mprof.h). */
     struct mprof_cache prof;
@@ -38,6 +42,9 @@ void mcache_init(struct mcache *c);
  * new span would fault and ha->resident_only; *ha reports a span from the
  * page heap (heap.h). */
 struct mspan *mcache_refill(struct mcache *c, unsigned spc, struct heap_alloc *ha);
+/* The same for c's typed span of class spc, which takes type t. */
+struct mspan *mcache_refill_typed(struct mcache *c, unsigned spc, uint32_t t,
+                                  struct heap_alloc *ha);
 /* Gives every cached span back to its central list. */
 void mcache_release_all(struct mcache *c);
 /* Objects allocated from c's cached spans but not yet folded into

@@ -26,6 +26,7 @@
 #include "scavenge.h"
 #include "sweep.h"
 #include "threads.h"
+#include "types.h"
 #include "trace.h"
 #include "worker.h"
 
@@ -226,6 +227,12 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
     mark_sched_reset();
     write_barrier_set(1);
     atomic_store(&cycle_phase, PHASE_MARK);
+    {
+        /* Precise roots are scanned with the world stopped (roots.h). */
+        struct gcw w = {0};
+        mark_root_callbacks(&w);
+        gcw_dispose(&w);
+    }
     rec->t_mark = nanotime();
 }
 
@@ -333,6 +340,8 @@ static void concurrent_mark(struct cycle_record *rec)
         for (struct mthread *t = threads_first(); t; t = t->next)
             mark_thread_stack(t, &w);
         mark_globals(&w);
+        mark_root_callbacks(&w);
+        types_rescan_marked(&w); /* GC_TYPE_RESCAN objects (types.h) */
         gcw_dispose(&w);
         if (atomic_load(&mark_work.nfull) > TERMINATION_MAX_WORKBUFS &&
             attempt < TERMINATION_MAX_RETRIES) {
@@ -372,6 +381,7 @@ static void mark_termination(struct cycle_record *rec)
     atomic_store(&cycle_phase, PHASE_MARK_TERMINATION);
     if (knobs.gccheckmark)
         checkmark_verify();
+    types_prune(); /* liveness is final: unmarked RESCAN objects are dead */
     for (struct mthread *t = threads_first(); t; t = t->next)
         mcache_release_all(&t->mcache);
     rec->heap1 = atomic_load(&pacer.heap_live);

@@ -23,6 +23,7 @@
 #include "platform.h"
 #include "sweep.h"
 #include "threads.h"
+#include "types.h"
 
 #include <tricolor.h>
 
@@ -50,7 +51,8 @@ void gc_walk_heap(void (*fn)(void *obj, size_t size, uint32_t type, void *data),
                 continue; /* free, or not the span's first page */
             for (unsigned k = 0; k < s->nelems; k++)
                 if (span_object_allocated(s, k))
-                    fn((void *)(s->base + (uintptr_t)k * s->elemsize), s->elemsize, 0, data);
+                    fn((void *)(s->base + (uintptr_t)k * s->elemsize), s->elemsize,
+                       span_object_type(s, k), data);
         }
     }
     if (self)

@@ -58,6 +58,7 @@ enum lock_rank {
     RANK_SPECIAL,     /* special.c: finalizer, cleanup and weak records, the run queue */
     RANK_EPHEMERON,   /* ephemeron.c: the registry of ephemerons (greys under it) */
     RANK_WEAKCB,      /* weakcb.c: the table of weak callbacks */
+    RANK_TYPES,       /* types.c: the rescan set, free side arrays (queues grey work) */
     RANK_WORK,        /* mark.c: the global lists of work buffers */
     RANK_LIMITER,     /* pacer.c: the GC CPU limiter's bucket */
     RANK_PROF,        /* mprof.c: the heap profiler's buckets and records */

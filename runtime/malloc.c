@@ -32,6 +32,7 @@
 #include "stats.h"
 #include "sweep.h"
 #include "threads.h"
+#include "types.h"
 #include "worker.h"
 
 #include <emmintrin.h>
@@ -84,18 +85,21 @@ static int resident_only(size_t npages)
     return knobs.prefault && npages <= PREFAULT_WAIT_PAGES;
 }
 
-/* mcache_refill, and what follows it. */
-static struct mspan *refill(struct mthread *t, unsigned spc, size_t size)
+/* mcache_refill (typed: mcache_refill_typed for type), and what follows
+ * it. */
+static struct mspan *refill(struct mthread *t, unsigned spc, size_t size, int typed, uint32_t type)
 {
     struct heap_alloc ha = {
         .resident_only = resident_only(class_to_npages[span_class_size(spc)]),
         .wait_word = prefault_progress_word(),
     };
-    struct mspan *s = mcache_refill(&t->mcache, spc, &ha);
+    struct mspan *s = typed ? mcache_refill_typed(&t->mcache, spc, type, &ha)
+                            : mcache_refill(&t->mcache, spc, &ha);
     if (s == NULL && ha.cold) {
         prefault_wait(ha.wait_seen);
         ha = (struct heap_alloc){0};
-        s = mcache_refill(&t->mcache, spc, &ha);
+        s = typed ? mcache_refill_typed(&t->mcache, spc, type, &ha)
+                  : mcache_refill(&t->mcache, spc, &ha);
     }
     if (s == NULL)
         out_of_memory(size);
@@ -114,7 +118,7 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     unsigned idx = span_next_free_index(s);
     if (idx >= s->nelems) {
         cycle_wait_for_start(t);
-        s = refill(t, spc, size);
+        s = refill(t, spc, size, 0, 0);
         idx = span_next_free_index(s);
         if (pacer_should_trigger())
             cycle_trigger();
@@ -138,7 +142,8 @@ static __attribute__((noinline)) void allocate_black(struct mthread *t, struct m
         mark_assist(t);
 }
 
-static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t size, int noscan)
+static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t size, int noscan,
+                                                   uint32_t type)
 {
     if (size > MAX_ALLOC)
         out_of_memory(size);
@@ -159,6 +164,7 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
     if (s == NULL)
         out_of_memory(size);
     after_span_alloc(&ha);
+    s->type_id = (uint16_t)type; /* before any marker can see the object */
     s->freeindex = 1;
     s->alloc_count = 1;
     if (s->needzero)
@@ -209,7 +215,7 @@ static inline __attribute__((always_inline)) void *mallocgc(struct mthread *t, s
                                                             int noscan)
 {
     if (__builtin_expect(size > MAX_SMALL_SIZE, 0))
-        return alloc_large(t, size, noscan);
+        return alloc_large(t, size, noscan, 0);
     unsigned spc = make_span_class(size_to_class(size), noscan);
     struct mspan *s = t->mcache.alloc[spc];
     uintptr_t p = mspan_next_free_fast(s);
@@ -234,6 +240,84 @@ void *gc_alloc_noscan(size_t size)
 {
     struct mthread *t = enter_runtime("gc_alloc_noscan");
     void *p = mallocgc(t, size, 1);
+    exit_runtime(t);
+    return p;
+}
+
+/* ---- Typed allocation (types.h) ------------------------------------------ */
+
+/* The slow half of mallocgc_typed: the thread's typed span of class spc is
+ * full, of another type, MIXED, or none. */
+static __attribute__((noinline)) uintptr_t
+next_free_typed(struct mthread *t, unsigned spc, uint32_t type, struct mspan **sp, size_t size)
+{
+    struct mspan *s = t->mcache.typed[spc];
+    unsigned idx = span_next_free_index(s);
+    if (idx >= s->nelems) {
+        cycle_wait_for_start(t);
+        s = refill(t, spc, size, 1, type);
+        idx = span_next_free_index(s);
+        if (pacer_should_trigger())
+            cycle_trigger();
+    }
+    /* A span of another type takes this one too: it becomes MIXED (slot
+     * idx, taken, counts as of the old type until set just below). */
+    if (s->type_id != type)
+        span_types_adopt(s, type);
+    if (s->type_id == SPAN_TYPE_MIXED)
+        span_types_set(s, idx, type);
+    s->alloc_count++;
+    *sp = s;
+    return s->base + (uintptr_t)idx * s->elemsize;
+}
+
+/* mallocgc for a typed object. The fast path is mallocgc's, taken when the
+ * thread's typed span for the class holds exactly this type. Not sampled
+ * by the heap profiler. */
+static inline void *mallocgc_typed(struct mthread *t, size_t size, int noscan, uint32_t type)
+{
+    if (__builtin_expect(size > MAX_SMALL_SIZE, 0))
+        return alloc_large(t, size, noscan, type);
+    unsigned spc = make_span_class(size_to_class(size), noscan);
+    struct mspan *s = t->mcache.typed[spc];
+    uintptr_t p = 0;
+    if (__builtin_expect(s->type_id == type, 1))
+        p = mspan_next_free_fast(s);
+    if (__builtin_expect(p == 0, 0))
+        p = next_free_typed(t, spc, type, &s, size);
+    if (s->needzero)
+        zero_object(p, s->elemsize);
+    if (__builtin_expect(atomic_load_relaxed(&cycle_phase) != PHASE_OFF, 0))
+        allocate_black(t, s, p);
+    return (void *)p;
+}
+
+/* The type, checked against the size; aborts naming the call on misuse. */
+static __attribute__((noinline, cold, noreturn)) void typed_misuse(const char *call, uint32_t type,
+                                                                   size_t size)
+{
+    const struct type_info *ti = types_lookup(type);
+    if (ti == NULL)
+        fatal("%s(%u, %zu): %u is not a registered type id (gc_register_type)", call, type, size,
+              type);
+    if (!types_size_ok(ti, size))
+        fatal("%s(%u, %zu): the size is not a multiple of type %s's %zu bytes (its ptrmap_words "
+              "words)",
+              call, type, size, ti->name, ti->ptrmap_words * 8);
+    fatal("%s(%u, %zu): misuse", call, type, size);
+}
+
+void *gc_alloc_typed(uint32_t type, size_t size)
+{
+    const struct type_info *ti = types_lookup(type);
+    if (__builtin_expect(ti == NULL || !types_size_ok(ti, size), 0))
+        typed_misuse("gc_alloc_typed", type, size);
+    struct mthread *t = enter_runtime("gc_alloc_typed");
+    /* Two copies of the fast path, each with its span class constant. */
+    void *p = __builtin_expect(ti->noscan, 0) ? mallocgc_typed(t, size, 1, type)
+                                              : mallocgc_typed(t, size, 0, type);
+    if (__builtin_expect(ti->flags & TYPE_FLAG_RESCAN, 0))
+        types_rescan_add((uintptr_t)p);
     exit_runtime(t);
     return p;
 }
@@ -275,6 +359,7 @@ void *gc_realloc(void *p, size_t size)
     uintptr_t base = find_object_stable((uintptr_t)p, &old);
     struct mspan *s = base == (uintptr_t)p ? span_of_heap(base) : NULL;
     int noscan = s != NULL && span_class_noscan(s->spanclass);
+    uint32_t type = s != NULL ? span_object_type(s, span_object_index(s, base)) : 0;
     exit_runtime(t);
     if (base != (uintptr_t)p) {
         runtime_warn("gc_realloc(%p, %zu): %p is not the start of a heap object; returning NULL", p,
@@ -283,7 +368,19 @@ void *gc_realloc(void *p, size_t size)
     }
     if (size <= old)
         return p; /* the object's size class already holds it */
-    void *q = noscan ? gc_alloc_noscan(size) : gc_alloc(size);
+    void *q;
+    if (type) {
+        const struct type_info *ti = types_lookup(type);
+        if (!types_size_ok(ti, size)) {
+            runtime_warn("gc_realloc(%p, %zu): the size is not a multiple of type %s's %zu "
+                         "bytes; returning NULL",
+                         p, size, ti->name, ti->ptrmap_words * 8);
+            return NULL;
+        }
+        q = gc_alloc_typed(type, size);
+    } else {
+        q = noscan ? gc_alloc_noscan(size) : gc_alloc(size);
+    }
     if (noscan)
         memcpy(q, p, old);
     else
@@ -295,6 +392,19 @@ void *gc_base(const void *p)
 {
     size_t size;
     return (void *)find_object_stable((uintptr_t)p, &size);
+}
+
+/* Lock-free, as gc_base. */
+uint32_t gc_type_of(const void *p)
+{
+    size_t size;
+    uintptr_t base = find_object_stable((uintptr_t)p, &size);
+    uint32_t type = 0;
+    if (base) {
+        struct mspan *s = span_of_heap(base);
+        type = s ? span_object_type(s, span_object_index(s, base)) : 0;
+    }
+    return type;
 }
 
 size_t gc_size(const void *p)

@@ -8,6 +8,7 @@
 #include "heap.h"
 #include "metadata.h"
 #include "platform.h"
+#include "types.h"
 
 RUNTIME_STATE struct mark_work mark_work;
 
@@ -178,13 +179,18 @@ static void greyobject(struct mspan *s, unsigned idx, uintptr_t obj, struct gcw 
         gcw_put(w, obj);
 }
 
-void grey_pointer(uintptr_t p, struct gcw *w)
+static inline __attribute__((always_inline)) void grey_pointer_inline(uintptr_t p, struct gcw *w)
 {
     struct mspan *s;
     unsigned idx;
     uintptr_t obj = find_object(p, &s, &idx);
     if (obj)
         greyobject(s, idx, obj, w);
+}
+
+void grey_pointer(uintptr_t p, struct gcw *w)
+{
+    grey_pointer_inline(p, w);
 }
 
 int mark_rescan(uintptr_t obj, struct gcw *w)
@@ -228,10 +234,27 @@ __attribute__((no_sanitize("address"))) void scan_block(uintptr_t lo, uintptr_t 
     }
 }
 
-/* Scans the words [lo, hi) of a heap object. With gccheckmark, the real
- * mark records each word that looks like a heap pointer in the shadow, and
- * the second mark follows an edge into a white object only if the mark was
- * obliged to (checkmark.h). */
+/* One word of a heap object, at a, holding p (a heap address), under
+ * gccheckmark: the real mark records it in the shadow, and the second mark
+ * follows an edge into a white object only if the mark was obliged to
+ * (checkmark.h). */
+static void scan_heap_word_checked(uintptr_t a, uintptr_t p, struct gcw *w)
+{
+    if (!mark_work.checkmark) {
+        checkmark_record(a, p);
+        grey_pointer(p, w);
+        return;
+    }
+    struct mspan *s;
+    unsigned idx;
+    uintptr_t obj = find_object(p, &s, &idx);
+    if (obj == 0 || (!bit_is_set(s->gcmark_bits, idx) && !checkmark_obliged(a, p)))
+        return;
+    checkmark_from_slot = a;
+    greyobject(s, idx, obj, w);
+}
+
+/* Scans the words [lo, hi) of a heap object. */
 static void scan_heap_words(uintptr_t lo, uintptr_t hi, struct gcw *w)
 {
     if (!knobs.gccheckmark) {
@@ -244,21 +267,137 @@ static void scan_heap_words(uintptr_t lo, uintptr_t hi, struct gcw *w)
         checkmark_from = lo;
     for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
         uintptr_t p = *(const uintptr_t *)a;
-        if (p - heap_lo >= heap_span)
-            continue;
-        if (!mark_work.checkmark) {
-            checkmark_record(a, p);
-            grey_pointer(p, w);
-            continue;
-        }
-        struct mspan *s;
-        unsigned idx;
-        uintptr_t obj = find_object(p, &s, &idx);
-        if (obj == 0 || (!bit_is_set(s->gcmark_bits, idx) && !checkmark_obliged(a, p)))
-            continue;
-        checkmark_from_slot = a;
-        greyobject(s, idx, obj, w);
+        if (p - heap_lo < heap_span)
+            scan_heap_word_checked(a, p, w);
     }
+}
+
+/* ---- Typed scanning (types.h) ------------------------------------------- */
+
+/* The word at a of a typed object, which its map or trace names. */
+static inline void scan_typed_slot(uintptr_t a, uintptr_t heap_lo, uintptr_t heap_span,
+                                   struct gcw *w)
+{
+    uintptr_t p = __atomic_load_n((const uintptr_t *)a, __ATOMIC_RELAXED);
+    if (p - heap_lo >= heap_span)
+        return;
+    if (__builtin_expect(knobs.gccheckmark, 0))
+        scan_heap_word_checked(a, p, w);
+    else
+        grey_pointer_inline(p, w);
+}
+
+/* Scans the words [first, last) of the typed object at obj through its
+ * map, which repeats every ptrmap_words words. */
+static inline __attribute__((always_inline)) void
+scan_typed_map(const struct type_info *ti, uintptr_t obj, size_t first, size_t last, struct gcw *w)
+{
+    uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
+    uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
+    const uintptr_t *words = (const uintptr_t *)obj;
+    size_t period = ti->ptrmap_words;
+    if (period <= 64) {
+        /* Fast path: one 64-bit mask per element. */
+        uint64_t mask = ti->mask;
+        for (size_t e = first - first % period; e < last; e += period) {
+            uint64_t m = mask;
+            if (e < first)
+                m &= ~(uint64_t)0 << (first - e);
+            if (last - e < period)
+                m &= ((uint64_t)1 << (last - e)) - 1;
+            while (m) {
+                unsigned i = (unsigned)__builtin_ctzll(m);
+                m &= m - 1;
+                scan_typed_slot((uintptr_t)&words[e + i], heap_lo, heap_span, w);
+            }
+        }
+        return;
+    }
+    const uint64_t *map = ti->ptrmap;
+    size_t phase = first % period;
+    for (size_t i = first; i < last; i++) {
+        if ((map[phase / 64] >> (phase % 64)) & 1)
+            scan_typed_slot((uintptr_t)&words[i], heap_lo, heap_span, w);
+        if (++phase == period)
+            phase = 0;
+    }
+}
+
+struct trace_visit_ctx {
+    uintptr_t lo, hi; /* the object */
+    const struct type_info *ti;
+    uintptr_t heap_lo, heap_span;
+    struct gcw *w;
+};
+
+static void trace_visit(void **slot, void *ctx)
+{
+    struct trace_visit_ctx *c = ctx;
+    uintptr_t a = (uintptr_t)slot;
+    if (a < c->lo || a >= c->hi || a % sizeof(uintptr_t) != 0)
+        fatal("gc_type %s: its trace function visited slot %p, which is not an aligned word "
+              "inside the object %p (%zu bytes)",
+              c->ti->name, (void *)slot, (void *)c->lo, (size_t)(c->hi - c->lo));
+    scan_typed_slot(a, c->heap_lo, c->heap_span, c->w);
+}
+
+/* The common case, kept lean: a small object (one oblet) of a type whose
+ * period is at most 64 words, without gccheckmark. Elements are counted
+ * without a divide: whole ones only, as scan_typed does. */
+static inline __attribute__((always_inline)) void
+scan_typed_small(const struct type_info *ti, uintptr_t b, size_t n, struct gcw *w)
+{
+    uintptr_t heap_lo = atomic_load_relaxed(&mheap_.arena_lo);
+    uintptr_t heap_span = atomic_load_relaxed(&mheap_.arena_hi) - heap_lo;
+    const uintptr_t *words = (const uintptr_t *)b;
+    size_t period = ti->ptrmap_words, nwords = n / sizeof(uintptr_t);
+    uint64_t mask = ti->mask;
+    for (size_t e = 0; e + period <= nwords; e += period) {
+        for (uint64_t m = mask; m; m &= m - 1) {
+            uintptr_t p = words[e + (unsigned)__builtin_ctzll(m)];
+            if (p - heap_lo < heap_span)
+                grey_pointer_inline(p, w);
+        }
+    }
+    w->scan_work += n;
+}
+
+/* Scans the typed object (or oblet of it) at b in s. */
+static void scan_typed(struct mspan *s, uintptr_t b, const struct type_info *ti, struct gcw *w)
+{
+    size_t n = s->elemsize;
+    uintptr_t obj = n > OBLET_BYTES ? s->base : b;
+    if (mark_work.checkmark)
+        checkmark_from = obj;
+    if (ti->trace) {
+        /* One call for the whole object: no oblets. */
+        struct trace_visit_ctx c = {
+            .lo = obj,
+            .hi = obj + n,
+            .ti = ti,
+            .heap_lo = atomic_load_relaxed(&mheap_.arena_lo),
+            .w = w,
+        };
+        c.heap_span = atomic_load_relaxed(&mheap_.arena_hi) - c.heap_lo;
+        ti->trace((void *)obj, n, trace_visit, &c);
+        w->scan_work += n;
+        return;
+    }
+    /* Whole elements only: the rest of the size class's slot is not part
+     * of the object. */
+    size_t period_bytes = ti->ptrmap_words * sizeof(uintptr_t);
+    size_t end = n / period_bytes * period_bytes;
+    size_t lo = b - obj, hi = end;
+    if (n > OBLET_BYTES) {
+        if (b == obj) {
+            for (size_t off = OBLET_BYTES; off < end; off += OBLET_BYTES)
+                gcw_put(w, obj + off);
+        }
+        if (hi - lo > OBLET_BYTES)
+            hi = lo + OBLET_BYTES;
+    }
+    scan_typed_map(ti, obj, lo / sizeof(uintptr_t), hi / sizeof(uintptr_t), w);
+    w->scan_work += hi - lo;
 }
 
 static void scan_object(uintptr_t b, struct gcw *w)
@@ -266,6 +405,20 @@ static void scan_object(uintptr_t b, struct gcw *w)
     struct mspan *s = span_of_heap(b);
     if (s == NULL)
         fatal("scan_object: %p is not in an in-use span", (void *)b);
+    uint32_t type = __atomic_load_n(&s->type_id, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(type != 0, 0)) {
+        if (type == SPAN_TYPE_MIXED)
+            type = __atomic_load_n(&s->obj_types[span_object_index(s, b)], __ATOMIC_RELAXED);
+        if (type != 0) {
+            const struct type_info *ti = types_lookup(type);
+            if (__builtin_expect(ti->small_fast && s->elemsize <= OBLET_BYTES && !knobs.gccheckmark,
+                                 1))
+                scan_typed_small(ti, b, s->elemsize, w);
+            else
+                scan_typed(s, b, ti, w);
+            return;
+        }
+    }
     size_t n = s->elemsize;
     if (n > OBLET_BYTES) {
         if (b == s->base) {

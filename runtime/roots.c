@@ -3,6 +3,7 @@
  */
 #include "roots.h"
 
+#include "heap.h"
 #include "lock.h"
 #include "metadata.h"
 #include "platform.h"
@@ -174,6 +175,94 @@ void mark_roots(struct gcw *w)
         mark_thread_stack(t, w);
     mark_globals(w);
     specials_mark_roots(w);
+    mark_root_callbacks(w);
+}
+
+/* ---- Root callbacks (gc_add_root_callback) ------------------------------- */
+
+/* Slots of the table; a removed one has fn NULL and is reused. Protected by
+ * roots_lock, which the collector holds while it calls them, so that once
+ * gc_remove_root_callback returns its fn is never called again. */
+#define MAX_ROOT_CALLBACKS 256
+static RUNTIME_STATE struct {
+    gc_roots_fn fn;
+    void *data;
+} root_callbacks[MAX_ROOT_CALLBACKS];
+static RUNTIME_STATE int nroot_callbacks; /* slots ever used */
+
+struct root_visit_ctx {
+    uintptr_t heap_lo, heap_span;
+    struct gcw *w;
+};
+
+static void root_visit(void **slot, void *ctx)
+{
+    struct root_visit_ctx *c = ctx;
+    uintptr_t p = (uintptr_t)*slot;
+    if (p - c->heap_lo < c->heap_span)
+        grey_pointer(p, c->w);
+}
+
+void mark_root_callbacks(struct gcw *w)
+{
+    struct root_visit_ctx c = {.heap_lo = atomic_load_relaxed(&mheap_.arena_lo), .w = w};
+    c.heap_span = atomic_load_relaxed(&mheap_.arena_hi) - c.heap_lo;
+    rlock_acquire(&roots_lock);
+    for (int i = 0; i < nroot_callbacks; i++)
+        if (root_callbacks[i].fn)
+            root_callbacks[i].fn(root_visit, &c, root_callbacks[i].data);
+    rlock_release(&roots_lock);
+}
+
+int gc_add_root_callback(gc_roots_fn fn, void *data)
+{
+    if (fn == NULL) {
+        runtime_warn("gc_add_root_callback: the callback is NULL; returning -1");
+        return -1;
+    }
+    struct mthread *t = current_thread;
+    if (t)
+        enter_runtime("gc_add_root_callback");
+    rlock_acquire(&roots_lock);
+    int h = -1;
+    for (int i = 0; i < MAX_ROOT_CALLBACKS; i++) {
+        if (root_callbacks[i].fn == NULL) {
+            h = i;
+            break;
+        }
+    }
+    if (h >= 0) {
+        root_callbacks[h].fn = fn;
+        root_callbacks[h].data = data;
+        if (h >= nroot_callbacks)
+            nroot_callbacks = h + 1;
+    }
+    rlock_release(&roots_lock);
+    if (t)
+        exit_runtime(t);
+    if (h < 0)
+        runtime_warn("gc_add_root_callback: %d callbacks are registered already; returning -1",
+                     MAX_ROOT_CALLBACKS);
+    return h;
+}
+
+void gc_remove_root_callback(int handle)
+{
+    struct mthread *t = current_thread;
+    if (t)
+        enter_runtime("gc_remove_root_callback");
+    rlock_acquire(&roots_lock);
+    int ok = handle >= 0 && handle < MAX_ROOT_CALLBACKS && root_callbacks[handle].fn != NULL;
+    if (ok) {
+        root_callbacks[handle].fn = NULL;
+        root_callbacks[handle].data = NULL;
+    }
+    rlock_release(&roots_lock);
+    if (t)
+        exit_runtime(t);
+    if (!ok)
+        runtime_warn("gc_remove_root_callback(%d): no such callback is registered; ignored",
+                     handle);
 }
 
 void gc_add_roots(void *lo, void *hi)

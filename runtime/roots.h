@@ -9,6 +9,10 @@
  *    segments are skipped when it is a shared library; its statics hold no
  *    heap pointers either way (all runtime metadata is off-heap).
  *  - Ranges registered with gc_add_roots.
+ *  - Root callbacks (gc_add_root_callback): precise, the embedder visits
+ *    its slots. They run only with the world stopped: in the first pause
+ *    of a cycle and again at mark termination (mark_root_callbacks), and in
+ *    the stop-the-world and checkmark marks (mark_roots).
  *
  * All are scanned conservatively (mark.c). The list of segments is taken
  * before the world is stopped: dl_iterate_phdr takes the dynamic loader's
@@ -33,8 +37,11 @@ void roots_snapshot_globals(void);
 void mark_globals(struct gcw *w);
 /* Scans a stopped thread's stack and saved registers. */
 void mark_thread_stack(struct mthread *t, struct gcw *w);
+/* Calls every root callback, greying what its slots point into; the world
+ * is stopped. */
+void mark_root_callbacks(struct gcw *w);
 /* Every root: each registered thread's stack (the world stopped), the
- * globals and the registered ranges. */
+ * globals, the registered ranges and the root callbacks. */
 void mark_roots(struct gcw *w);
 /* The roots lock, for fork(). */
 void roots_fork_lock(void);

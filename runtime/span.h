@@ -68,6 +68,10 @@ struct mspan {
     uint16_t freeindex;
     uint16_t alloc_count;
     uint16_t alloc_count_at_cache; /* for the malloc counters */
+    /* The objects' type (types.h): 0 untyped, a type id, or
+     * SPAN_TYPE_MIXED (then obj_types[i] per object). Written by the
+     * span's owner (release), read by markers (acquire). */
+    uint16_t type_id;
     uint64_t alloc_cache;
     AO_t *alloc_bits;
     AO_t *gcmark_bits;
@@ -81,6 +85,9 @@ struct mspan {
     /* Finalizers, cleanups and weak records of this span's objects
      * (special.h): written under specials_lock, peeked at by the sweeper. */
     struct special *object_specials;
+
+    /* Per-object type ids of a MIXED span (types.h); NULL otherwise. */
+    uint16_t *obj_types;
 };
 
 static inline size_t span_bitmap_words(unsigned nelems)

@@ -12,6 +12,7 @@
 #include "special.h"
 #include "platform.h"
 #include "stats.h"
+#include "types.h"
 
 #include <sched.h>
 #include <string.h>
@@ -98,6 +99,8 @@ int sweep_span_owned(struct mspan *s, enum sweep_purpose why)
 
     if (knobs.clobberfree)
         clobber_freed(s);
+    if (s->type_id == SPAN_TYPE_MIXED)
+        span_types_sweep(s);
     unsigned nalloc = span_count_bits(s->gcmark_bits, nelems);
     unsigned nfreed = s->alloc_count - nalloc;
     if (nalloc > s->alloc_count)
@@ -127,9 +130,10 @@ int sweep_span_owned(struct mspan *s, enum sweep_purpose why)
         mcentral_push_swept(c, s);
         return 0;
     }
-    if (nalloc == 0)
+    if (nalloc == 0) {
+        span_types_release(s);
         mheap_free(s);
-    else
+    } else
         mcentral_push_swept(c, s);
     return 0;
 }
