@@ -21,7 +21,7 @@
 #include "lualib.h"
 
 #define NTHREADS 4
-#define ROUNDS   3
+#define ROUNDS   2
 
 /* Builds binary trees of tables, strings and closures, and folds them
  * into one number that depends on every node. */
@@ -38,8 +38,8 @@ static const char program[] =
     "end\n"
     "local total = 0\n"
     "for i = 1, 6 do\n"
-    "  local keep = tree(10, seed + i)\n"
-    "  for j = 1, 5 do local garbage = tree(8, j) end\n"
+    "  local keep = tree(9, seed + i)\n"
+    "  for j = 1, 5 do local garbage = tree(7, j) end\n"
     "  total = (total + sum(keep)) % 1000000007\n"
     "end\n"
     "return total\n";

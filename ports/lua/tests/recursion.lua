@@ -14,17 +14,17 @@ print("depth 20000", depth(20000, "abc"))
 local function build(n)
   if n == 0 then return {} end
   local inner = build(n - 1)
-  if n % 5000 == 0 then collectgarbage() end
+  if n % 10000 == 0 then collectgarbage() end
   return {inner, n}
 end
-local list = build(50000)
+local list = build(30000)
 local count = 0
 while list[1] do count = count + list[2]; list = list[1] end
 print("nested tables built recursively", count)
 
 -- Tail calls do not grow the stack.
 local function loop(n, acc) if n == 0 then return acc end return loop(n - 1, acc + 1) end
-print("tail calls", loop(1000000, 0))
+print("tail calls", loop(300000, 0))
 
 -- Unbounded recursion is an error, caught; the state stays usable.
 local function forever(n) return 1 + forever(n + 1) end
