@@ -2,10 +2,11 @@
 # Installs what building and testing tricolor needs, if it is missing.
 # Debian or Ubuntu, as root (or with sudo available). Go is for the heap
 # profile test (`go tool pprof`) and bench/go; gdb for the watchdog's
-# backtraces. BENCH=1 adds what the benchmarks compare against: Boehm GC
+# backtraces; patch for ports/lua (Lua's source is patched at build time).
+# BENCH=1 adds what the benchmarks compare against: Boehm GC
 # and mimalloc.
 set -eu
-need="meson ninja-build pkg-config libatomic-ops-dev check libhwloc-dev gcc gdb golang-go"
+need="meson ninja-build pkg-config libatomic-ops-dev check libhwloc-dev gcc gdb golang-go patch"
 [ "${BENCH:-0}" = 1 ] && need="$need libgc-dev libmimalloc-dev"
 missing=""
 for p in $need; do

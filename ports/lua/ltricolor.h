@@ -1,0 +1,36 @@
+/*
+ * ltricolor.h: the glue that puts Lua 5.4's heap on tricolor (phase 1).
+ *
+ * Included by the port's patched lgc.h, so every Lua file that uses a
+ * barrier sees it, and by lauxlib.c (luaL_newstate) and lapi.c (lua_gc).
+ * ltricolor.c says what each function does and why it is sound;
+ * docs/lua.md says what changed in Lua.
+ */
+#ifndef LTRICOLOR_H
+#define LTRICOLOR_H
+
+#include <stddef.h>
+#include <tricolor.h>
+
+#include "lua.h"
+
+/* Initialises tricolor once for the process, with the port's options: the
+ * environment prefix LUA_ (LUA_GOGC, LUA_GODEBUG, ...) and, in phase 1,
+ * gcstoptheworld=1 (docs/lua.md says why). Call it on the main thread
+ * before any other thread creates a state; luaL_newstate calls it too. */
+void ltricolor_init(void);
+
+/* A new state whose memory is tricolor's (luaL_newstate's replacement). */
+lua_State *ltricolor_newstate(void);
+
+/* The lua_Alloc the states use. */
+void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* Bytes of the tricolor heap in use (collectgarbage "count"). */
+size_t ltricolor_heapbytes(void);
+
+/* Is a tricolor cycle marking? One relaxed load: what Lua's barrier macros
+ * test instead of its colours, which are never updated. */
+#define ltricolor_marking() (__atomic_load_n(&gc_write_barrier_enabled, __ATOMIC_RELAXED) != 0)
+
+#endif
