@@ -38,6 +38,46 @@ void wbbuf_flush_thread(struct mthread *t, struct gcw *w)
     gcw_dispose(&t->gcw);
 }
 
+void rescan_flush_thread(struct mthread *t, struct gcw *w)
+{
+    struct wbbuf *b = &t->wbbuf;
+    for (size_t i = 0; b->rescan_n > 0 && i < RESCAN_SLOTS; i++) {
+        if (b->rescan[i] != 0) {
+            mark_rescan(b->rescan[i], w);
+            b->rescan[i] = 0;
+            b->rescan_n--;
+        }
+    }
+    while (b->rescan_spill != NULL) {
+        struct workbuf *spill = b->rescan_spill;
+        for (size_t i = 0; i < spill->nobj; i++)
+            mark_rescan(spill->obj[i], w);
+        b->rescan_spill = spill->next;
+        workbuf_put(spill);
+    }
+}
+
+/* Defers the rescan of obj, which is marked, to mark termination. */
+static void rescan_defer(struct wbbuf *b, uintptr_t obj)
+{
+    uintptr_t *slot = &b->rescan[(obj >> 4) % RESCAN_SLOTS];
+    uintptr_t old = *slot;
+    if (old == obj)
+        return;
+    *slot = obj;
+    if (old == 0) {
+        b->rescan_n++;
+        return;
+    }
+    struct workbuf *spill = b->rescan_spill;
+    if (spill == NULL || spill->nobj == WORKBUF_ENTRIES) {
+        spill = workbuf_get();
+        spill->next = b->rescan_spill;
+        b->rescan_spill = spill;
+    }
+    spill->obj[spill->nobj++] = old;
+}
+
 int wbbuf_thread_pending(const struct mthread *t)
 {
     return !(t->wbbuf.n == 0 && t->gcw.wbuf1 == NULL && t->gcw.wbuf2 == NULL);
@@ -91,9 +131,14 @@ void gc_rescan(void *obj)
     if (!barrier_on())
         return;
     struct mthread *t = enter_runtime("gc_rescan");
-    int ok = !barrier_on() || mark_rescan((uintptr_t)obj, &t->gcw);
+    int r = 0;
+    if (barrier_on()) { /* it changes only with the world stopped */
+        r = mark_shade_or_marked((uintptr_t)obj, &t->gcw);
+        if (r == 1)
+            rescan_defer(&t->wbbuf, (uintptr_t)obj);
+    }
     exit_runtime(t);
-    if (!ok)
+    if (r < 0)
         runtime_warn("gc_rescan(%p): not the start of a heap object; ignored", obj);
 }
 

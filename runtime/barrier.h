@@ -25,6 +25,21 @@
  * The ragged barrier before mark termination does it thread by thread, and
  * the termination pause for every thread again.
  *
+ * Deferred rescans. gc_rescan(obj) while marking greys obj if it is still
+ * white (it will be scanned whole, new stores included). If obj is marked
+ * already, grey or black, scanning it again now would let a mutator that
+ * rescans in a loop feed concurrent marking forever (nothing else bounds
+ * it: rescanning allocates nothing, so no assist pays for it); so, as Lua's
+ * collector keeps its "gray again" list for its atomic step, the rescan is
+ * deferred to mark termination: the object goes into the thread's table of
+ * RESCAN_SLOTS entries, direct-mapped by address, where rescanning the same
+ * object again costs nothing, and an entry it evicts goes to the thread's
+ * spill buffers. Mark termination scans them all with the world stopped
+ * (rescan_flush_thread, from gc.c's flush_threads), so the pause pays for
+ * each object rescanned while marking, once per table slot it occupied;
+ * a thread that unregisters hands them to concurrent marking instead.
+ * Only this file and the termination touch the table.
+ *
  * Bulk barriers. gc_memmove shades every aligned word of the destination
  * and of the source before copying (Go's bulkBarrierPreWrite); gc_memclr
  * shades the destination before clearing it.
@@ -67,10 +82,17 @@
 #pragma GCC visibility push(hidden)
 
 #define WBBUF_ENTRIES 512
+#define RESCAN_SLOTS  256
 
+struct workbuf;
 struct wbbuf {
     size_t n;
     uintptr_t ptrs[WBBUF_ENTRIES];
+    /* Deferred rescans (gc_rescan of a marked object): a direct-mapped
+     * table by address, 0 for empty, and the entries it evicted. */
+    size_t rescan_n; /* entries in rescan[] */
+    uintptr_t rescan[RESCAN_SLOTS];
+    struct workbuf *rescan_spill;
 };
 
 struct gcw;
@@ -79,6 +101,10 @@ struct mthread;
  * barrier buffer holds into w and empties it, then gives t's own gcw
  * back to the global lists. w may be &t->gcw. */
 void wbbuf_flush_thread(struct mthread *t, struct gcw *w);
+/* With t stopped for mark termination (or t the caller, unregistering):
+ * scans again, into w, every object t's gc_rescan calls deferred (see
+ * "Deferred rescans" above), and empties the table. */
+void rescan_flush_thread(struct mthread *t, struct gcw *w);
 /* Whether t holds anything wbbuf_flush_thread would hand over. A racy peek
  * while t runs: only for skipping threads that look idle. */
 int wbbuf_thread_pending(const struct mthread *t);

@@ -236,11 +236,14 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
     rec->t_mark = nanotime();
 }
 
-/* Flushes every stopped thread's barrier buffer and private grey objects. */
+/* Flushes every stopped thread's barrier buffer and private grey objects,
+ * and scans again the objects its gc_rescan calls deferred (barrier.h). */
 static void flush_threads(struct gcw *w)
 {
-    for (struct mthread *t = threads_first(); t; t = t->next)
+    for (struct mthread *t = threads_first(); t; t = t->next) {
+        rescan_flush_thread(t, w);
         wbbuf_flush_thread(t, w);
+    }
 }
 
 /* The ragged barrier before mark termination (Go's gcMarkDone): each thread

@@ -193,6 +193,30 @@ void grey_pointer(uintptr_t p, struct gcw *w)
     grey_pointer_inline(p, w);
 }
 
+struct workbuf *workbuf_get(void)
+{
+    return getempty();
+}
+
+void workbuf_put(struct workbuf *b)
+{
+    putempty(b);
+}
+
+int mark_shade_or_marked(uintptr_t obj, struct gcw *w)
+{
+    struct mspan *s = NULL;
+    unsigned idx = 0;
+    if (obj == 0 || find_object(obj, &s, &idx) != obj)
+        return -1;
+    if (!mark_bit_try_set(s->gcmark_bits, idx))
+        return 1;
+    w->bytes_marked += s->elemsize;
+    if (!span_class_noscan(s->spanclass))
+        gcw_put(w, obj);
+    return 0;
+}
+
 int mark_rescan(uintptr_t obj, struct gcw *w)
 {
     struct mspan *s = NULL;

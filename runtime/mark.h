@@ -94,6 +94,15 @@ void mark_shade_batch(const uintptr_t *ptrs, size_t n, struct gcw *w);
  * if white, queued again if black. 0 if obj is not an allocated object's
  * base. */
 int mark_rescan(uintptr_t obj, struct gcw *w);
+/* For gc_rescan while marking: -1 if obj is not the start of a heap
+ * object; 0 if it was unmarked and is now grey (it will be scanned whole);
+ * 1 if it was marked already, grey or black (its rescan is deferred to
+ * mark termination: barrier.h). */
+int mark_shade_or_marked(uintptr_t obj, struct gcw *w);
+/* An empty work buffer off the global list, and back, for buffers that
+ * hold objects outside the grey queue (barrier.c's deferred rescans). */
+struct workbuf *workbuf_get(void);
+void workbuf_put(struct workbuf *b);
 /* Marks a newly allocated object black (allocate-black while marking),
  * counting its bytes into w. */
 void mark_new_object(struct mspan *s, uintptr_t obj, struct gcw *w);

@@ -284,6 +284,7 @@ int thread_unregister(void)
      * cycle may be marking: the buffer's pointers must be shaded). */
     enter_runtime("gc_thread_unregister");
     mcache_release_all(&t->mcache);
+    rescan_flush_thread(t, &t->gcw);
     wbbuf_flush_thread(t, &t->gcw);
     exit_runtime(t);
     /* Wait for the lock stoppable: a stopper may hold it while it waits for

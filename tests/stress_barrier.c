@@ -13,14 +13,18 @@
  * gc_collect calls). Every payload reached is checked; at the end every
  * payload must still be there exactly once. Run under
  * GODEBUG=gccheckmark=1,clobberfree=1: a missed object is either a
- * checkmark abort or a clobbered (0xdeadbeef) payload.
+ * checkmark abort or a clobbered (0xdeadbeef) payload. With "shade" or
+ * "rescan", every store is a plain store followed by gc_shade(value) or
+ * gc_rescan(object), as a runtime with after-the-store barriers makes them.
  *
- *   stress_barrier [seconds]    prints "stress_barrier: N cycles, M moves, 0 errors"
+ *   stress_barrier [seconds [shade|rescan]]
+ *       prints "stress_barrier: N cycles, M moves, 0 errors"
  */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <tricolor.h>
 
@@ -104,6 +108,29 @@ static long count(const struct table *t)
     return n;
 }
 
+/* How heap pointers are stored (argv[2]): through gc_write_ptr, or as a
+ * runtime with an after-the-store barrier does, a plain store followed by
+ * gc_shade of the stored value or gc_rescan of the object written. */
+enum store_mode { STORE_WRITE_PTR, STORE_THEN_SHADE, STORE_THEN_RESCAN };
+static enum store_mode store_mode;
+
+static void store(void *slot, void *value)
+{
+    switch (store_mode) {
+    case STORE_WRITE_PTR:
+        gc_write_ptr(slot, value);
+        break;
+    case STORE_THEN_SHADE:
+        *(void *volatile *)slot = value;
+        gc_shade(value);
+        break;
+    case STORE_THEN_RESCAN:
+        *(void *volatile *)slot = value;
+        gc_rescan(gc_base(slot));
+        break;
+    }
+}
+
 struct worker {
     int index;
     long payloads; /* held at the end */
@@ -116,10 +143,10 @@ static void *mutator(void *arg)
     uint64_t seed = 0x1234567 + (uint64_t)w->index * 7919;
     struct table *t = gc_alloc(sizeof *t);
     for (int b = 0; b < BOXES; b++) {
-        gc_write_ptr(&t->boxes[b], gc_alloc(sizeof(struct box)));
+        store(&t->boxes[b], gc_alloc(sizeof(struct box)));
         for (int s = 0; s < SLOTS; s++)
-            gc_write_ptr(&t->boxes[b]->slot[s],
-                         new_payload(((uint64_t)w->index << 32) | (uint64_t)(b * SLOTS + s)));
+            store(&t->boxes[b]->slot[s],
+                  new_payload(((uint64_t)w->index << 32) | (uint64_t)(b * SLOTS + s)));
     }
     long held = PAYLOADS_PER_THREAD;
     while (!stop) {
@@ -129,19 +156,19 @@ static void *mutator(void *arg)
         struct payload *p = a->slot[i], *q = b->slot[j];
         switch ((r >> 32) % 4) {
         case 0: /* swap two slots */
-            gc_write_ptr(&a->slot[i], q);
-            gc_write_ptr(&b->slot[j], p);
+            store(&a->slot[i], q);
+            store(&b->slot[j], p);
             break;
         case 1: /* hang q's chain under p, if p has room */
             if (p && q && p != q && p->chain == NULL) {
-                gc_write_ptr(&p->chain, q);
-                gc_write_ptr(&b->slot[j], NULL);
+                store(&p->chain, q);
+                store(&b->slot[j], NULL);
             }
             break;
         case 2: /* unhang p's chain into an empty slot */
             if (p && p->chain && q == NULL) {
-                gc_write_ptr(&b->slot[j], p->chain);
-                gc_write_ptr(&p->chain, NULL);
+                store(&b->slot[j], p->chain);
+                store(&p->chain, NULL);
             }
             break;
         case 3: /* post p to the next thread, take what was posted to us */
@@ -150,14 +177,14 @@ static void *mutator(void *arg)
                 int next = (w->index + 1) % THREADS;
                 struct payload *in = mailbox->item[w->index];
                 if (p && mailbox->item[next] == NULL) {
-                    gc_write_ptr(&mailbox->item[next], p);
-                    gc_write_ptr(&a->slot[i], NULL);
+                    store(&mailbox->item[next], p);
+                    store(&a->slot[i], NULL);
                     held -= chain_length(p);
                     p = NULL;
                 }
                 if (in && a->slot[i] == NULL) {
-                    gc_write_ptr(&a->slot[i], in);
-                    gc_write_ptr(&mailbox->item[w->index], NULL);
+                    store(&a->slot[i], in);
+                    store(&mailbox->item[w->index], NULL);
                     held += chain_length(in);
                 }
             }
@@ -191,6 +218,14 @@ static void *mutator(void *arg)
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 10;
+    if (argc > 2 && strcmp(argv[2], "shade") == 0)
+        store_mode = STORE_THEN_SHADE;
+    else if (argc > 2 && strcmp(argv[2], "rescan") == 0)
+        store_mode = STORE_THEN_RESCAN;
+    else if (argc > 2) {
+        fprintf(stderr, "usage: stress_barrier [seconds [shade|rescan]]\n");
+        return 2;
+    }
     if (gc_init(NULL) != 0)
         return 1;
     gc_set_percent(5);
