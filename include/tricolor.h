@@ -154,7 +154,9 @@ static inline void gc_write_ptr(void *slot, void *value);
  * plain store, then gc_shade(value) the value stored, or gc_rescan(obj)
  * to have the whole object scanned again (obj is an object's start). Sound
  * because stacks, globals and registered roots are scanned again at mark
- * termination. One load and a branch while no cycle marks. */
+ * termination. One load and a branch while no cycle marks. A rescan of an
+ * object already marked in the cycle is done in the mark-termination pause
+ * (docs/embedding.md says what that costs). */
 GC_API void gc_shade(void *value);
 GC_API void gc_rescan(void *obj);
 
