@@ -13,8 +13,10 @@
 #ifndef TRICOLOR_TESTS_SUPPORT_H
 #define TRICOLOR_TESTS_SUPPORT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 #include <tricolor.h>
 
@@ -190,6 +192,58 @@ static UNUSED void collector_restore(void)
         collector_percent_saved = 0;
     }
     gc_collect();
+}
+
+/* ---- Work on a thread that exits ----------------------------------------- */
+
+static UNUSED void *on_new_thread_body(void *p)
+{
+    void **job = p;
+    gc_thread_register();
+    ((void (*)(void *))job[0])(job[1]);
+    gc_thread_unregister();
+    return NULL;
+}
+
+/* Runs fn(arg) on a new registered thread and waits for it to exit, so that
+ * nothing fn left in registers or on its stack keeps an object alive. */
+static UNUSED void on_new_thread(void (*fn)(void *), void *arg)
+{
+    pthread_t th;
+    void *job[2] = {(void *)fn, arg};
+    if (pthread_create(&th, NULL, on_new_thread_body, job) != 0)
+        abort();
+    pthread_join(th, NULL);
+}
+
+/* ---- Lists with known contents ------------------------------------------- */
+
+struct list_node {
+    struct list_node *next;
+    uint64_t value;
+};
+
+/* A list of n nodes whose values are seed, seed+1, ... */
+static UNUSED NOINLINE struct list_node *make_list(int n, uint64_t seed)
+{
+    struct list_node *head = NULL;
+    for (int i = n - 1; i >= 0; i--) {
+        struct list_node *x = gc_alloc(sizeof *x);
+        x->value = seed + (uint64_t)i;
+        gc_write_ptr(&x->next, head);
+        head = x;
+    }
+    return head;
+}
+
+/* Does the list hold exactly those n values, in order? */
+static UNUSED NOINLINE int list_intact(const struct list_node *head, int n, uint64_t seed)
+{
+    int i = 0;
+    for (const struct list_node *x = head; x; x = x->next, i++)
+        if (x->value != seed + (uint64_t)i)
+            return 0;
+    return i == n;
 }
 
 #endif

@@ -27,33 +27,6 @@
 #include "support.h"
 #include "threads.h"
 
-struct node {
-    struct node *next;
-    uint64_t value;
-};
-
-/* A list of n nodes whose values are seed, seed+1, ... */
-static NOINLINE struct node *make_list(int n, uint64_t seed)
-{
-    struct node *head = NULL;
-    for (int i = n - 1; i >= 0; i--) {
-        struct node *x = gc_alloc(sizeof *x);
-        x->value = seed + (uint64_t)i;
-        gc_write_ptr(&x->next, head);
-        head = x;
-    }
-    return head;
-}
-
-static NOINLINE int list_intact(const struct node *head, int n, uint64_t seed)
-{
-    int i = 0;
-    for (const struct node *x = head; x; x = x->next, i++)
-        if (x->value != seed + (uint64_t)i)
-            return 0;
-    return i == n;
-}
-
 /* ---- A thread blocked in poll() ------------------------------------------- */
 
 struct blocker {
@@ -66,7 +39,7 @@ static void *blocker_main(void *arg)
 {
     struct blocker *b = arg;
     gc_thread_register();
-    struct node *list = make_list(2000, 7000);
+    struct list_node *list = make_list(2000, 7000);
     gc_enter_blocking();
     b->inside = 1;
     struct pollfd pfd = {.fd = b->pipe[0], .events = POLLIN};
@@ -116,7 +89,7 @@ static void *churn_main(void *arg)
     gc_thread_register();
     int bad = 0;
     for (int round = 0; !stop_churn; round++) {
-        struct node *list = make_list(50, seed + (uint64_t)round);
+        struct list_node *list = make_list(50, seed + (uint64_t)round);
         for (int k = 0; k < 20; k++) {
             gc_enter_blocking();
             gc_leave_blocking();

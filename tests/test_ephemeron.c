@@ -40,25 +40,6 @@
 #define NROOTS 4096
 static void **roots;
 
-/* Runs fn(arg) on a registered thread that then exits, so that nothing
- * fn left in registers or on its stack can keep an object alive. */
-static void *thread_body(void *p)
-{
-    void **job = p;
-    gc_thread_register();
-    ((void (*)(void *))job[0])(job[1]);
-    gc_thread_unregister();
-    return NULL;
-}
-
-static void on_thread(void (*fn)(void *), void *arg)
-{
-    pthread_t th;
-    void *job[2] = {(void *)fn, arg};
-    ck_assert_int_eq(pthread_create(&th, NULL, thread_body, job), 0);
-    pthread_join(th, NULL);
-}
-
 static void setup(void)
 {
     roots = calloc(NROOTS, sizeof *roots);
@@ -116,7 +97,7 @@ static void make_pair(void *p)
 START_TEST(key_dead_clears_both)
 {
     struct made m;
-    on_thread(make_pair, &m);
+    on_new_thread(make_pair, &m);
     collect();
     ck_assert(pair_is(reveal(m.e), m.k, m.v));
     ck_assert(is_live(m.v, VSIZE));
@@ -151,7 +132,7 @@ static void make_pairs(void *p)
 
 START_TEST(value_kept_exactly_while_key_lives)
 {
-    on_thread(make_pairs, NULL);
+    on_new_thread(make_pairs, NULL);
     for (int c = 0; c < NCYCLES; c++) {
         for (int i = 0; i < NPAIRS; i++)
             if (i % NCYCLES == c)
@@ -195,7 +176,7 @@ static void make_chain(void *p)
 
 START_TEST(chain_keeps_its_end)
 {
-    on_thread(make_chain, NULL);
+    on_new_thread(make_chain, NULL);
     for (int c = 0; c < 10; c++) {
         collect();
         for (int i = 0; i < NLINKS; i++) {
@@ -231,7 +212,7 @@ static void make_self_ref(void *p)
 START_TEST(self_referencing_value_does_not_keep_key)
 {
     struct made m;
-    on_thread(make_self_ref, &m);
+    on_new_thread(make_self_ref, &m);
     collect();
     ck_assert(cleared(roots[0]));
     collect();
@@ -256,7 +237,7 @@ START_TEST(dead_ephemeron_keeps_nothing)
     collect();
     size_t before = ephemerons_count();
     struct made m;
-    on_thread(make_dead_ephemeron, &m);
+    on_new_thread(make_dead_ephemeron, &m);
     ck_assert_uint_eq(ephemerons_count(), before + 1);
     collect();
     ck_assert(is_freed(m.e));
@@ -279,7 +260,7 @@ START_TEST(read_while_marking_shades)
     int held = 0, shaded = 0;
     for (int tries = 0; tries < 50 && held < 3; tries++) {
         struct made m;
-        on_thread(make_pair, &m);
+        on_new_thread(make_pair, &m);
         if (!mark_window_open()) {
             gc_collect();
             continue;

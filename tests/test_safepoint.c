@@ -40,32 +40,6 @@
 #include "support.h"
 #include "threads.h"
 
-struct node {
-    struct node *next;
-    uint64_t value;
-};
-
-static NOINLINE struct node *make_list(int n, uint64_t seed)
-{
-    struct node *head = NULL;
-    for (int i = n - 1; i >= 0; i--) {
-        struct node *x = gc_alloc(sizeof *x);
-        x->value = seed + (uint64_t)i;
-        gc_write_ptr(&x->next, head);
-        head = x;
-    }
-    return head;
-}
-
-static NOINLINE int list_intact(const struct node *head, int n, uint64_t seed)
-{
-    int i = 0;
-    for (const struct node *x = head; x; x = x->next, i++)
-        if (x->value != seed + (uint64_t)i)
-            return 0;
-    return i == n;
-}
-
 /* ---- Helpers: waits of the test's own, and a watchdog -------------------- */
 
 /* The main thread waits for its helpers inside a region: a stop that
@@ -148,11 +122,11 @@ static void *spinner_main(void *arg)
 {
     struct spinner *s = arg;
     gc_thread_register();
-    struct node *list = make_list(1000, 4000);
+    struct list_node *list = make_list(1000, 4000);
     s->ready = 1;
     uint64_t sum = 0;
     while (!s->stop) {
-        for (struct node *x = list; x; x = x->next) {
+        for (struct list_node *x = list; x; x = x->next) {
             sum += x->value;
             if (__atomic_load_n(&gc_safepoint_requested, __ATOMIC_RELAXED))
                 s->requests_seen++;
@@ -203,7 +177,7 @@ static void *epoller_main(void *arg)
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[0]};
     epoll_ctl(ep, EPOLL_CTL_ADD, fds[0], &ev);
-    struct node *list = make_list(2000, 9000);
+    struct list_node *list = make_list(2000, 9000);
     gc_enter_blocking();
     e->inside = 1;
     struct epoll_event out;
@@ -254,7 +228,7 @@ static void *allocator_main(void *arg)
     gc_thread_register();
     intptr_t bad = 0;
     for (int round = 0; !stop_allocating; round++) {
-        struct node *list = make_list(200, seed + (uint64_t)round);
+        struct list_node *list = make_list(200, seed + (uint64_t)round);
         bad += !list_intact(list, 200, seed + (uint64_t)round);
     }
     gc_thread_unregister();
@@ -316,7 +290,7 @@ static void *short_lived_main(void *arg)
 {
     (void)arg;
     gc_thread_register();
-    struct node *list = make_list(50, 77);
+    struct list_node *list = make_list(50, 77);
     intptr_t bad = !list_intact(list, 50, 77);
     gc_thread_unregister();
     return (void *)bad;
@@ -353,7 +327,7 @@ static void *forker_main(void *arg)
         waitpid(pid, &status, 0);
         gc_leave_blocking();
         bad += pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-        struct node *list = make_list(100, 55);
+        struct list_node *list = make_list(100, 55);
         bad += !list_intact(list, 100, 55);
     }
     gc_thread_unregister();

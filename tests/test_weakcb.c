@@ -38,24 +38,6 @@
 #define NROOTS 1024
 static void **roots;
 
-static void *thread_body(void *p)
-{
-    void **job = p;
-    gc_thread_register();
-    ((void (*)(void *))job[0])(job[1]);
-    gc_thread_unregister();
-    return NULL;
-}
-
-/* Runs fn(arg) on a registered thread that then exits. */
-static void on_thread(void (*fn)(void *), void *arg)
-{
-    pthread_t th;
-    void *job[2] = {(void *)fn, arg};
-    ck_assert_int_eq(pthread_create(&th, NULL, thread_body, job), 0);
-    pthread_join(th, NULL);
-}
-
 static void setup(void)
 {
     roots = calloc(NROOTS, sizeof *roots);
@@ -161,7 +143,7 @@ START_TEST(weak_table_loses_exactly_its_dead_entries)
 {
     table = calloc(NSLOTS, sizeof *table);
     int h = gc_add_weak_callback(clear_dead, NULL);
-    on_thread(fill_table, NULL);
+    on_new_thread(fill_table, NULL);
     cleared_count = 0;
     collect();
     ck_assert_int_eq(cleared_count, NSLOTS / 2);
@@ -211,7 +193,7 @@ START_TEST(mark_live_keeps_an_object_and_what_it_reaches)
 {
     weak_slot = calloc(1, sizeof *weak_slot);
     int h = gc_add_weak_callback(keep_it, NULL);
-    on_thread(make_x_y, NULL);
+    on_new_thread(make_x_y, NULL);
     for (int c = 0; c < 5; c++) {
         collect();
         ck_assert_msg(is_live_from(hx, OSIZE, 1) && is_live(hy, OSIZE), "lost at cycle %d", c);
@@ -273,7 +255,7 @@ START_TEST(callbacks_repeat_until_nothing_new)
     pair_key = calloc(NPAIRS, sizeof *pair_key);
     pair_value = calloc(NPAIRS, sizeof *pair_value);
     int h = gc_add_weak_callback(ephemeron_logic, NULL);
-    on_thread(make_chain, NULL);
+    on_new_thread(make_chain, NULL);
     for (int c = 0; c < 3; c++) {
         rounds = 0;
         collect();
@@ -315,7 +297,7 @@ START_TEST(is_live_outside_a_cycle)
     ck_assert_int_eq(gc_is_live((char *)p + 8), 1);
     ck_assert_int_eq(gc_is_live(NULL), 0);
     ck_assert_int_eq(gc_is_live(&not_heap), 0);
-    on_thread(make_dead, NULL);
+    on_new_thread(make_dead, NULL);
     ck_assert_int_eq(is_live_hidden(hdead), 1);
     collect();
     ck_assert_int_eq(is_live_hidden(hdead), 0);
