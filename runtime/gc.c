@@ -392,7 +392,14 @@ static void mark_termination(struct cycle_record *rec)
     write_barrier_set(0);
     atomic_store(&cycle_phase, PHASE_OFF);
     assists_wake();
+    /* The background sweeper is not stopped with the world, and a
+     * sweep_one it began before the stop chose its unswept lists by the
+     * old generation: were the generation to advance under it, it could
+     * pop a span just swept in the new one ("swept twice or out of turn").
+     * Let any such call finish first; new ones wait for the unpause. */
+    sweep_pause();
     sweep_next_generation();
+    sweep_unpause();
 
     /* With gcstoptheworld no worker ran: cycle_finish timed the mark. */
     if (!knobs.gcstoptheworld)

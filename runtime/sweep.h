@@ -60,8 +60,10 @@ void sweep_end(void);
 void sweep_finish(void);
 /* Waits until no thread is sweeping. */
 void sweep_wait_idle(void);
-/* Holds the background sweepers off (for a consistent statistics snapshot
- * with the world stopped), and lets them go again. */
+/* Holds the background sweepers off, and lets them go again: with the world
+ * stopped, for a consistent statistics snapshot, and around the advance of
+ * the sweep generation at mark termination (the background sweeper is not
+ * stopped with the world, and picks its lists by the generation). */
 void sweep_pause(void);
 void sweep_unpause(void);
 
