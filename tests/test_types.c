@@ -12,6 +12,8 @@
  *   marking, loses nothing: it is scanned again at mark termination;
  * - a root callback's slot swapped by the mutator between the first pause
  *   and mark termination: the new target is marked in the second pause;
+ * - a span that turns MIXED scans each object by its own type's map, not
+ *   by the per-span mask of its first type;
  * - a type sharing another's entry of the per-thread allocation memo, at
  *   alternating sizes, keeps its own type, size and map; a RESCAN type is
  *   recorded at every allocation (never served from the memo);
@@ -34,6 +36,7 @@
 
 #include "capture.h"
 #include "check_main.h"
+#include "heap.h"
 #include "child.h"
 #include "mark_window.h"
 #include "support.h"
@@ -249,6 +252,37 @@ START_TEST(small_arrays_in_one_mask)
     fill_typed(pair_id, 8 * 16, words, 4, h);
     int live[] = {1, 1, 0, 0};
     check_after(h, live, 4, 20);
+    holder = NULL;
+}
+END_TEST
+
+/* A pair object in a span that also holds quads (MIXED), with a target in
+ * each of its words 0 (mapped) and 1 (not); hidden[0], hidden[1]. */
+static NOINLINE void fill_mixed(uintptr_t *hidden)
+{
+    void **pair = NULL;
+    for (int i = 0; i < 8; i++) {
+        gc_alloc_typed(quad_id, 32);
+        void **p = gc_alloc_typed(pair_id, 32);
+        if (span_of_heap((uintptr_t)p)->type_id == SPAN_TYPE_MIXED)
+            pair = p;
+    }
+    ck_assert_msg(pair != NULL, "no pair object landed in a MIXED span");
+    holder = pair;
+    for (int i = 0; i < 2; i++) {
+        hidden[i] = new_hidden(OBJ_BYTES, 1);
+        gc_write_ptr(&pair[i], reveal(hidden[i]));
+    }
+}
+
+START_TEST(mixed_span_per_object_map)
+{
+    /* A span that turns MIXED must not keep scanning with its first
+     * type's mask (quad's word 1): each object goes by its own type. */
+    uintptr_t h[2];
+    fill_mixed(h);
+    int live[] = {1, 0};
+    check_after(h, live, 2, 20);
     holder = NULL;
 }
 END_TEST
@@ -550,6 +584,7 @@ static Suite *types_suite(void)
     tcase_add_test(tc, long_maps);
     tcase_add_test(tc, small_arrays_in_one_mask);
     tcase_add_test(tc, memo_entry_shared);
+    tcase_add_test(tc, mixed_span_per_object_map);
     tcase_add_test(tc, type_of_realloc_walk);
     tcase_add_test(tc, register_misuse);
     tcase_add_test(tc, rescan_without_barriers);
