@@ -16,6 +16,8 @@ void mcache_init(struct mcache *c)
 {
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
         c->alloc[i] = c->typed[i] = &empty_mspan;
+    for (unsigned i = 0; i < TYPED_MEMO_ENTRIES; i++)
+        c->typed_memo[i] = (struct typed_memo){.type = i + 1}; /* empty (cache.h) */
     mprof_cache_init(&c->prof);
 }
 

@@ -21,12 +21,29 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
+/* One entry of a thread's typed-allocation memo (malloc.c): a type id and
+ * a size that gc_alloc_typed has already checked, and their span class
+ * (size class and noscan bit). Entry i is looked at only for type ids
+ * equal to i modulo TYPED_MEMO_ENTRIES, so an empty one holds type i + 1,
+ * which no such id matches (0 would: gc_alloc_typed(0, 0)). Only types
+ * without GC_TYPE_RESCAN and small sizes are entered, so a hit needs
+ * neither the registry, nor the size check, nor the flag test. The facts
+ * an entry states never change (types are never changed or removed), so
+ * entries are never invalidated, only replaced. */
+struct typed_memo {
+    uint32_t type;
+    uint32_t spc;
+    size_t size;
+};
+#define TYPED_MEMO_ENTRIES 16 /* direct-mapped by type id: a power of two */
+
 struct mcache {
     struct mspan *alloc[NUM_SPAN_CLASSES];
     /* Spans for typed allocation (gc_alloc_typed), from the same central
      * lists: each holds one type, or is MIXED (types.h), never an untyped
      * uniform span once used; alloc[] spans are untyped or MIXED. */
     struct mspan *typed[NUM_SPAN_CLASSES];
+    struct typed_memo typed_memo[TYPED_MEMO_ENTRIES];
     /* The heap profiler's countdowns, which may hold some of the cached
      * spans' free slots out of their alloc_cache (mprof.h). */
     struct mprof_cache prof;

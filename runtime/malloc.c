@@ -164,6 +164,7 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
     if (s == NULL)
         out_of_memory(size);
     after_span_alloc(&ha);
+    s->typed_scan_mask = 0;      /* larger than any mask covers (span.h) */
     s->type_id = (uint16_t)type; /* before any marker can see the object */
     s->freeindex = 1;
     s->alloc_count = 1;
@@ -271,14 +272,12 @@ next_free_typed(struct mthread *t, unsigned spc, uint32_t type, struct mspan **s
     return s->base + (uintptr_t)idx * s->elemsize;
 }
 
-/* mallocgc for a typed object. The fast path is mallocgc's, taken when the
- * thread's typed span for the class holds exactly this type. Not sampled
- * by the heap profiler. */
-static inline void *mallocgc_typed(struct mthread *t, size_t size, int noscan, uint32_t type)
+/* mallocgc for a typed object of span class spc. The fast path is
+ * mallocgc's, taken when the thread's typed span for the class holds
+ * exactly this type. Not sampled by the heap profiler. */
+static inline __attribute__((always_inline)) void *mallocgc_typed(struct mthread *t, unsigned spc,
+                                                                  uint32_t type, size_t size)
 {
-    if (__builtin_expect(size > MAX_SMALL_SIZE, 0))
-        return alloc_large(t, size, noscan, type);
-    unsigned spc = make_span_class(size_to_class(size), noscan);
     struct mspan *s = t->mcache.typed[spc];
     uintptr_t p = 0;
     if (__builtin_expect(s->type_id == type, 1))
@@ -307,17 +306,42 @@ static __attribute__((noinline, cold, noreturn)) void typed_misuse(const char *c
     fatal("%s(%u, %zu): misuse", call, type, size);
 }
 
-void *gc_alloc_typed(uint32_t type, size_t size)
+/* gc_alloc_typed when the thread's memo does not know (type, size): the
+ * checks, the memo entry (small sizes of types without RESCAN), a large
+ * object, or a RESCAN object recorded in the rescan set. */
+static __attribute__((noinline)) void *alloc_typed_slow(struct mthread *t, uint32_t type,
+                                                        size_t size)
 {
     const struct type_info *ti = types_lookup(type);
     if (__builtin_expect(ti == NULL || !types_size_ok(ti, size), 0))
         typed_misuse("gc_alloc_typed", type, size);
-    struct mthread *t = enter_runtime("gc_alloc_typed");
-    /* Two copies of the fast path, each with its span class constant. */
-    void *p = __builtin_expect(ti->noscan, 0) ? mallocgc_typed(t, size, 1, type)
-                                              : mallocgc_typed(t, size, 0, type);
-    if (__builtin_expect(ti->flags & TYPE_FLAG_RESCAN, 0))
+    void *p;
+    if (size > MAX_SMALL_SIZE) {
+        p = alloc_large(t, size, ti->noscan, type);
+    } else {
+        unsigned spc = make_span_class(size_to_class(size), ti->noscan);
+        if (!(ti->flags & TYPE_FLAG_RESCAN))
+            t->mcache.typed_memo[type % TYPED_MEMO_ENTRIES] =
+                (struct typed_memo){.type = type, .spc = spc, .size = size};
+        p = mallocgc_typed(t, spc, type, size);
+    }
+    if (ti->flags & TYPE_FLAG_RESCAN)
         types_rescan_add((uintptr_t)p);
+    return p;
+}
+
+/* The fast path is one lookup in the thread's memo (cache.h), then
+ * mallocgc's: fewer instructions than gc_alloc, which computes the size
+ * class. */
+void *gc_alloc_typed(uint32_t type, size_t size)
+{
+    struct mthread *t = enter_runtime("gc_alloc_typed");
+    const struct typed_memo *m = &t->mcache.typed_memo[type % TYPED_MEMO_ENTRIES];
+    void *p;
+    if (__builtin_expect(m->type == type && m->size == size, 1))
+        p = mallocgc_typed(t, m->spc, type, size);
+    else
+        p = alloc_typed_slow(t, type, size);
     exit_runtime(t);
     return p;
 }

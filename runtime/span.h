@@ -73,6 +73,12 @@ struct mspan {
      * span's owner (release), read by markers (acquire). */
     uint16_t type_id;
     uint64_t alloc_cache;
+    /* A uniformly typed span whose objects are at most 64 words, of a
+     * ptrmap type: bit i set iff word i of every object is a pointer slot
+     * (whole elements only); 0 otherwise (untyped, MIXED, a trace type,
+     * larger objects). Written by the owner before its type_id (types.h),
+     * read by markers after it: scan_object's typed fast path. */
+    uint64_t typed_scan_mask;
     AO_t *alloc_bits;
     AO_t *gcmark_bits;
     AO_t *checkmark_bits; /* only with GODEBUG=gccheckmark=1 */

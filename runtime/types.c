@@ -130,6 +130,21 @@ static uint16_t *side_alloc(void)
     return p;
 }
 
+/* The typed_scan_mask of a span of s's size class uniformly of type t
+ * (span.h): the type's map repeated over the whole elements that fit in
+ * one object, when an object is at most 64 words; else 0. */
+static uint64_t span_scan_mask(const struct mspan *s, uint32_t t)
+{
+    const struct type_info *ti = types_lookup(t);
+    size_t nwords = s->elemsize / sizeof(uintptr_t);
+    if (ti == NULL || !ti->small_fast || s->elemsize > OBJECT_SCAN_MASK_BYTES)
+        return 0;
+    uint64_t m = 0;
+    for (size_t e = 0; e + ti->ptrmap_words <= nwords; e += ti->ptrmap_words)
+        m |= ti->mask << e; /* e <= 63: e + ptrmap_words <= nwords <= 64 */
+    return m;
+}
+
 void span_types_adopt(struct mspan *s, uint32_t t)
 {
     uint32_t old = s->type_id;
@@ -137,10 +152,16 @@ void span_types_adopt(struct mspan *s, uint32_t t)
         return;
     if (s->alloc_count == 0) {
         /* No object: a uniform type outright (a side array it may keep
-         * is refilled if it becomes MIXED again). */
+         * is refilled if it becomes MIXED again). No marker looks at the
+         * span's mask now, as none has an object of it to scan. */
+        __atomic_store_n(&s->typed_scan_mask, t ? span_scan_mask(s, t) : 0, __ATOMIC_RELAXED);
         __atomic_store_n(&s->type_id, (uint16_t)t, __ATOMIC_RELEASE);
         return;
     }
+    /* Becoming MIXED: the mask goes first, so a marker that reads MIXED
+     * reads 0 (and one that still reads the old type may read either the
+     * old mask or 0, both right for it: 0 only sends it the slow way). */
+    __atomic_store_n(&s->typed_scan_mask, 0, __ATOMIC_RELAXED);
     if (s->obj_types == NULL)
         s->obj_types = side_alloc();
     for (unsigned i = 0; i < s->nelems; i++)
@@ -160,6 +181,7 @@ void span_types_release(struct mspan *s)
     void *p = s->obj_types;
     s->obj_types = NULL;
     s->type_id = 0;
+    s->typed_scan_mask = 0;
     if (p == NULL)
         return;
     rlock_acquire(&types_lock);

@@ -21,6 +21,11 @@
  *
  * So the marker finds an object's type with one load from the span it has
  * already looked up, and a conservative object costs it one more compare.
+ * A uniform span of a ptrmap type with objects of at most 64 words also
+ * carries its objects' pointer words as one 64-bit mask (typed_scan_mask,
+ * set by span_types_adopt with the type, cleared before MIXED is
+ * published), so scanning such an object reads no type_info at all: a
+ * loop over the mask's set bits (mark.c, scan_object).
  *
  * Who changes a span's type: only the thread that owns the span (cached
  * it, or swept it), when it takes the span for allocation of one kind:
@@ -64,6 +69,9 @@ struct gcw;
 #define MAX_PTRMAP_WORDS ((size_t)1 << 20)
 #define SPAN_TYPE_MIXED  0xffffu
 #define TYPE_FLAG_RESCAN 1u
+/* Objects up to this size of a span uniformly of a ptrmap type whose
+ * period is at most 64 words get a typed_scan_mask (span.h). */
+#define OBJECT_SCAN_MASK_BYTES (64 * sizeof(uintptr_t))
 
 struct type_info {
     /* size % (ptrmap_words * 8) == 0, without a divide: the period is

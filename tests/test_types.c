@@ -12,7 +12,12 @@
  *   marking, loses nothing: it is scanned again at mark termination;
  * - a root callback's slot swapped by the mutator between the first pause
  *   and mark termination: the new target is marked in the second pause;
- * - misuse (an unknown type id, a size that is not a multiple of the map's
+ * - a span that turns MIXED scans each object by its own type's map, not
+ *   by the per-span mask of its first type;
+ * - a type sharing another's entry of the per-thread allocation memo, at
+ *   alternating sizes, keeps its own type, size and map; a RESCAN type is
+ *   recorded at every allocation (never served from the memo);
+ * - misuse (an unknown type id, type 0 of size 0, a size that is not a multiple of the map's
  *   period, a trace function visiting outside its object) aborts with a
  *   message naming the call or the type, in a child process.
  *
@@ -31,6 +36,7 @@
 
 #include "capture.h"
 #include "check_main.h"
+#include "heap.h"
 #include "child.h"
 #include "mark_window.h"
 #include "support.h"
@@ -237,6 +243,87 @@ START_TEST(type_of_realloc_walk)
 }
 END_TEST
 
+START_TEST(small_arrays_in_one_mask)
+{
+    /* 8 pairs (128 bytes): a span's typed_scan_mask repeats the map 8
+     * times; elements 0's and 7's pointer words, and their other words. */
+    size_t words[] = {0, 14, 1, 15};
+    uintptr_t h[4];
+    fill_typed(pair_id, 8 * 16, words, 4, h);
+    int live[] = {1, 1, 0, 0};
+    check_after(h, live, 4, 20);
+    holder = NULL;
+}
+END_TEST
+
+/* A pair object in a span that also holds quads (MIXED), with a target in
+ * each of its words 0 (mapped) and 1 (not); hidden[0], hidden[1]. */
+static NOINLINE void fill_mixed(uintptr_t *hidden)
+{
+    void **pair = NULL;
+    for (int i = 0; i < 8; i++) {
+        gc_alloc_typed(quad_id, 32);
+        void **p = gc_alloc_typed(pair_id, 32);
+        if (span_of_heap((uintptr_t)p)->type_id == SPAN_TYPE_MIXED)
+            pair = p;
+    }
+    ck_assert_msg(pair != NULL, "no pair object landed in a MIXED span");
+    holder = pair;
+    for (int i = 0; i < 2; i++) {
+        hidden[i] = new_hidden(OBJ_BYTES, 1);
+        gc_write_ptr(&pair[i], reveal(hidden[i]));
+    }
+}
+
+START_TEST(mixed_span_per_object_map)
+{
+    /* A span that turns MIXED must not keep scanning with its first
+     * type's mask (quad's word 1): each object goes by its own type. */
+    uintptr_t h[2];
+    fill_mixed(h);
+    int live[] = {1, 0};
+    check_after(h, live, 2, 20);
+    holder = NULL;
+}
+END_TEST
+
+/* Two-word type, word 1 a pointer: quad's twin in the allocation memo. */
+static const uint64_t second_map[] = {0x2};
+static const gc_type second_type = {.name = "second", .ptrmap = second_map, .ptrmap_words = 2};
+
+START_TEST(memo_entry_shared)
+{
+    /* gc_alloc_typed remembers (type, size) per thread in 16 entries by
+     * type id: a type whose id shares quad's entry, alternating with it at
+     * several sizes, must get its own type, size and map each time. */
+    uint32_t twin = 0;
+    for (int i = 0; i < 16 && (twin == 0 || twin % 16 != quad_id % 16); i++)
+        twin = gc_register_type(&second_type);
+    ck_assert_uint_eq(twin % 16, quad_id % 16);
+    static const size_t sizes[] = {32, 64, 32, 96, 32};
+    for (int i = 0; i < 5; i++) {
+        void *a = gc_alloc_typed(quad_id, sizes[i]);
+        void *b = gc_alloc_typed(twin, sizes[4 - i] / 2);
+        ck_assert_uint_eq(gc_type_of(a), quad_id);
+        ck_assert_uint_eq(gc_type_of(b), twin);
+        ck_assert_uint_ge(gc_size(a), sizes[i]);
+        ck_assert_uint_ge(gc_size(b), sizes[4 - i] / 2);
+    }
+    size_t words[] = {1, 0};
+    uintptr_t h[2];
+    fill_typed(twin, 16, words, 2, h);
+    int live[] = {1, 0};
+    check_after(h, live, 2, 20);
+    holder = NULL;
+    /* A RESCAN type is never remembered: each object enters the set. */
+    size_t before = types_rescan_count();
+    holder = gc_alloc_typed(vmstack_id, 64);
+    holder = gc_alloc_typed(vmstack_id, 64);
+    ck_assert_uint_eq(types_rescan_count(), before + 2);
+    holder = NULL;
+}
+END_TEST
+
 START_TEST(register_misuse)
 {
     capture_begin();
@@ -406,6 +493,14 @@ static int child_unknown_type(void)
     return 0;
 }
 
+/* Type 0 of size 0: an empty memo entry must not look like it. */
+static int child_type_zero(void)
+{
+    gc_init(NULL);
+    gc_alloc_typed(0, 0);
+    return 0;
+}
+
 static int child_bad_size(void)
 {
     gc_init(NULL);
@@ -432,6 +527,7 @@ static const struct {
     int (*fn)(void);
 } children[] = {
     {"unknown_type", child_unknown_type},
+    {"type_zero", child_type_zero},
     {"bad_size", child_bad_size},
     {"visit_outside", child_visit_outside},
 };
@@ -458,6 +554,12 @@ START_TEST(misuse_unknown_type)
 }
 END_TEST
 
+START_TEST(misuse_type_zero)
+{
+    expect_abort("type_zero", "gc_alloc_typed(0, 0)", "not a registered type");
+}
+END_TEST
+
 START_TEST(misuse_bad_size)
 {
     expect_abort("bad_size", "gc_alloc_typed", "not a multiple of type quad's 32 bytes");
@@ -480,11 +582,15 @@ static Suite *types_suite(void)
     tcase_add_test(tc, arrays_repeat_the_map);
     tcase_add_test(tc, large_arrays_in_oblets);
     tcase_add_test(tc, long_maps);
+    tcase_add_test(tc, small_arrays_in_one_mask);
+    tcase_add_test(tc, memo_entry_shared);
+    tcase_add_test(tc, mixed_span_per_object_map);
     tcase_add_test(tc, type_of_realloc_walk);
     tcase_add_test(tc, register_misuse);
     tcase_add_test(tc, rescan_without_barriers);
     tcase_add_test(tc, root_callback_swap);
     tcase_add_test(tc, misuse_unknown_type);
+    tcase_add_test(tc, misuse_type_zero);
     tcase_add_test(tc, misuse_bad_size);
     tcase_add_test(tc, misuse_visit_outside);
     tcase_set_timeout(tc, 120);
