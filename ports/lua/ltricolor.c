@@ -706,18 +706,17 @@ void luaC_changemode(lua_State *L, int newmode)
     G(L)->gckind = cast_byte(newmode);
 }
 
-/* lua_close: the queued __gc run, then every object still marked for
- * finalization, newest first. Nothing is freed here: once the main block
- * is freed, the rest is unreachable. */
+/* lua_close: every object still marked for finalization joins the end of
+ * the queue, newest first (as Lua's separatetobefnz(g, 1)), before any
+ * __gc runs: the queue is strong, so none of them can be freed by a
+ * collection that a __gc starts. Then the whole queue runs. Nothing is
+ * freed here: once the main block is freed, the rest is unreachable. */
 void luaC_freeallobjects(lua_State *L)
 {
     global_State *g = G(L);
     struct ltc_state *s = state_of(L);
     g->gcstp = GCSTPCLS; /* no object is marked for finalization after this */
+    while (s->fin.n > 0) /* capacity reserved at registration */
+        s->tobefnz.v[s->tobefnz.n++] = s->fin.v[--s->fin.n];
     run_finalizers(L, SIZE_MAX);
-    while (s->fin.n > 0) {
-        GCObject *o = s->fin.v[--s->fin.n];
-        resetbit(o->marked, FINALIZEDBIT);
-        finalize(L, o);
-    }
 }
