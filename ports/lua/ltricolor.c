@@ -1,63 +1,111 @@
 /*
  * ltricolor.c: Lua 5.4's memory and collector interface (lgc.h) on tricolor,
- * phase 1.
+ * phase 2, first step: weak tables, __gc during collections and the string
+ * table, with the mark still stopping the world.
  *
  * The port compiles every Lua file but lgc.c; this file implements lgc.h's
  * functions instead, so Lua's own collector does not exist in the binary.
  * What each piece does:
  *
  *   - Memory. Every Lua object and every vector Lua allocates (table parts,
- *     stacks, prototypes' arrays, the string table) comes from gc_alloc
- *     through ltricolor_alloc, a lua_Alloc, and is scanned conservatively;
- *     long strings, which hold no pointer, come from gc_alloc_noscan. Lua's
- *     frees are ignored: the block dies when nothing points to it, and Lua
- *     never touches a block after freeing it. Reallocation is gc_realloc.
- *     The one exception is the block holding the main lua_State and the
- *     global_State: malloc'd and registered with gc_add_roots, so the
- *     registry, the metatables, the string table and the main thread are
- *     roots without relying on the host keeping its lua_State pointer in
- *     scanned memory. It is freed, and unregistered, by lua_close.
+ *     stacks, prototypes' arrays) comes from gc_alloc through
+ *     ltricolor_alloc, a lua_Alloc, and is scanned conservatively. Strings
+ *     (short and long) come from gc_alloc_noscan: their one pointer, a short
+ *     string's hnext, is the string table's link, which must not keep the
+ *     next string alive. Lua's frees are ignored: the block dies when
+ *     nothing points to it, and Lua never touches a block after freeing it.
+ *     Reallocation is gc_realloc (same kind). The one exception is the block
+ *     holding the main lua_State and the global_State: malloc'd and
+ *     registered with gc_add_roots, so the registry, the metatables and the
+ *     main thread are roots without relying on the host keeping its
+ *     lua_State pointer in scanned memory. It is freed, and unregistered,
+ *     by lua_close.
  *
  *   - No object list. Lua links every object on g->allgc (through
  *     GCObject.next) so that its sweep can find them; that list would keep
  *     every object alive here, so luaC_newobj links nothing (lstate.c's
- *     lua_newthread is patched alike). What stays on lists are objects that
- *     must stay anyway: luaC_fix's (reserved words, metamethod names) on
- *     g->fixedgc, and objects given a __gc metamethod on g->finobj.
+ *     lua_newthread is patched alike). Only luaC_fix's objects (reserved
+ *     words, metamethod names: strings) stay on g->fixedgc; since strings
+ *     are noscan, the weak callback marks that list's members each cycle.
  *
- *   - Finalizers, phase 1: an object given a __gc metamethod is put on
- *     g->finobj, which keeps it (and what it reaches) alive until lua_close;
- *     lua_close calls the __gc of each, newest first, as Lua does at close.
- *     No __gc runs before lua_close. Phase 2 (README.md) finds finalizable
- *     objects that died with a weak callback instead.
+ *   - Weakness without tracing. What must be weak is kept out of scanned
+ *     memory, and a weak callback (gc_add_weak_callback, one per state,
+ *     called at mark termination with the world stopped) decides it:
+ *       * the string table's bucket array is noscan (converted once after
+ *         lua_newstate; gc_realloc keeps the kind), so the table holds no
+ *         string; phase 1 unlinks every short string not marked;
+ *       * a table whose metatable has __mode when setmetatable gives it one
+ *         (luaC_checkfinalizer) is registered in the state's weak list (a
+ *         malloc'd array, not scanned) and its node and array parts become
+ *         noscan blocks (again after each resize: 05-ltable-weakparts);
+ *         the callback marks their strong halves with gc_mark_live and
+ *         clears the dead weak entries, reading the mode anew each cycle;
+ *       * objects marked for finalization are kept in a malloc'd array
+ *         (oldest first), not on g->finobj, so they are not reachable
+ *         through it.
+ *     The callback's phase 0 (before the kit's finalizers), in order: marks
+ *     the fixed strings and the objects waiting for their __gc (a strong
+ *     list), marks the strong halves of every live weak table and the
+ *     values of live keys of ephemeron tables, in rounds until a round
+ *     marks nothing (gc_mark_live marks transitively, so chains of keys
+ *     take one round each); clears weak values that are not live (before
+ *     resurrection, as Lua); moves every object of the finalization list
+ *     that is not live to the to-be-finalized queue (all of them before any
+ *     is marked: unordered, so a chain or a cycle of finalizable objects is
+ *     finalized in one cycle; newest first, Lua's order), then resurrects
+ *     them with gc_mark_live and runs the rounds again. Phase 1 (after
+ *     resurrection): clears weak keys that are not live, weak values that
+ *     are not live (those reached only through resurrected objects), gives
+ *     dead keys of emptied entries the dead-key tag (so that a lookup never
+ *     reads a freed key), forgets dead weak tables, and unlinks dead short
+ *     strings. Strings are values here (Lua's manual, 2.5.4): they are
+ *     marked in weak tables, never cleared from them.
  *
- *   - Weak tables and the string table are strong in phase 1: tricolor scans
- *     them as any memory, so weak entries are never cleared and interned
- *     strings never freed. Phase 2 clears them in weak callbacks.
+ *   - Where Lua's structures are read and cleared. The port runs tricolor
+ *     with cooperative stops: a registered thread stops only inside a gc_*
+ *     call (an allocation: where Lua's own emergency collection may clear
+ *     weak tables and the string table too, so every structure is
+ *     consistent there) or at the gc_safepoint poll that 06-lvm-safepoint
+ *     adds to every instruction fetch (between instructions, where a hook
+ *     may run a full collection). The port's own lists are changed by the
+ *     owning thread only between gc_* calls, so the callback never sees
+ *     them half-updated. One state per thread, as Lua requires.
+ *
+ *   - Running __gc. Never in the callback, never inside an allocation: the
+ *     callback only queues and makes Lua's debt positive, so the owning
+ *     thread's next luaC_checkGC calls luaC_step, which runs a few (as
+ *     Lua's GCTM does during a step); luaC_fullgc (collectgarbage
+ *     "collect") runs them all before returning, as Lua's does, and
+ *     lua_close runs the queue and then every object still marked. Each
+ *     runs once: an object left the finalization list when it was queued,
+ *     and goes back only if setmetatable is called on it again after its
+ *     __gc ran (FINALIZEDBIT is reset then, as Lua does). Errors become
+ *     warnings.
  *
  *   - Barriers. Lua calls luaC_barrier after storing a value into an object
  *     and luaC_barrierback after storing into a table; lgc.h's macros now
  *     call them whenever a tricolor cycle is marking (ltricolor_marking),
  *     and they become gc_shade(value) and gc_rescan of the table and of its
- *     two parts (its hash part and its array are separate blocks here).
- *     In phase 1 tricolor runs with gcstoptheworld=1, so no mutator runs
+ *     two parts. tricolor runs with gcstoptheworld=1, so no mutator runs
  *     while marking and the barriers never fire: Lua's unbarriered stores
  *     (VM stacks, and the initialising stores into new objects, which Lua
  *     allocates white but tricolor allocates black) are then harmless.
- *     docs/lua.md, "Why the mark stops the world in phase 1", has the
- *     counter-example that rules out concurrent marking before phase 2.
+ *     docs/lua.md, "Why the mark stops the world", has the counter-example
+ *     that rules out concurrent marking before typed objects and rescans.
  *
- *   - Collection. luaC_step never collects: it only pushes Lua's debt back
- *     so that it is called about once per LTC_STEP_BYTES allocated (phase
- *     2 runs queued finalizers there, an allocation-safe point); tricolor's
+ *   - Collection. luaC_step never collects: it runs queued finalizers,
+ *     shrinks the string table, and pushes Lua's debt back; tricolor's
  *     pacer (GOGC) starts cycles on its own. luaC_fullgc, collectgarbage
- *     "collect", is gc_collect().
+ *     "collect", clears the thread's stack above its top (as Lua's atomic
+ *     phase does, so stale slots keep nothing), runs gc_collect(), shrinks
+ *     the string table and runs every queued __gc.
  */
 #include "ltricolor.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ldo.h"
 #include "lgc.h"
@@ -69,15 +117,68 @@
 
 /* Lua's debt is reset to minus this at every luaC_step. */
 #define LTC_STEP_BYTES ((l_mem)1 << 20)
+/* __gc calls per luaC_step, as Lua's GCFINMAX. */
+#define LTC_FIN_PER_STEP 10
 
-/* A state's allocator data: where its main block is, so that lua_close's
- * free of it can be told from the frees that are ignored. Owned by the
- * state; freed with its main block. */
+/* A table in the state's weak list: its parts are noscan. One of Lua's age
+ * bits, which only lgc.c (not compiled) uses. */
+#define LTC_WEAKTABLE 1u
+
+/* A growable malloc'd array of objects: never scanned by tricolor. */
+struct objvec {
+    GCObject **v;
+    size_t n, cap;
+};
+
+/* A state's allocator data and the port's per-state lists. Owned by the
+ * state (g->ud); freed with its main block. The lists are changed by the
+ * state's thread between gc_* calls and by the weak callback while that
+ * thread is stopped (inside a gc_* call or at a gc_safepoint poll, with
+ * cooperative stops), never both at once. */
 struct ltc_state {
     void *main_block; /* the LG block (lua_State + global_State), malloc'd */
     size_t main_size;
-    int creating; /* lua_newstate is running: its LUA_TTHREAD block is main */
+    int creating;       /* lua_newstate is running: its LUA_TTHREAD block is main */
+    global_State *g;    /* set once lua_newstate returned: the callback works */
+    int weakcb;         /* gc_add_weak_callback's handle */
+    struct objvec weak; /* tables registered as weak (LTC_WEAKTABLE) */
+    struct objvec fin;  /* marked for finalization, oldest first */
+    /* Found dead, waiting for __gc: v[head..n), in the order to run them.
+     * Capacity is kept >= n + fin.n, so the callback never allocates. */
+    struct objvec tobefnz;
+    size_t tbf_head;
 };
+
+static struct ltc_state *state_of(lua_State *L)
+{
+    return G(L)->ud;
+}
+
+static int objvec_reserve(struct objvec *a, size_t need)
+{
+    if (need <= a->cap)
+        return 0;
+    size_t cap = a->cap ? a->cap : 16;
+    while (cap < need)
+        cap *= 2;
+    /* A new array published whole: no gc_* call in between (see above). */
+    GCObject **v = malloc(cap * sizeof *v);
+    if (v == NULL)
+        return -1;
+    if (a->n)
+        memcpy(v, a->v, a->n * sizeof *v);
+    free(a->v);
+    a->v = v;
+    a->cap = cap;
+    return 0;
+}
+
+static void objvec_push(lua_State *L, struct objvec *a, GCObject *o)
+{
+    if (objvec_reserve(a, a->n + 1) != 0)
+        luaD_throw(L, LUA_ERRMEM);
+    a->v[a->n++] = o;
+}
 
 /* ---- Initialisation ------------------------------------------------------ */
 
@@ -87,8 +188,10 @@ static void init_tricolor(void)
 {
     gc_options opts = {
         .env_prefix = "LUA_",
-        /* Phase 1: the mark runs with the world stopped (see the top). */
+        /* The mark runs with the world stopped (see the top). */
         .godebug = "gcstoptheworld=1",
+        /* Threads stop only at gc_* calls and gc_safepoint polls. */
+        .cooperative = 1,
     };
     if (gc_init(&opts) != 0) {
         fprintf(stderr, "ltricolor_init: gc_init failed\n");
@@ -101,6 +204,8 @@ void ltricolor_init(void)
     pthread_once(&init_once, init_tricolor);
 }
 
+static void weak_callback(int phase, void *data);
+
 lua_State *ltricolor_newstate(void)
 {
     ltricolor_init();
@@ -108,32 +213,58 @@ lua_State *ltricolor_newstate(void)
     if (s == NULL)
         return NULL;
     s->creating = 1;
+    s->weakcb = -1;
     lua_State *L = lua_newstate(ltricolor_alloc, s);
-    if (L == NULL)
+    if (L == NULL) {
         free(s);
+        return NULL;
+    }
+    s->weakcb = gc_add_weak_callback(weak_callback, s);
+    if (s->weakcb < 0) {
+        lua_close(L);
+        return NULL;
+    }
+    /* From here the callback marks the fixed strings and sweeps the string
+     * table; until the bucket array below is noscan it finds every string
+     * marked through it, so nothing is unlinked early. */
+    s->g = G(L);
+    stringtable *tb = &s->g->strt;
+    size_t bytes = (size_t)tb->size * sizeof(TString *);
+    TString **hash = gc_alloc_noscan(bytes);
+    memcpy(hash, tb->hash, bytes);
+    tb->hash = hash;
     return L;
 }
 
 /* ---- Memory -------------------------------------------------------------- */
-
-/* The largest short string's block: a TString of tag LUA_TSTRING and a
- * larger size is a long string, whose only non-byte fields are its length
- * and a next link that stays NULL (no list holds strings), so it is noscan. */
-#define SHORT_STRING_MAX_BLOCK (offsetof(TString, contents) + LUAI_MAXSHORTLEN + 1)
 
 void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct ltc_state *s = ud;
     if (nsize == 0) {
         if (ptr != NULL && ptr == s->main_block) { /* lua_close */
+            if (s->weakcb >= 0)
+                gc_remove_weak_callback(s->weakcb);
             gc_remove_roots(ptr, (char *)ptr + s->main_size);
             free(ptr);
+            free(s->weak.v);
+            free(s->fin.v);
+            free(s->tobefnz.v);
             free(s);
         }
         return NULL; /* any other block: the collector frees it when unreachable */
     }
-    if (ptr != NULL)
+    if (ptr != NULL) {
+        /* The string table shrinking (luaS_resize): a smaller noscan block,
+         * so that the memory comes back (gc_realloc keeps a block that is
+         * big enough). The buckets past nsize are empty by now. */
+        if (s->g != NULL && ptr == s->g->strt.hash && nsize < osize / 2) {
+            void *q = gc_alloc_noscan(nsize);
+            memcpy(q, ptr, nsize);
+            return q;
+        }
         return gc_realloc(ptr, nsize);
+    }
     /* A new block: osize is the object's tag (LUA_T*), or 0 for a vector. */
     if (s->creating && osize == LUA_TTHREAD) {
         s->creating = 0;
@@ -145,7 +276,7 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         gc_add_roots(block, (char *)block + nsize);
         return block;
     }
-    if (osize == LUA_TSTRING && nsize > SHORT_STRING_MAX_BLOCK)
+    if (osize == LUA_TSTRING) /* short or long: no pointer to follow */
         return gc_alloc_noscan(nsize);
     return gc_alloc(nsize);
 }
@@ -155,6 +286,229 @@ size_t ltricolor_heapbytes(void)
     gc_memstats ms;
     gc_read_memstats(&ms);
     return (size_t)ms.heap_alloc;
+}
+
+/* ---- Weak tables: noscan parts ----------------------------------------------- */
+
+/* Copies t's parts into noscan blocks. Each gc_alloc_noscan may run a
+ * cycle; t is registered before, so the callback handles it whichever
+ * parts (scanned or not) it finds. */
+static void make_parts_noscan(Table *t)
+{
+    if (!isdummy(t)) {
+        size_t bytes = (size_t)sizenode(t) * sizeof(Node);
+        Node *node = gc_alloc_noscan(bytes);
+        memcpy(node, t->node, bytes);
+        t->lastfree = node + (t->lastfree - t->node);
+        t->node = node;
+    }
+    unsigned int asize = luaH_realasize(t);
+    if (asize > 0) {
+        size_t bytes = (size_t)asize * sizeof(TValue);
+        TValue *array = gc_alloc_noscan(bytes);
+        memcpy(array, t->array, bytes);
+        t->array = array;
+    }
+}
+
+void ltricolor_tableresized(lua_State *L, Table *t)
+{
+    (void)L;
+    if (t->marked & LTC_WEAKTABLE)
+        make_parts_noscan(t);
+}
+
+/* ---- The weak callback (world stopped; no allocation, no lock) ------------ */
+
+static int mark_gc(GCObject *o)
+{
+    return gc_mark_live(o);
+}
+
+static int mark_value(const TValue *v)
+{
+    return iscollectable(v) ? mark_gc(gcvalue(v)) : 0;
+}
+
+/* Is the object dead for weakness? Strings are values (never cleared). */
+static int cleared_value(const TValue *v)
+{
+    return iscollectable(v) && !ttisstring(v) && !gc_is_live(gcvalue(v));
+}
+
+static int key_is_string(const Node *n)
+{
+    return novariant(keytt(n)) == LUA_TSTRING;
+}
+
+static int cleared_key(const Node *n)
+{
+    return keyiscollectable(n) && !key_is_string(n) && !gc_is_live(gckey(n));
+}
+
+static void table_mode(global_State *g, Table *t, int *wk, int *wv)
+{
+    const TValue *mode = t->metatable ? gfasttm(g, t->metatable, TM_MODE) : NULL;
+    *wk = *wv = 0;
+    if (mode != NULL && ttisstring(mode)) {
+        *wk = strchr(getstr(tsvalue(mode)), 'k') != NULL;
+        *wv = strchr(getstr(tsvalue(mode)), 'v') != NULL;
+    }
+}
+
+/* Marks what a live weak table holds strongly: keys unless weak, values
+ * unless weak, strings always, and (ephemeron) the values of live keys.
+ * Returns how many objects were marked anew. */
+static size_t mark_strong_parts(global_State *g, Table *t)
+{
+    int wk, wv;
+    table_mode(g, t, &wk, &wv);
+    size_t newly = 0;
+    unsigned int asize = luaH_realasize(t);
+    for (unsigned int i = 0; i < asize; i++) /* integer keys: never weak */
+        if (!wv || ttisstring(&t->array[i]))
+            newly += mark_value(&t->array[i]);
+    if (isdummy(t))
+        return newly;
+    for (Node *n = gnode(t, 0), *end = gnode(t, sizenode(t)); n < end; n++) {
+        if (isempty(gval(n)))
+            continue;
+        if (keyiscollectable(n) && (!wk || key_is_string(n)))
+            newly += mark_gc(gckey(n));
+        const TValue *v = gval(n);
+        if (!iscollectable(v))
+            continue;
+        int strong_value = wv ? ttisstring(v) : (!wk || !cleared_key(n));
+        if (strong_value)
+            newly += mark_value(v);
+    }
+    return newly;
+}
+
+/* Rounds until nothing new is marked. */
+static void converge(struct ltc_state *s)
+{
+    size_t newly;
+    do {
+        newly = 0;
+        for (size_t i = 0; i < s->weak.n; i++) {
+            Table *t = gco2t(s->weak.v[i]);
+            if (gc_is_live(t))
+                newly += mark_strong_parts(s->g, t);
+        }
+    } while (newly != 0);
+}
+
+static void clear_entry(Node *n)
+{
+    setempty(gval(n));
+    if (keyiscollectable(n))
+        setdeadkey(n);
+}
+
+/* Clears entries whose value (wv) or key (wk) is dead; with keys_too, also
+ * gives every emptied entry with a dead key the dead-key tag. */
+static void clear_table(global_State *g, Table *t, int values, int keys)
+{
+    int wk, wv;
+    table_mode(g, t, &wk, &wv);
+    if (values && wv) {
+        unsigned int asize = luaH_realasize(t);
+        for (unsigned int i = 0; i < asize; i++)
+            if (cleared_value(&t->array[i]))
+                setempty(&t->array[i]);
+    }
+    if (isdummy(t))
+        return;
+    for (Node *n = gnode(t, 0), *end = gnode(t, sizenode(t)); n < end; n++) {
+        if (isempty(gval(n))) {
+            if (keys && cleared_key(n))
+                setdeadkey(n);
+        } else if ((values && wv && cleared_value(gval(n))) || (keys && wk && cleared_key(n))) {
+            clear_entry(n);
+        }
+    }
+}
+
+static void clear_weak_tables(struct ltc_state *s, int values, int keys)
+{
+    for (size_t i = 0; i < s->weak.n; i++) {
+        Table *t = gco2t(s->weak.v[i]);
+        if (gc_is_live(t))
+            clear_table(s->g, t, values, keys);
+    }
+}
+
+/* Moves the finalizable objects that are not live to the queue, newest
+ * first, then resurrects them. Returns how many. */
+static size_t separate(struct ltc_state *s)
+{
+    size_t first = s->tobefnz.n;
+    for (size_t i = s->fin.n; i-- > 0;)
+        if (!gc_is_live(s->fin.v[i]))
+            s->tobefnz.v[s->tobefnz.n++] = s->fin.v[i]; /* capacity reserved */
+    size_t moved = s->tobefnz.n - first;
+    if (moved == 0)
+        return 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < s->fin.n; i++)
+        if (gc_is_live(s->fin.v[i]))
+            s->fin.v[kept++] = s->fin.v[i];
+    s->fin.n = kept;
+    for (size_t i = first; i < s->tobefnz.n; i++)
+        mark_gc(s->tobefnz.v[i]);
+    return moved;
+}
+
+static void sweep_string_table(global_State *g)
+{
+    stringtable *tb = &g->strt;
+    for (int i = 0; i < tb->size; i++) {
+        TString **p = &tb->hash[i];
+        while (*p != NULL) {
+            TString *ts = *p;
+            if (gc_is_live(ts)) {
+                p = &ts->u.hnext;
+            } else {
+                *p = ts->u.hnext;
+                tb->nuse--;
+            }
+        }
+    }
+}
+
+static void forget_dead(struct objvec *a)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (gc_is_live(a->v[i]))
+            a->v[kept++] = a->v[i];
+    a->n = kept;
+}
+
+static void weak_callback(int phase, void *data)
+{
+    struct ltc_state *s = data;
+    global_State *g = s->g;
+    if (g == NULL)
+        return;
+    if (phase == 0) {
+        for (GCObject *o = g->fixedgc; o != NULL; o = o->next)
+            mark_gc(o);
+        for (size_t i = s->tbf_head; i < s->tobefnz.n; i++)
+            mark_gc(s->tobefnz.v[i]);
+        converge(s);
+        clear_weak_tables(s, 1, 0); /* weak values: before resurrection */
+        if (!(g->gcstp & GCSTPCLS) && separate(s) != 0) {
+            converge(s); /* resurrected keys keep their values */
+            if (g->GCdebt <= 0)
+                g->GCdebt = 1; /* the owner's next luaC_checkGC runs them */
+        }
+    } else {
+        clear_weak_tables(s, 1, 1);
+        forget_dead(&s->weak);
+        sweep_string_table(g);
+    }
 }
 
 /* ---- lgc.h ----------------------------------------------------------------- */
@@ -168,20 +522,15 @@ GCObject *luaC_newobj(lua_State *L, int tt, size_t sz)
     return o;
 }
 
-/* Pushes o onto the list at *head through o->next. The old head was
- * reachable from the global state (a root) and is now reachable only from
- * o: shaded while marking, like any pointer store Lua does not barrier. */
-static void push_list(GCObject **head, GCObject *o)
-{
-    o->next = *head;
-    if (o->next != NULL && ltricolor_marking())
-        gc_shade(o->next);
-    *head = o;
-}
-
 void luaC_fix(lua_State *L, GCObject *o)
 {
-    push_list(&G(L)->fixedgc, o);
+    /* The old head is reachable from the global state; o too, from now.
+     * Strings are noscan: the callback marks the list's members. */
+    global_State *g = G(L);
+    o->next = g->fixedgc;
+    if (o->next != NULL && ltricolor_marking())
+        gc_shade(o->next);
+    g->fixedgc = o;
 }
 
 void luaC_barrier_(lua_State *L, GCObject *o, GCObject *v)
@@ -204,43 +553,44 @@ void luaC_barrierback_(lua_State *L, GCObject *o)
     }
 }
 
+#define LTC_CLEAR_BYTES 4096
+/* Zeroes LTC_CLEAR_BYTES of the C stack below the caller's frame. The
+ * calls made there (malloc, the runtime) leave stale words, among them the
+ * object being handled, which later frames placed over them (a
+ * collectgarbage call's) do not all overwrite: scanned conservatively they
+ * would keep a dead object for another cycle. Called after an object is
+ * registered for finalization and before luaC_fullgc collects. */
+static void __attribute__((noinline)) clear_c_stack(void)
+{
+    volatile char pad[LTC_CLEAR_BYTES];
+    memset((char *)pad, 0, sizeof pad);
+    __asm__ volatile("" : : "r"(pad) : "memory");
+}
+
+/* Called by lua_setmetatable for every object given a metatable: where the
+ * port learns that a table is weak (its metatable has __mode now) and that
+ * an object has a __gc. */
 void luaC_checkfinalizer(lua_State *L, GCObject *o, Table *mt)
 {
     global_State *g = G(L);
+    struct ltc_state *s = state_of(L);
+    if (o->tt == LUA_VTABLE && !(o->marked & LTC_WEAKTABLE) && s->g != NULL &&
+        gfasttm(g, mt, TM_MODE) != NULL) {
+        objvec_push(L, &s->weak, o); /* registered before its parts change */
+        o->marked |= LTC_WEAKTABLE;
+        make_parts_noscan(gco2t(o));
+    }
     if (tofinalize(o) || gfasttm(g, mt, TM_GC) == NULL || (g->gcstp & GCSTPCLS))
         return;
+    /* The queue can take every finalizable object without allocating. */
+    if (objvec_reserve(&s->tobefnz, s->tobefnz.n + s->fin.n + 1) != 0)
+        luaD_throw(L, LUA_ERRMEM);
+    objvec_push(L, &s->fin, o);
     l_setbit(o->marked, FINALIZEDBIT);
-    push_list(&g->finobj, o);
+    clear_c_stack();
 }
 
-void luaC_step(lua_State *L)
-{
-    luaE_setdebt(G(L), -LTC_STEP_BYTES);
-}
-
-void luaC_runtilstate(lua_State *L, int statesmask)
-{
-    (void)L;
-    (void)statesmask;
-}
-
-void luaC_fullgc(lua_State *L, int isemergency)
-{
-    (void)L;
-    /* An emergency collection follows a failed allocation, which tricolor
-     * never reports (it aborts, or calls gc_options.out_of_memory). */
-    if (!isemergency)
-        gc_collect();
-}
-
-void luaC_changemode(lua_State *L, int newmode)
-{
-    /* Remembered so that collectgarbage("incremental"/"generational")
-     * answers with the previous mode; tricolor has one mode. */
-    G(L)->gckind = cast_byte(newmode);
-}
-
-/* ---- Finalizers at lua_close ------------------------------------------------ */
+/* ---- Running __gc ------------------------------------------------------------ */
 
 static void call_gc_metamethod(lua_State *L, void *ud)
 {
@@ -277,18 +627,96 @@ static void finalize(lua_State *L, GCObject *o)
     }
 }
 
-/* lua_close: every object marked for finalization is finalized, newest
- * first (g->finobj is in reverse order of marking). Nothing is freed here:
- * once the main block is freed, the rest is unreachable. */
+/* Runs up to max queued __gc (all for SIZE_MAX), oldest in the queue
+ * first; returns whether some are still queued. */
+static int run_finalizers(lua_State *L, size_t max)
+{
+    struct ltc_state *s = state_of(L);
+    while (s->tbf_head < s->tobefnz.n && max-- > 0) {
+        GCObject *o = s->tobefnz.v[s->tbf_head];
+        s->tobefnz.v[s->tbf_head++] = NULL;
+        if (s->tbf_head == s->tobefnz.n)
+            s->tbf_head = s->tobefnz.n = 0;
+        resetbit(o->marked, FINALIZEDBIT); /* setmetatable may mark it again */
+        finalize(L, o);
+    }
+    if (s->tbf_head > 0 && s->tbf_head >= s->tobefnz.n / 2) { /* slide down */
+        memmove(s->tobefnz.v, s->tobefnz.v + s->tbf_head,
+                (s->tobefnz.n - s->tbf_head) * sizeof *s->tobefnz.v);
+        s->tobefnz.n -= s->tbf_head;
+        s->tbf_head = 0;
+    }
+    return s->tbf_head < s->tobefnz.n;
+}
+
+/* Lua's checkSizes, all at once: the string table halves while a quarter
+ * of it or less is used. */
+static void shrink_string_table(lua_State *L)
+{
+    global_State *g = G(L);
+    int size = g->strt.size;
+    while (g->strt.nuse < size / 4 && size / 2 >= MINSTRTABSIZE)
+        size /= 2;
+    if (size < g->strt.size)
+        luaS_resize(L, size);
+}
+
+void luaC_step(lua_State *L)
+{
+    global_State *g = G(L);
+    l_mem debt = -LTC_STEP_BYTES;
+    if (g->gcstp == 0) {
+        shrink_string_table(L);
+        if (run_finalizers(L, LTC_FIN_PER_STEP))
+            debt = -(l_mem)4096; /* more soon */
+    }
+    luaE_setdebt(g, debt);
+}
+
+void luaC_runtilstate(lua_State *L, int statesmask)
+{
+    (void)L;
+    (void)statesmask;
+}
+
+void luaC_fullgc(lua_State *L, int isemergency)
+{
+    /* An emergency collection follows a failed allocation, which tricolor
+     * never reports (it aborts, or calls gc_options.out_of_memory). */
+    if (isemergency)
+        return;
+    /* The stack above the top holds stale values: Lua's atomic phase
+     * clears it, and so does the port before the collection it starts,
+     * whole slots (a nil keeps its old payload, which a conservative scan
+     * would see); zero bytes are nils. */
+    memset(L->top, 0, (size_t)((L->stack_last + EXTRA_STACK) - L->top) * sizeof(StackValue));
+    clear_c_stack(); /* as in luaC_checkfinalizer */
+    gc_collect();
+    global_State *g = G(L);
+    if (!(g->gcstp & GCSTPGC)) {
+        shrink_string_table(L);
+        run_finalizers(L, SIZE_MAX);
+    }
+}
+
+void luaC_changemode(lua_State *L, int newmode)
+{
+    /* Remembered so that collectgarbage("incremental"/"generational")
+     * answers with the previous mode; tricolor has one mode. */
+    G(L)->gckind = cast_byte(newmode);
+}
+
+/* lua_close: every object still marked for finalization joins the end of
+ * the queue, newest first (as Lua's separatetobefnz(g, 1)), before any
+ * __gc runs: the queue is strong, so none of them can be freed by a
+ * collection that a __gc starts. Then the whole queue runs. Nothing is
+ * freed here: once the main block is freed, the rest is unreachable. */
 void luaC_freeallobjects(lua_State *L)
 {
     global_State *g = G(L);
+    struct ltc_state *s = state_of(L);
     g->gcstp = GCSTPCLS; /* no object is marked for finalization after this */
-    while (g->finobj != NULL) {
-        GCObject *o = g->finobj;
-        g->finobj = o->next;
-        o->next = NULL;
-        resetbit(o->marked, FINALIZEDBIT);
-        finalize(L, o);
-    }
+    while (s->fin.n > 0) /* capacity reserved at registration */
+        s->tobefnz.v[s->tobefnz.n++] = s->fin.v[--s->fin.n];
+    run_finalizers(L, SIZE_MAX);
 }

@@ -1,8 +1,11 @@
 /*
- * ltricolor.h: the glue that puts Lua 5.4's heap on tricolor (phase 1).
+ * ltricolor.h: the glue that puts Lua 5.4's heap on tricolor (phase 2, first step:
+ * weak tables, __gc during collections, the string table; the mark still stops
+ * the world).
  *
  * Included by the port's patched lgc.h, so every Lua file that uses a
- * barrier sees it, and by lauxlib.c (luaL_newstate) and lapi.c (lua_gc).
+ * barrier sees it (ltable.c and lvm.c included), and by lauxlib.c
+ * (luaL_newstate) and lapi.c (lua_gc).
  * ltricolor.c says what each function does and why it is sound;
  * docs/lua.md says what changed in Lua.
  */
@@ -15,8 +18,8 @@
 #include "lua.h"
 
 /* Initialises tricolor once for the process, with the port's options: the
- * environment prefix LUA_ (LUA_GOGC, LUA_GODEBUG, ...) and, in phase 1,
- * gcstoptheworld=1 (docs/lua.md says why). Call it on the main thread
+ * environment prefix LUA_ (LUA_GOGC, LUA_GODEBUG, ...), cooperative stops
+ * and gcstoptheworld=1 (docs/lua.md says why). Call it on the main thread
  * before any other thread creates a state; luaL_newstate calls it too. */
 void ltricolor_init(void);
 
@@ -25,6 +28,11 @@ lua_State *ltricolor_newstate(void);
 
 /* The lua_Alloc the states use. */
 void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* luaH_resize's last act (05-ltable-weakparts.patch): a registered weak
+ * table's new parts are copied into noscan blocks. */
+struct Table;
+void ltricolor_tableresized(lua_State *L, struct Table *t);
 
 /* Bytes of the tricolor heap in use (collectgarbage "count"). */
 size_t ltricolor_heapbytes(void);
