@@ -67,4 +67,25 @@ static UNUSED int run_self(const char *const argv[], FILE *err, double seconds, 
     return child_wait(pid, seconds, hung);
 }
 
+/* A child the program can be run again as: "PROGRAM --child NAME". */
+struct child {
+    const char *name;
+    int (*fn)(void);
+};
+
+/* main()'s first step in a suite with children: with "--child NAME", runs
+ * that child and returns 1 with its status in *status (2 for an unknown
+ * name); otherwise returns 0 and the suite runs. */
+static UNUSED int child_dispatch(int argc, char **argv, const struct child *children, size_t n,
+                                 int *status)
+{
+    if (argc != 3 || strcmp(argv[1], "--child") != 0)
+        return 0;
+    *status = 2;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(argv[2], children[i].name) == 0)
+            *status = children[i].fn();
+    return 1;
+}
+
 #endif

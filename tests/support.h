@@ -246,4 +246,23 @@ static UNUSED NOINLINE int list_intact(const struct list_node *head, int n, uint
     return i == n;
 }
 
+/* ---- A registered root range ---------------------------------------------- */
+
+/* n slots of malloc'd memory registered with gc_add_roots: what a test holds
+ * strongly, and can drop by clearing a slot. */
+static UNUSED void **root_range_make(size_t n)
+{
+    void **r = calloc(n, sizeof *r);
+    if (r == NULL)
+        abort();
+    gc_add_roots(r, r + n);
+    return r;
+}
+
+static UNUSED void root_range_free(void **r, size_t n)
+{
+    gc_remove_roots(r, r + n);
+    free(r);
+}
+
 #endif

@@ -165,10 +165,7 @@ static int child_threads_exit_registered(void)
     return 0;
 }
 
-static const struct {
-    const char *name;
-    int (*fn)(void);
-} children[] = {
+static const struct child children[] = {
     {"unregistered-alloc", child_unregistered_alloc},
     {"unregistered-alloc-noscan", child_unregistered_alloc_noscan},
     {"alloc-after-unregister", child_alloc_after_unregister},
@@ -375,11 +372,8 @@ static Suite *misuse_suite(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--child") == 0) {
-        for (size_t i = 0; i < sizeof children / sizeof children[0]; i++)
-            if (strcmp(argv[2], children[i].name) == 0)
-                return children[i].fn();
-        return 2;
-    }
+    int status;
+    if (child_dispatch(argc, argv, children, sizeof children / sizeof children[0], &status))
+        return status;
     return run_suite(misuse_suite(), CK_FORK_GETENV);
 }

@@ -522,10 +522,7 @@ static int child_visit_outside(void)
     return 0;
 }
 
-static const struct {
-    const char *name;
-    int (*fn)(void);
-} children[] = {
+static const struct child children[] = {
     {"unknown_type", child_unknown_type},
     {"type_zero", child_type_zero},
     {"bad_size", child_bad_size},
@@ -600,11 +597,8 @@ static Suite *types_suite(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--child") == 0) {
-        for (size_t i = 0; i < sizeof children / sizeof children[0]; i++)
-            if (strcmp(argv[2], children[i].name) == 0)
-                return children[i].fn();
-        return 2;
-    }
+    int status;
+    if (child_dispatch(argc, argv, children, sizeof children / sizeof children[0], &status))
+        return status;
     return run_suite(types_suite(), CK_FORK_GETENV);
 }

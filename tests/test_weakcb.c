@@ -40,14 +40,12 @@ static void **roots;
 
 static void setup(void)
 {
-    roots = calloc(NROOTS, sizeof *roots);
-    gc_add_roots(roots, roots + NROOTS);
+    roots = root_range_make(NROOTS);
 }
 
 static void teardown(void)
 {
-    gc_remove_roots(roots, roots + NROOTS);
-    free(roots);
+    root_range_free(roots, NROOTS);
     roots = NULL;
 }
 
