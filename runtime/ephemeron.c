@@ -110,21 +110,30 @@ static int resolve(const struct entry *en, struct gcw *w, size_t *newly)
 
 /* ---- The registry ----------------------------------------------------------- */
 
+/* A new array of cap elements of size bytes holding the first used of old
+ * (which had old_cap, and is freed), counted in gc_sys. */
+static void *grow_array(void *old, size_t used, size_t old_cap, size_t cap, size_t size,
+                        const char *what)
+{
+    void *a = sys_alloc(cap * size);
+    if (a == NULL)
+        fatal("out of memory: cannot grow %s to %zu entries", what, cap);
+    atomic_xadd(&metadata_stats.gc_sys, cap * size);
+    if (old != NULL) {
+        memcpy(a, old, used * size);
+        sys_free(old, old_cap * size);
+        atomic_xadd(&metadata_stats.gc_sys, (AO_t) - (old_cap * size));
+    }
+    return a;
+}
+
 static void registry_append(uintptr_t obj, struct mspan *s, unsigned idx)
 {
     rlock_acquire(&reg.lock);
     if (reg.n == reg.cap) {
         size_t cap = reg.cap ? reg.cap * 2 : MIN_CAP;
-        struct entry *a = sys_alloc(cap * sizeof *a);
-        if (a == NULL)
-            fatal("out of memory: cannot grow the ephemeron registry to %zu entries", cap);
-        atomic_xadd(&metadata_stats.gc_sys, cap * sizeof *a);
-        if (reg.entries) {
-            memcpy(a, reg.entries, reg.n * sizeof *a);
-            sys_free(reg.entries, reg.cap * sizeof *a);
-            atomic_xadd(&metadata_stats.gc_sys, (AO_t) - (reg.cap * sizeof *a));
-        }
-        reg.entries = a;
+        reg.entries = grow_array(reg.entries, reg.n, reg.cap, cap, sizeof *reg.entries,
+                                 "the ephemeron registry");
         reg.cap = cap;
     }
     reg.entries[reg.n++] = (struct entry){obj, s, idx};
@@ -139,16 +148,8 @@ static void pending_reserve(size_t want)
     size_t cap = reg.pending_cap ? reg.pending_cap : MIN_CAP;
     while (cap < want)
         cap *= 2;
-    uint32_t *p = sys_alloc(cap * sizeof *p);
-    if (p == NULL)
-        fatal("out of memory: cannot grow the ephemerons' pending list to %zu entries", cap);
-    atomic_xadd(&metadata_stats.gc_sys, cap * sizeof *p);
-    if (reg.pending) {
-        memcpy(p, reg.pending, reg.npending * sizeof *p);
-        sys_free(reg.pending, reg.pending_cap * sizeof *p);
-        atomic_xadd(&metadata_stats.gc_sys, (AO_t) - (reg.pending_cap * sizeof *p));
-    }
-    reg.pending = p;
+    reg.pending = grow_array(reg.pending, reg.npending, reg.pending_cap, cap, sizeof *reg.pending,
+                             "the ephemerons' pending list");
     reg.pending_cap = cap;
 }
 
