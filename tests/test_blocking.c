@@ -6,6 +6,8 @@
  *   forces 50 cycles and reads MemStats: it never gets the suspend signal
  *   (poll would return EINTR: SA_RESTART does not restart it), and its
  *   objects, held only in its own locals and registers, survive intact.
+ * - The same with epoll_wait, which the kernel never restarts after a
+ *   signal handler (SA_RESTART or not): any signal is an EINTR.
  * - Threads entering and leaving regions as fast as they can while cycles
  *   and stops run back to back: every claim is let go, no object is lost.
  * - A leave without an enter, and a second enter, are reported and ignored.
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <tricolor.h>
@@ -106,6 +109,56 @@ START_TEST(a_blocked_thread_is_not_signalled)
 }
 END_TEST
 
+/* ---- A thread blocked in epoll_wait() ------------------------------------ */
+
+static void *epoll_blocker_main(void *arg)
+{
+    struct blocker *b = arg;
+    gc_thread_register();
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = b->pipe[0]};
+    epoll_ctl(ep, EPOLL_CTL_ADD, b->pipe[0], &ev);
+    struct node *list = make_list(2000, 8000);
+    gc_enter_blocking();
+    b->inside = 1;
+    struct epoll_event out;
+    int r = epoll_wait(ep, &out, 1, 2000);
+    b->poll_errno = r < 0 ? errno : 0;
+    b->poll_result = r;
+    gc_leave_blocking();
+    b->intact = list_intact(list, 2000, 8000);
+    close(ep);
+    gc_thread_unregister();
+    return NULL;
+}
+
+START_TEST(a_thread_in_epoll_wait_is_not_signalled)
+{
+    struct blocker b = {0};
+    ck_assert_int_eq(pipe(b.pipe), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, epoll_blocker_main, &b);
+    while (!b.inside)
+        usleep(1000);
+    gc_memstats *m = malloc(sizeof *m);
+    gc_read_memstats(m);
+    uint32_t n0 = m->num_gc;
+    for (int i = 0; i < 50; i++) {
+        collect();
+        gc_read_memstats(m);
+    }
+    ck_assert_uint_ge(m->num_gc, n0 + 50);
+    free(m);
+    pthread_join(th, NULL);
+    close(b.pipe[0]);
+    close(b.pipe[1]);
+    ck_assert_msg(b.poll_result == 0,
+                  "epoll_wait returned %d (errno %s): the collector interrupted it", b.poll_result,
+                  strerror(b.poll_errno));
+    ck_assert_msg(b.intact, "the blocked thread's list did not survive the cycles");
+}
+END_TEST
+
 /* ---- Regions entered and left while the world stops and starts ---------- */
 
 static volatile int stop_churn;
@@ -176,6 +229,7 @@ static Suite *blocking_suite(void)
     TCase *tc = tcase_create("blocking");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_blocked_thread_is_not_signalled);
+    tcase_add_test(tc, a_thread_in_epoll_wait_is_not_signalled);
     tcase_add_test(tc, regions_come_and_go_under_stops);
     tcase_add_test(tc, misuse_is_reported_and_ignored);
     suite_add_tcase(s, tc);
