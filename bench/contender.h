@@ -21,8 +21,9 @@
  *   pause_watch_sample()      call often enough that no record is lost (tricolor keeps the last
  *                             256 cycles' pauses: sample at least every 256 cycles); it must not
  *                             run inside a timed region, as it may stop the world itself
- *   pause_watch               the totals: cycles seen, worst and total pause, cycles whose
- *                             pause was lost (overwritten before a sample), whether measured
+ *   pause_watch               the totals: cycles seen, worst cycle's and longest single stop,
+ *                             total, cycles whose pause was lost (overwritten before a
+ *                             sample), whether measured
  *
  * What a "pause" is differs, and the benchmarks say so: tricolor's is the stop-the-world time
  * of one cycle (both of its pauses added, gc_memstats.pause_ns, as Go's PauseNs); Boehm's is a
@@ -94,6 +95,7 @@ typedef struct pause_totals {
     unsigned long cycles; /* cycles whose pause was seen */
     unsigned long lost;   /* cycles that ran but whose pause was overwritten unseen */
     uint64_t max_ns;      /* worst single cycle's stop-the-world time */
+    uint64_t longest_ns;  /* the longest single stop (pause_longest_ns) */
     uint64_t total_ns;    /* all stop-the-world time (the collector's cumulative figure) */
     int measured;         /* 1: the figures are the collector's own */
 } pause_totals;
@@ -117,6 +119,8 @@ static inline void pause_watch_sample(void)
         uint64_t p = contender_stats_.pause_ns[k % 256];
         if (p > pause_watch.max_ns)
             pause_watch.max_ns = p;
+        if (contender_stats_.pause_longest_ns[k % 256] > pause_watch.longest_ns)
+            pause_watch.longest_ns = contender_stats_.pause_longest_ns[k % 256];
         pause_watch.cycles++;
     }
     pause_watch_seen_ = n;
@@ -174,6 +178,7 @@ typedef struct pause_totals {
     unsigned long cycles; /* collections whose pause was seen */
     unsigned long lost;   /* always 0: every collection is seen as it happens */
     uint64_t max_ns;      /* worst single collection, start to end */
+    uint64_t longest_ns;  /* the same: a collection is one stop */
     uint64_t total_ns;    /* all collections */
     int measured;         /* 1: the figures were measured */
 } pause_totals;
@@ -194,7 +199,7 @@ static void GC_CALLBACK pause_watch_event_(GC_EventType ev)
     } else if (pause_watch_t0_ != 0) {
         uint64_t p = t - pause_watch_t0_;
         if (p > pause_watch.max_ns)
-            pause_watch.max_ns = p;
+            pause_watch.max_ns = pause_watch.longest_ns = p;
         pause_watch.total_ns += p;
         pause_watch.cycles++;
         pause_watch_t0_ = 0;

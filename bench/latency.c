@@ -20,8 +20,10 @@
  * Output: one line on stderr,
  *
  *   result: name=<contender> wall_ms=<whole loop> worst_push_us=<slowest push>
- *           p999_us=<99.9th percentile push> p99_us=<99th percentile> gcs=<collections>
- *           worst_pause_us=<longest pause> total_pause_ms=<all pauses> peak_rss_kb=<ru_maxrss>
+ *           p9999_us=<99.99th percentile push> p999_us=<99.9th percentile> p99_us=<99th>
+ *           over_1ms=<pushes that took more than 1 ms> gcs=<collections>
+ *           worst_pause_us=<the worst cycle's pauses> longest_stop_us=<the longest single
+ *           stop> total_pause_ms=<all pauses> peak_rss_kb=<ru_maxrss>
  *
  * (all on one line). worst_pause_us and total_pause_ms are the collector's own figures (see
  * contender.h: for tricolor one cycle's stop-the-world time, both pauses added; for Boehm one
@@ -221,26 +223,33 @@ int main(int argc, char **argv)
     }
     free(started);
     qsort(lat, PUSHES, sizeof *lat, cmp_u64);
+    long over_1ms = 0;
+    for (long i = PUSHES - 1; i >= 0 && lat[i] > 1000000; i--)
+        over_1ms++;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    char worst_pause[32] = "n/a", total_pause[32] = "n/a";
+    char worst_pause[32] = "n/a", total_pause[32] = "n/a", longest_stop[32] = "n/a";
     if (baseline) {
         strcpy(worst_pause, "0");
         strcpy(total_pause, "0");
+        strcpy(longest_stop, "0");
     } else if (pause_watch.measured && pause_watch.lost == 0) {
         snprintf(worst_pause, sizeof worst_pause, "%.1f", (double)pause_watch.max_ns / 1e3);
+        snprintf(longest_stop, sizeof longest_stop, "%.1f", (double)pause_watch.longest_ns / 1e3);
         snprintf(total_pause, sizeof total_pause, "%.2f", (double)pause_watch.total_ns / 1e6);
     }
     fflush(stdout);
     fprintf(stderr,
-            "result: name=%s wall_ms=%.0f worst_push_us=%.1f p999_us=%.1f p99_us=%.1f gcs=%lu "
-            "worst_pause_us=%s total_pause_ms=%s peak_rss_kb=%ld\n",
+            "result: name=%s wall_ms=%.0f worst_push_us=%.1f p9999_us=%.1f p999_us=%.1f "
+            "p99_us=%.1f over_1ms=%ld gcs=%lu worst_pause_us=%s longest_stop_us=%s "
+            "total_pause_ms=%s peak_rss_kb=%ld\n",
             busy       ? "baseline-busy"
             : baseline ? "baseline"
                        : contender_name(),
             (double)wall / 1e6, (double)lat[PUSHES - 1] / 1e3,
-            (double)quantile(lat, PUSHES, 0.999) / 1e3, (double)quantile(lat, PUSHES, 0.99) / 1e3,
-            gcs, worst_pause, total_pause, ru.ru_maxrss);
+            (double)quantile(lat, PUSHES, 0.9999) / 1e3, (double)quantile(lat, PUSHES, 0.999) / 1e3,
+            (double)quantile(lat, PUSHES, 0.99) / 1e3, over_1ms, gcs, worst_pause, longest_stop, total_pause,
+            ru.ru_maxrss);
     free(lat);
     return 0;
 }

@@ -309,7 +309,8 @@ ratio() { # a b
 
 # --- latency ---------------------------------------------------------------------------------
 
-lat_fields=(wall_ms worst_push_us p999_us p99_us gcs worst_pause_us total_pause_ms peak_rss_kb)
+lat_fields=(wall_ms worst_push_us p9999_us p999_us p99_us over_1ms gcs worst_pause_us
+    longest_stop_us total_pause_ms peak_rss_kb)
 
 run_latency() {
     # tricolor-4k: tricolor with its heap on 4 KiB pages (GODEBUG=disablethp=1), because on a
@@ -363,14 +364,15 @@ run_latency() {
 
     say "## latency (200,000 live messages of 1 KiB, 1,000,000 pushes)"
     say ""
-    say "| contender | wall ms | worst push µs | worst push µs, max of runs | p99.9 µs |" \
-        "p99 µs | GCs | worst pause µs | total pauses ms | peak RSS MiB | wall vs Boehm |" \
-        "wall vs Go | worst push vs Boehm |"
-    say "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    say "| contender | wall ms | worst push µs | worst push µs, max of runs | pushes over 1 ms |" \
+        "p99.99 µs | p99.9 µs | p99 µs | GCs | worst cycle's pauses µs | longest stop µs |" \
+        "total pauses ms | peak RSS MiB |" \
+        "wall vs Boehm | wall vs Go | worst push vs Boehm |"
+    say "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for ((i = 0; i < ${#names[@]}; i++)); do
         c="${names[$i]}"
         if [ "${med["$c wall_ms"]}" = n/a ]; then
-            say "| $c | failed | | | | | | | | | | | |"
+            say "| $c | failed | | | | | | | | | | | | | | |"
             continue
         fi
         local label="$c" vb="n/a" vg="n/a" wb="n/a"
@@ -389,8 +391,10 @@ run_latency() {
         rss="$(awk -v k="${med["$c peak_rss_kb"]}" 'BEGIN {
             if (k ~ /^[0-9.]+$/) printf "%.1f", k / 1024; else printf "n/a" }')"
         say "| $label | ${med["$c wall_ms"]} | ${med["$c worst_push_us"]} | ${worst_max[$i]} |" \
-            "${med["$c p999_us"]} | ${med["$c p99_us"]} | ${med["$c gcs"]} |" \
-            "${med["$c worst_pause_us"]} | ${med["$c total_pause_ms"]} | $rss | $vb | $vg | $wb |"
+            "${med["$c over_1ms"]} | ${med["$c p9999_us"]} | ${med["$c p999_us"]} |" \
+            "${med["$c p99_us"]} | ${med["$c gcs"]} |" \
+            "${med["$c worst_pause_us"]} | ${med["$c longest_stop_us"]} |" \
+            "${med["$c total_pause_ms"]} | $rss | $vb | $vg | $wb |"
     done
     say ""
     say "Each figure is the median of $runs runs (the worst push also as the maximum over all" \

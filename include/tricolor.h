@@ -204,7 +204,7 @@ typedef struct gc_memstats {
     uint64_t next_gc;        /* heap goal of the next cycle (heap_alloc target) */
     uint64_t last_gc;        /* end of the last cycle, Unix ns */
     uint64_t pause_total_ns; /* cumulative stop-the-world time */
-    uint64_t pause_ns[256];  /* recent cycles' pauses; latest at [(num_gc+255)%256] */
+    uint64_t pause_ns[256];  /* each recent cycle's pauses added up; latest at [(num_gc+255)%256] */
     uint64_t pause_end[256]; /* Unix ns when each of those cycles' last pause ended */
     uint32_t num_gc;
     uint32_t num_forced_gc;
@@ -217,6 +217,10 @@ typedef struct gc_memstats {
         uint64_t mallocs;
         uint64_t frees;
     } by_size[61]; /* size classes 0..60, as Go reports them */
+
+    /* Not in Go's MemStats: the longest single pause of each recent cycle,
+     * at the same index as pause_ns (which adds up all of a cycle's pauses). */
+    uint64_t pause_longest_ns[256];
 } gc_memstats;
 
 GC_API void gc_read_memstats(gc_memstats *out);
@@ -238,6 +242,66 @@ GC_API void gc_walk_heap(void (*fn)(void *obj, size_t size, uint32_t type, void 
  * reported on stderr, and NULL returned. The old object is freed by the
  * collector once unreachable. */
 GC_API void *gc_realloc(void *p, size_t size);
+
+/*
+ * Ephemerons: a key and a value, where the value is kept alive by the pair
+ * only while the key is alive (what weak-keyed tables need). An ephemeron
+ * is a heap object: hold it like any other; one nobody holds dies, and no
+ * longer keeps its value. The value is live iff some live ephemeron's key
+ * is live (computed as a fixpoint at mark termination, so chains such as
+ * e1: k1 -> k2, e2: k2 -> v2 work) or it is reachable otherwise; a value
+ * that points to its own key does not keep the key alive. Once a cycle
+ * finds the key dead, both accessors return NULL. While marking, what an
+ * accessor returns is kept alive (it is shaded).
+ *
+ * gc_ephemeron_make: key must point into a heap object (else a message and
+ * NULL); value may be anything (NULL, or a pointer the collector does not
+ * manage). The accessors given something not made by gc_ephemeron_make
+ * report it and return NULL.
+ */
+typedef struct gc_ephemeron gc_ephemeron;
+GC_API gc_ephemeron *gc_ephemeron_make(void *key, void *value);
+GC_API void *gc_ephemeron_key(const gc_ephemeron *e);   /* NULL once the key is dead */
+GC_API void *gc_ephemeron_value(const gc_ephemeron *e); /* NULL once the key is dead */
+
+/*
+ * Weak callbacks, for weak tables and intern tables the embedder owns.
+ * fn(phase, data) is called at every mark termination, on a collector
+ * thread, with every registered thread stopped and marking finished:
+ * phase 0 before finalizers are queued, phase 1 after. The callback asks
+ * gc_is_live() of what its table holds and clears the dead entries itself;
+ * it may gc_mark_live() what must stay. Every callback is called again
+ * (with ephemerons' values marked in between) until a round in which no
+ * callback marked anything new. An object a callback finds live is not
+ * freed by that cycle.
+ *
+ * A callback runs while mutators are stopped anywhere, perhaps in the
+ * middle of updating the table: it must not take a lock a mutator may
+ * hold, nor allocate, nor call gc_* other than gc_is_live, gc_mark_live,
+ * gc_base, gc_size and the ephemeron accessors (which, there, mark
+ * nothing). data is not a root.
+ *
+ * gc_add_weak_callback: a handle >= 0, or -1 with a message (fn NULL).
+ * gc_remove_weak_callback: 0, or -1 with a message for a handle that is
+ * not registered; from a registered thread, once it returns the callback
+ * is not running and is not called again. A handle may be reused by a
+ * later add.
+ *
+ * gc_is_live(p): inside a callback, whether the object containing p is
+ * marked (allocated black this cycle included). Elsewhere, whether it is a
+ * live heap object now: outside a cycle, 1 for any live heap object; while
+ * marking, 1 for any allocated object. 0 for NULL and for pointers outside
+ * every heap object.
+ *
+ * gc_mark_live(p): only inside a weak callback: marks the object
+ * containing p and everything it reaches; 1 if it was not marked yet, 0
+ * otherwise. Elsewhere: a message, and 0.
+ */
+typedef void (*gc_weak_fn)(int phase, void *data);
+GC_API int gc_add_weak_callback(gc_weak_fn fn, void *data);
+GC_API int gc_remove_weak_callback(int handle);
+GC_API int gc_is_live(const void *p);
+GC_API int gc_mark_live(void *p);
 
 /*
  * Heap profiles, with Go's semantics (runtime.MemProfileRate, pprof's heap

@@ -15,6 +15,7 @@
 #include "bgthreads.h"
 #include "cache.h"
 #include "checkmark.h"
+#include "ephemeron.h"
 #include "knobs.h"
 #include "heap.h"
 #include "liveness.h"
@@ -118,15 +119,30 @@ static void marking_started(uint32_t n)
 struct cycle_record {
     int forced;
     int64_t t_start, t_mark, t_term, t_end; /* phase boundaries */
-    int64_t stw_ns;                         /* every pause of the cycle */
-    int64_t stw_aborted_ns;                 /* termination attempts given up */
+    /* Pauses: the world stopped, every thread but the stopper held, from
+     * the stop's first request to the restart. A stop given up before
+     * every thread answered (concurrent_mark) held some threads for a
+     * while but never the world: it is not a pause, and is counted apart
+     * (stops_abandoned). A mark termination that gave its work back to
+     * concurrent marking (TERMINATION_MAX_WORKBUFS) was a pause. */
+    int64_t stw_ns;         /* every pause of the cycle, added up (Go's PauseNs) */
+    int64_t stw_longest_ns; /* the longest single pause */
+    int64_t stw_retried_ns; /* termination pauses that gave up, in stw_ns too */
     uint64_t heap0, heap1, marked, goal;
     int64_t cpu_background, cpu_assist, cpu_idle;
     AO_t termination_workbufs;
     int64_t stop1_ns, stop2_ns; /* of the pauses: time to stop the world */
     int started_by_mutator;     /* the first pause ran on an allocating thread */
-    int stop2_abandoned;        /* attempts to stop for mark termination given up */
+    int stops_abandoned;        /* attempts to stop the world given up (try_stop) */
 };
+
+/* Adds one pause of d ns to the cycle's record. */
+static void record_pause(struct cycle_record *rec, int64_t d)
+{
+    rec->stw_ns += d;
+    if (d > rec->stw_longest_ns)
+        rec->stw_longest_ns = d;
+}
 
 static void mark_from_roots(void)
 {
@@ -159,6 +175,38 @@ static void help_sweep(struct mthread *t, const char *what)
     sweep_wait_idle();
 }
 
+/* Attempts to stop the world for a pause: each waits at most
+ * STOP_TIMEOUT_NS for every thread to stop, and the next comes
+ * STOP_RETRY_NS later; after STOP_MAX_ABANDONED in a cycle, the stop waits
+ * as long as it takes.
+ *
+ * Why. A thread that answers late (descheduled by a busy host, or in a long
+ * page fault: the first touch of a fresh huge page takes milliseconds on
+ * some virtual machines) cannot stop until it runs again, and every thread
+ * already stopped would wait for it. Giving up lets them run meanwhile; the
+ * late thread usually answers the next attempt at once. */
+#define STOP_TIMEOUT_NS    250000
+#define STOP_RETRY_NS      200000
+#define STOP_MAX_ABANDONED 8
+
+/* One attempt: 1 with the world stopped, 0 when it was given up (after
+ * sleeping STOP_RETRY_NS; the caller tries again). A given-up attempt is
+ * not a pause (cycle_record). */
+static int try_stop(struct cycle_record *rec)
+{
+    if (rec->stops_abandoned >= STOP_MAX_ABANDONED) {
+        stop_the_world();
+        return 1;
+    }
+    int stopped_some;
+    if (stop_the_world_within(STOP_TIMEOUT_NS, &stopped_some))
+        return 1;
+    rec->stops_abandoned++;
+    cycle_stats.num_stops_abandoned++;
+    sleep_ns(STOP_RETRY_NS);
+    return 0;
+}
+
 /* Sweep termination, the first pause: no span may be unswept when marking
  * starts, the barrier and allocate-black go on. self: the registered thread
  * that runs it (outside the runtime), or NULL for the controller. */
@@ -166,10 +214,11 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
 {
     help_sweep(self, "starting a cycle");
     roots_snapshot_globals();
-    rec->t_start = nanotime();
     rec->heap0 = atomic_load(&pacer.heap_live);
     rec->goal = atomic_load(&pacer.heap_goal);
-    stop_the_world();
+    do
+        rec->t_start = nanotime();
+    while (!try_stop(rec));
     rec->stop1_ns = nanotime() - rec->t_start;
     sweep_finish();
     if (knobs.gccheckmark)
@@ -223,13 +272,6 @@ static int mark_looks_done(void)
  * heap. */
 #define TERMINATION_MAX_WORKBUFS 4
 #define TERMINATION_MAX_RETRIES  3
-/* Attempts to stop the world for mark termination: each waits at most
- * STOP2_TIMEOUT_NS for every thread to stop, and the next comes
- * STOP2_RETRY_NS later; after STOP2_MAX_ABANDONED, the stop waits as long
- * as it takes. */
-#define STOP2_TIMEOUT_NS    250000
-#define STOP2_RETRY_NS      200000
-#define STOP2_MAX_ABANDONED 8
 
 /* The limiter's view of GC time: every assist and pause so far. */
 static void feed_limiter(const struct cycle_record *rec, int marking)
@@ -248,7 +290,7 @@ static void print_pacertrace(const struct cycle_record *rec, int retries, int64_
         .pause_ns = pause_ns,
         .stop1_ns = rec->stop1_ns,
         .stop2_ns = rec->stop2_ns,
-        .stops_abandoned = rec->stop2_abandoned,
+        .stops_abandoned = rec->stops_abandoned,
         .started_by_mutator = rec->started_by_mutator,
     };
     char line[240];
@@ -267,31 +309,15 @@ static void concurrent_mark(struct cycle_record *rec)
                 last_limiter = nanotime();
             }
         }
+        /* Values of ephemerons whose key is marked: marked now, so that
+         * the pause has only the rest to look at (ephemeron.h). */
+        if (ephemerons_mark_concurrent())
+            continue;
         if (ragged_flush())
             continue;
         int64_t t0 = nanotime();
-        /* A thread in a long page fault (the first touch of a fresh huge
-         * page takes milliseconds on some virtual machines) cannot stop
-         * until the fault is over, and every thread already stopped would
-         * wait for it: give up after STOP2_TIMEOUT_NS and try again a
-         * little later, a few times, before waiting as long as it takes. */
-        if (rec->stop2_abandoned < STOP2_MAX_ABANDONED) {
-            int stopped_some;
-            if (!stop_the_world_within(STOP2_TIMEOUT_NS, &stopped_some)) {
-                rec->stop2_abandoned++;
-                cycle_stats.num_stops_abandoned++;
-                if (stopped_some) {
-                    /* Threads were stopped meanwhile: a pause all the same. */
-                    int64_t d = nanotime() - t0;
-                    rec->stw_ns += d;
-                    rec->stw_aborted_ns += d;
-                }
-                sleep_ns(STOP2_RETRY_NS);
-                continue;
-            }
-        } else {
-            stop_the_world();
-        }
+        if (!try_stop(rec))
+            continue; /* marking may have found work meanwhile */
         rec->stop2_ns = nanotime() - t0;
         atomic_store(&cycle_phase, PHASE_MARK_TERMINATION);
         workers_stop();
@@ -314,8 +340,8 @@ static void concurrent_mark(struct cycle_record *rec)
             atomic_store(&cycle_phase, PHASE_MARK);
             start_the_world();
             int64_t d = nanotime() - t0;
-            rec->stw_ns += d;
-            rec->stw_aborted_ns += d;
+            record_pause(rec, d);
+            rec->stw_retried_ns += d;
             workers_wake();
             continue;
         }
@@ -381,7 +407,8 @@ static void mark_termination(struct cycle_record *rec)
     }
 
     rec->t_end = nanotime();
-    rec->stw_ns += rec->t_end - rec->t_term;
+    /* With gcstoptheworld the whole cycle was one pause. */
+    record_pause(rec, rec->t_end - (knobs.gcstoptheworld ? rec->t_start : rec->t_term));
     cycle_stats.num_gc++;
     if (rec->forced)
         cycle_stats.num_forced_gc++;
@@ -391,6 +418,7 @@ static void mark_termination(struct cycle_record *rec)
     cycle_stats.last_gc_unix = (uint64_t)unix_nanotime();
     cycle_stats.pause_ns[(cycle_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_ns;
     cycle_stats.pause_end[(cycle_stats.num_gc + 255) % 256] = cycle_stats.last_gc_unix;
+    cycle_stats.pause_longest_ns[(cycle_stats.num_gc + 255) % 256] = (uint64_t)rec->stw_longest_ns;
     /* With gcstoptheworld the mark ran inside the pause: its time is in
      * stw_ns already (gctrace still shows it as the workers' figure). */
     cycle_stats.gc_cpu_ns += rec->stw_ns * stw_procs() + rec->cpu_assist +
@@ -405,13 +433,17 @@ static void print_gctrace(const struct cycle_record *rec)
 {
     struct gctrace_cycle tr = {0};
     int procs = stw_procs();
-    int64_t stw1 = rec->t_mark - rec->t_start, stw2 = rec->t_end - rec->t_term;
+    /* The two STW clocks add up to the cycle's pause_ns: the second holds
+     * every mark-termination pause, retried ones included, which the mark
+     * clock leaves out. (With gcstoptheworld the mark clock is a pause too.) */
+    int64_t stw1 = rec->t_mark - rec->t_start;
+    int64_t stw2 = rec->t_end - rec->t_term + rec->stw_retried_ns;
     tr.num = cycle_stats.num_gc;
     tr.since_init_ns = rec->t_start - cycle_stats.init_time;
     int64_t elapsed = rec->t_end - cycle_stats.init_time;
     tr.cpu_percent = elapsed > 0 ? (int)(cycle_stats.gc_cpu_ns * 100 / (elapsed * knobs.procs)) : 0;
     tr.clock_ns[0] = stw1;
-    tr.clock_ns[1] = rec->t_term - rec->t_mark;
+    tr.clock_ns[1] = rec->t_term - rec->t_mark - rec->stw_retried_ns;
     tr.clock_ns[2] = stw2;
     tr.cpu_stw1_ns = stw1 * procs;
     tr.cpu_assist_ns = rec->cpu_assist;
@@ -451,7 +483,7 @@ static void cycle_begin(uint32_t n, struct mthread *self)
         return;
     start_the_world();
     marking_started(n);
-    cycle_rec.stw_ns += cycle_rec.t_mark - cycle_rec.t_start;
+    record_pause(&cycle_rec, cycle_rec.t_mark - cycle_rec.t_start);
     workers_wake();
 }
 
@@ -463,7 +495,6 @@ static void cycle_finish(uint32_t n)
         int64_t t = rec->t_mark;
         stw_mark(rec);
         rec->cpu_background = rec->t_term - t;
-        rec->stw_ns += rec->t_term - rec->t_start;
     } else {
         concurrent_mark(rec);
     }

@@ -63,12 +63,13 @@ struct cycle_stats {
     uint32_t num_gc, num_forced_gc;
     uint64_t pause_total_ns;
     uint64_t pause_ns[256], pause_end[256];
+    uint64_t pause_longest_ns[256]; /* each cycle's longest single pause */
     uint64_t last_gc_unix;
     int64_t gc_cpu_ns; /* STW time x procs + marking CPU, all cycles */
     int64_t assist_ns_total;
     int64_t init_time;               /* nanotime at gc_init */
     uint32_t num_started_by_mutator; /* cycles an allocating thread started */
-    uint32_t num_stops_abandoned;    /* mark-termination stops given up */
+    uint32_t num_stops_abandoned;    /* attempts to stop the world given up (gc.c, try_stop) */
 };
 extern struct cycle_stats cycle_stats;
 

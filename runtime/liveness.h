@@ -16,7 +16,7 @@
  *   3. Ephemerons and weak callbacks again (phase 1), to a fixpoint:
  *      resurrected objects may be keys.
  *   4. What is still unmarked is dead: ephemerons with a dead key are
- *      cleared.
+ *      cleared, dead ephemerons leave the registry (ephemerons_sweep).
  *
  * Invariant for everything after this step: an object is live for this
  * cycle iff its mark bit is set; the sweeper frees exactly the rest.

@@ -55,6 +55,8 @@ enum lock_rank {
     RANK_PREFAULT,    /* prefault.c: a stretch out of the heap being faulted in */
     RANK_CENTRAL,     /* central.c: one span class's lists */
     RANK_HEAP,        /* heap.c: the page heap */
+    RANK_EPHEMERON,   /* ephemeron.c: the registry of ephemerons (greys under it) */
+    RANK_WEAKCB,      /* weakcb.c: the table of weak callbacks */
     RANK_WORK,        /* mark.c: the global lists of work buffers */
     RANK_LIMITER,     /* pacer.c: the GC CPU limiter's bucket */
     RANK_PROF,        /* mprof.c: the heap profiler's buckets and records */

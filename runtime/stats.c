@@ -98,6 +98,7 @@ void gc_read_memstats(gc_memstats *m)
     m->pause_total_ns = cycle_stats.pause_total_ns;
     memcpy(m->pause_ns, cycle_stats.pause_ns, sizeof m->pause_ns);
     memcpy(m->pause_end, cycle_stats.pause_end, sizeof m->pause_end);
+    memcpy(m->pause_longest_ns, cycle_stats.pause_longest_ns, sizeof m->pause_longest_ns);
     m->num_gc = cycle_stats.num_gc;
     m->num_forced_gc = cycle_stats.num_forced_gc;
     int64_t elapsed = nanotime() - cycle_stats.init_time;

@@ -15,7 +15,8 @@
 //
 // Output: a checksum line on stdout, identical to the C contenders'; then one line on stderr:
 //
-//	result: name=go wall_ms=... worst_push_us=... p999_us=... p99_us=... gcs=...
+//	result: name=go wall_ms=... worst_push_us=... p9999_us=... p999_us=... p99_us=...
+//	        over_1ms=... gcs=...
 //	        worst_pause_us=... total_pause_ms=... peak_rss_kb=...
 //
 // (one line). worst_pause_us is the largest PauseNs entry (one cycle's stop-the-world time,
@@ -138,8 +139,14 @@ func main() {
 		worstPause = fmt.Sprintf("%.1f", float64(w.maxNs)/1e3)
 		totalPause = fmt.Sprintf("%.2f", float64(w.totalNs)/1e6)
 	}
-	fmt.Fprintf(os.Stderr, "result: name=go wall_ms=%.0f worst_push_us=%.1f p999_us=%.1f "+
-		"p99_us=%.1f gcs=%d worst_pause_us=%s total_pause_ms=%s peak_rss_kb=%d\n",
-		float64(wall)/1e6, float64(lat[pushes-1])/1e3, float64(quantile(lat, 0.999))/1e3,
-		float64(quantile(lat, 0.99))/1e3, gcs, worstPause, totalPause, ru.Maxrss)
+	over1ms := 0
+	for i := pushes - 1; i >= 0 && lat[i] > 1000000; i-- {
+		over1ms++
+	}
+	fmt.Fprintf(os.Stderr, "result: name=go wall_ms=%.0f worst_push_us=%.1f p9999_us=%.1f "+
+		"p999_us=%.1f p99_us=%.1f over_1ms=%d gcs=%d worst_pause_us=%s longest_stop_us=n/a total_pause_ms=%s "+
+		"peak_rss_kb=%d\n",
+		float64(wall)/1e6, float64(lat[pushes-1])/1e3, float64(quantile(lat, 0.9999))/1e3,
+		float64(quantile(lat, 0.999))/1e3, float64(quantile(lat, 0.99))/1e3, over1ms, gcs,
+		worstPause, totalPause, ru.Maxrss)
 }
