@@ -9,7 +9,9 @@
  *   stops at its polls (it sees gc_safepoint_requested) and its list, held
  *   in its locals, survives.
  * - A thread that never polls but sits in epoll_wait inside a blocking
- *   region for 2 s while 50 cycles run: no EINTR, its list intact.
+ *   region for 2 s while 50 cycles run: no EINTR, its list intact, the
+ *   first cycles not waiting for the region to end, and it counts as idle
+ *   for idle marking.
  * - A thread that only allocates (gc_alloc is a safepoint).
  * - Every wait the runtime itself makes a thread do, each from its own
  *   thread at once: gc_collect waiting for a cycle, gc_set_percent(-1)
@@ -202,6 +204,8 @@ START_TEST(a_thread_in_epoll_wait_inside_a_region_is_claimed)
     pthread_create(&th, NULL, epoller_main, &e);
     while (!e.inside)
         gc_safepoint();
+    /* Idle marking counts it as idle (worker.c, spare_cpu). */
+    int counted_idle = threads_blocking() >= 1;
     /* The first cycles end while the thread is still inside: its region is
      * claimed, not waited out. */
     uint32_t ran = force_cycles(5);
@@ -215,6 +219,7 @@ START_TEST(a_thread_in_epoll_wait_inside_a_region_is_claimed)
     ck_assert_msg(e.intact, "the blocked thread's list did not survive the cycles");
     ck_assert_int_eq(signals_received, 0);
     ck_assert_msg(!left_early, "the first 5 cycles waited for the region to end");
+    ck_assert_msg(counted_idle, "a thread in a blocking region does not count as idle");
 }
 END_TEST
 
