@@ -86,7 +86,7 @@ for r in $(seq "$rounds"); do
 			EOS
 			read -r wall user sys rss <"$out/time"
 			cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
-			echo "$name $arg, $which, round $r: wall $wall s, cpu $cpu s, peak RSS $rss KiB," \
+			echo "$name${arg:+ $arg}, $which, round $r: wall $wall s, cpu $cpu s, peak RSS $rss KiB," \
 				"worst stall $stall ms, unpreempted $unpreempted ms"
 			echo "$wall $cpu $rss $stall $unpreempted" >>"$out/$name.$which"
 		done
