@@ -31,7 +31,7 @@
 set -eu
 build=${1:-build}
 rounds=${2:-5}
-[ $# -gt 2 ] && shift 2 || set --
+if [ $# -gt 2 ]; then shift 2; else set --; fi
 [ $# -gt 0 ] || set -- binary_trees string_builder table_churn coroutine_ring
 here=$(cd "$(dirname "$0")" && pwd)
 stock=$build/ports/lua/stock/lua
@@ -67,13 +67,13 @@ for r in $(seq "$rounds"); do
 		case $p in *=*) arg=${p#*=} ;; *) arg= ;; esac
 		program=$here/lua/$name.lua
 		for which in $order; do
-			eval bin=\$$which
-			if ! /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$bin" "$program" $arg >"$out/stdout"; then
+			if [ "$which" = stock ]; then bin=$stock; else bin=$port; fi
+			if ! /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$bin" "$program" ${arg:+"$arg"} >"$out/stdout"; then
 				echo "lua_bench.sh: $which $name $arg failed" >&2
 				exit 1
 			fi
 			same_output "$out/stdout" "$which round $r"
-			if ! "$bin" "$here/lua/stall.lua" "$program" $arg >"$out/stdout" 2>"$out/stderr"; then
+			if ! "$bin" "$here/lua/stall.lua" "$program" ${arg:+"$arg"} >"$out/stdout" 2>"$out/stderr"; then
 				cat "$out/stderr" >&2
 				echo "lua_bench.sh: $which stall.lua $name $arg failed" >&2
 				exit 1
@@ -93,23 +93,25 @@ for r in $(seq "$rounds"); do
 	done
 done
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-lowest() { sort -g | head -n 1; }
-column() { cut -d' ' -f"$1" "$out/$name.$2"; }
+# summary FILE: the medians of FILE's five columns (wall, CPU, RSS, worst
+# stall, unpreempted stall), with the lowest of each stall after its median.
+summary() {
+	for i in 1 2 3 4 5; do
+		cut -d' ' -f$i "$1" | sort -g | awk -v i=$i '{ a[NR] = $1 }
+		END {
+			m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+			printf "%s ", m
+			if (i >= 4) printf "%s ", a[1]
+		}'
+	done
+}
 echo
 echo "| program | | wall s | CPU s | peak RSS MiB | worst stall ms | lowest | unpreempted ms | lowest |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for p in "$@"; do
 	name=${p%%=*}
 	case $p in *=*) arg=" ${p#*=}" ;; *) arg= ;; esac
-	for which in stock port; do
-		for i in 1 2 3 4 5; do
-			eval "${which}_$i=$(column $i $which | median)"
-		done
-		eval "${which}_4l=$(column 4 $which | lowest) ${which}_5l=$(column 5 $which | lowest)"
-	done
-	awk -v n="$name$arg" -v s="$stock_1 $stock_2 $stock_3 $stock_4 $stock_4l $stock_5 $stock_5l" \
-		-v p="$port_1 $port_2 $port_3 $port_4 $port_4l $port_5 $port_5l" '
+	awk -v n="$name$arg" -v s="$(summary "$out/$name.stock")" -v p="$(summary "$out/$name.port")" '
 	function row(label, v) {
 		printf "%s %s | %.2f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", \
 			(label == "stock" ? "| " n " |" : "| |"), label, v[1], v[2], v[3] / 1024, v[4], v[5], v[6], v[7]

@@ -19,7 +19,7 @@ LUA_CPATH="$(dirname "$so")/?.so"
 export LUA_CPATH
 status=0
 for which in stock port; do
-	eval bin=\$$which
+	if [ "$which" = stock ]; then bin=$stock; else bin=$port; fi
 	if ! "$bin" "$program" "$arg" >"$out/$which"; then
 		echo "$which: $bin $program $arg failed" >&2
 		status=1
