@@ -4,8 +4,8 @@
 # print the same on stock Lua (STOCK) and on the port (PORT), run directly
 # and through STALL_LUA (the stall wrapper, loading STALLCLOCK_SO), which
 # must also write its "stall:" line. The suite runs it with
-# GODEBUG=gccheckmark=1,clobberfree=1 in the environment, which only the
-# port reads.
+# GODEBUG=gccheckmark=1,clobberfree=1 (and LUA_GOGC=5 for one) in the
+# environment, which only the port reads.
 # check.sh --skip REASON: exits 77 (meson's skip), where Lua is not built.
 set -u
 if [ "$1" = --skip ]; then
