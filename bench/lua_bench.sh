@@ -31,6 +31,7 @@
 set -eu
 build=${1:-build}
 rounds=${2:-5}
+case $rounds in '' | *[!0-9]* | 0) echo "lua_bench.sh: ROUNDS must be a positive integer, not '$rounds'" >&2; exit 1 ;; esac
 if [ $# -gt 2 ]; then shift 2; else set --; fi
 [ $# -gt 0 ] || set -- binary_trees string_builder table_churn coroutine_ring
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,11 +50,12 @@ export LUA_CPATH
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# same_output FILE WHAT: FILE must match the reference output of the program.
+# same_output FILE WHAT: FILE must match the reference output of the program
+# (with this argument: run names the files of a PROGRAM=ARG).
 same_output() {
-	if [ ! -f "$out/$name.reference" ]; then
-		cp "$1" "$out/$name.reference"
-	elif ! diff -u "$out/$name.reference" "$1" >&2; then
+	if [ ! -f "$out/$run.reference" ]; then
+		cp "$1" "$out/$run.reference"
+	elif ! diff -u "$out/$run.reference" "$1" >&2; then
 		echo "lua_bench.sh: $2: output of $name differs from its first run's" >&2
 		exit 1
 	fi
@@ -65,6 +67,7 @@ for r in $(seq "$rounds"); do
 	for p in "$@"; do
 		name=${p%%=*}
 		case $p in *=*) arg=${p#*=} ;; *) arg= ;; esac
+		run=$(printf '%s' "$p" | tr -c 'A-Za-z0-9_.=-' '_')
 		program=$here/lua/$name.lua
 		for which in $order; do
 			if [ "$which" = stock ]; then bin=$stock; else bin=$port; fi
@@ -88,7 +91,7 @@ for r in $(seq "$rounds"); do
 			cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
 			echo "$name${arg:+ $arg}, $which, round $r: wall $wall s, cpu $cpu s, peak RSS $rss KiB," \
 				"worst stall $stall ms, unpreempted $unpreempted ms"
-			echo "$wall $cpu $rss $stall $unpreempted" >>"$out/$name.$which"
+			echo "$wall $cpu $rss $stall $unpreempted" >>"$out/$run.$which"
 		done
 	done
 done
@@ -111,7 +114,8 @@ echo "|---|---|---|---|---|---|---|---|---|"
 for p in "$@"; do
 	name=${p%%=*}
 	case $p in *=*) arg=" ${p#*=}" ;; *) arg= ;; esac
-	awk -v n="$name$arg" -v s="$(summary "$out/$name.stock")" -v p="$(summary "$out/$name.port")" '
+	run=$(printf '%s' "$p" | tr -c 'A-Za-z0-9_.=-' '_')
+	awk -v n="$name$arg" -v s="$(summary "$out/$run.stock")" -v p="$(summary "$out/$run.port")" '
 	function row(label, v) {
 		printf "%s %s | %.2f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", \
 			(label == "stock" ? "| " n " |" : "| |"), label, v[1], v[2], v[3] / 1024, v[4], v[5], v[6], v[7]
