@@ -184,12 +184,16 @@ static void objvec_push(lua_State *L, struct objvec *a, GCObject *o)
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* Lua stacks: StackValues of two words, the first the value (a pointer
+ * for collectable values, a number otherwise), the second the tag. */
+static uint32_t stack_type;
+static const uint64_t stack_ptrmap[1] = {1};
+_Static_assert(sizeof(StackValue) == 2 * sizeof(void *), "a StackValue is two words");
+
 static void init_tricolor(void)
 {
     gc_options opts = {
         .env_prefix = "LUA_",
-        /* The mark runs with the world stopped (see the top). */
-        .godebug = "gcstoptheworld=1",
         /* Threads stop only at gc_* calls and gc_safepoint polls. */
         .cooperative = 1,
     };
@@ -197,6 +201,15 @@ static void init_tricolor(void)
         fprintf(stderr, "ltricolor_init: gc_init failed\n");
         abort();
     }
+    gc_type t = {
+        .name = "lua stack",
+        .ptrmap = stack_ptrmap,
+        .ptrmap_words = 2,
+        .flags = GC_TYPE_RESCAN, /* the VM writes it without barriers */
+    };
+    stack_type = gc_register_type(&t);
+    if (stack_type == 0)
+        abort(); /* gc_register_type said why */
 }
 
 void ltricolor_init(void)
@@ -281,6 +294,15 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return gc_alloc(nsize);
 }
 
+void *ltricolor_newstack(lua_State *L, int n)
+{
+    size_t bytes = (size_t)n * sizeof(StackValue);
+    void *stack = gc_alloc_typed(stack_type, bytes); /* zeroed: nils */
+    if (stack != NULL)
+        G(L)->GCdebt += (l_mem)bytes; /* as luaM_malloc_ counts */
+    return stack;
+}
+
 size_t ltricolor_heapbytes(void)
 {
     gc_memstats ms;
@@ -311,11 +333,46 @@ static void make_parts_noscan(Table *t)
     }
 }
 
+static void shade_value(const TValue *v)
+{
+    if (iscollectable(v))
+        gc_shade(gcvalue(v));
+}
+
+static void shade_node(const Node *n)
+{
+    if (keyiscollectable(n))
+        gc_shade(gckey(n));
+    shade_value(gval(n));
+}
+
+/* A weak table's parts are noscan: the weak callback reads them at mark
+ * termination, so nothing stored into them needs a barrier. Any other
+ * table's new parts were filled by plain stores (luaH_resize's reinsert)
+ * from parts now dropped, which a mark worker may not have scanned: while
+ * a cycle marks, everything they hold is shaded. */
 void ltricolor_tableresized(lua_State *L, Table *t)
 {
     (void)L;
-    if (t->marked & LTC_WEAKTABLE)
+    if (t->marked & LTC_WEAKTABLE) {
         make_parts_noscan(t);
+        return;
+    }
+    if (!ltricolor_marking())
+        return;
+    unsigned int asize = luaH_realasize(t);
+    for (unsigned int i = 0; i < asize; i++)
+        shade_value(&t->array[i]);
+    if (!isdummy(t))
+        for (Node *n = gnode(t, 0), *end = gnode(t, sizenode(t)); n < end; n++)
+            if (!isempty(gval(n)))
+                shade_node(n);
+}
+
+void ltricolor_nodemoved(Table *t, Node *n)
+{
+    if (!(t->marked & LTC_WEAKTABLE))
+        shade_node(n);
 }
 
 /* ---- The weak callback (world stopped; no allocation, no lock) ------------ */
