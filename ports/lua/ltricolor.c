@@ -7,12 +7,14 @@
  * functions instead, so Lua's own collector does not exist in the binary.
  * What each piece does:
  *
- *   - Memory. Every Lua object and every vector Lua allocates (table parts,
- *     prototypes' arrays) comes from gc_alloc through ltricolor_alloc, a
- *     lua_Alloc, and is scanned conservatively; stacks are typed (below). Strings
- *     (short and long) come from gc_alloc_noscan: their one pointer, a short
- *     string's hnext, is the string table's link, which must not keep the
- *     next string alive. Lua's frees are ignored: the block dies when
+ *   - Memory. Every Lua object and every vector Lua allocates comes from
+ *     tricolor through ltricolor_alloc, a lua_Alloc. Objects are typed by
+ *     their kind (ltctypes.c: tables, closures, upvalues, prototypes,
+ *     userdata, stacks), so that only their pointer words are read; threads
+ *     and vectors (table parts, prototypes' arrays) are scanned
+ *     conservatively. Strings (short and long) are noscan: their one
+ *     pointer, a short string's hnext, is the string table's link, which
+ *     must not keep the next string alive. Lua's frees are ignored: the block dies when
  *     nothing points to it, and Lua never touches a block after freeing it.
  *     Reallocation is gc_realloc (same kind). The one exception is the block
  *     holding the main lua_State and the global_State: malloc'd and
@@ -131,6 +133,7 @@
  *     the string table and runs every queued __gc.
  */
 #include "ltricolor.h"
+#include "ltctypes.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -214,12 +217,6 @@ static void objvec_push(lua_State *L, struct objvec *a, GCObject *o)
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-/* Lua stacks: StackValues of two words, the first the value (a pointer
- * for collectable values, a number otherwise), the second the tag. */
-static uint32_t stack_type;
-static const uint64_t stack_ptrmap[1] = {1};
-_Static_assert(sizeof(StackValue) == 2 * sizeof(void *), "a StackValue is two words");
-
 static void init_tricolor(void)
 {
     gc_options opts = {
@@ -231,15 +228,7 @@ static void init_tricolor(void)
         fprintf(stderr, "ltricolor_init: gc_init failed\n");
         abort();
     }
-    gc_type t = {
-        .name = "lua stack",
-        .ptrmap = stack_ptrmap,
-        .ptrmap_words = 2,
-        .flags = GC_TYPE_RESCAN, /* the VM writes it without barriers */
-    };
-    stack_type = gc_register_type(&t);
-    if (stack_type == 0)
-        abort(); /* gc_register_type said why */
+    ltc_register_types();
 }
 
 void ltricolor_init(void)
@@ -319,15 +308,13 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         gc_add_roots(block, (char *)block + nsize);
         return block;
     }
-    if (osize == LUA_TSTRING) /* short or long: no pointer to follow */
-        return gc_alloc_noscan(nsize);
-    return gc_alloc(nsize);
+    return ltc_alloc_object((int)osize, nsize);
 }
 
 void *ltricolor_newstack(lua_State *L, int n)
 {
     size_t bytes = (size_t)n * sizeof(StackValue);
-    void *stack = gc_alloc_typed(stack_type, bytes); /* zeroed: nils */
+    void *stack = gc_alloc_typed(ltc_types.stack, bytes); /* zeroed: nils */
     if (stack != NULL)
         G(L)->GCdebt += (l_mem)bytes; /* as luaM_malloc_ counts */
     return stack;
