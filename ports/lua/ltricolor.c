@@ -1,18 +1,20 @@
 /*
- * ltricolor.c: Lua 5.4's memory and collector interface (lgc.h) on tricolor,
- * phase 2, first step: weak tables, __gc during collections and the string
- * table, with the mark still stopping the world.
+ * ltricolor.c: Lua 5.4's memory and collector interface (lgc.h) on tricolor:
+ * concurrent marking, weak tables, __gc during collections and the string
+ * table.
  *
  * The port compiles every Lua file but lgc.c; this file implements lgc.h's
  * functions instead, so Lua's own collector does not exist in the binary.
  * What each piece does:
  *
- *   - Memory. Every Lua object and every vector Lua allocates (table parts,
- *     stacks, prototypes' arrays) comes from gc_alloc through
- *     ltricolor_alloc, a lua_Alloc, and is scanned conservatively. Strings
- *     (short and long) come from gc_alloc_noscan: their one pointer, a short
- *     string's hnext, is the string table's link, which must not keep the
- *     next string alive. Lua's frees are ignored: the block dies when
+ *   - Memory. Every Lua object and every vector Lua allocates comes from
+ *     tricolor through ltricolor_alloc, a lua_Alloc. Objects are typed by
+ *     their kind (ltctypes.c: tables, closures, upvalues, prototypes,
+ *     userdata, stacks), so that only their pointer words are read; threads
+ *     and vectors (table parts, prototypes' arrays) are scanned
+ *     conservatively. Strings (short and long) are noscan: their one
+ *     pointer, a short string's hnext, is the string table's link, which
+ *     must not keep the next string alive. Lua's frees are ignored: the block dies when
  *     nothing points to it, and Lua never touches a block after freeing it.
  *     Reallocation is gc_realloc (same kind). The one exception is the block
  *     holding the main lua_State and the global_State: malloc'd and
@@ -82,17 +84,47 @@
  *     __gc ran (FINALIZEDBIT is reset then, as Lua does). Errors become
  *     warnings.
  *
- *   - Barriers. Lua calls luaC_barrier after storing a value into an object
- *     and luaC_barrierback after storing into a table; lgc.h's macros now
- *     call them whenever a tricolor cycle is marking (ltricolor_marking),
- *     and they become gc_shade(value) and gc_rescan of the table and of its
- *     two parts. tricolor runs with gcstoptheworld=1, so no mutator runs
- *     while marking and the barriers never fire: Lua's unbarriered stores
- *     (VM stacks, and the initialising stores into new objects, which Lua
- *     allocates white but tricolor allocates black) are then harmless.
- *     docs/lua.md, "Why the mark stops the world", has the counter-example
- *     that rules out concurrent marking before typed objects and rescans.
- *
+ *   - Concurrent marking. tricolor marks while Lua runs, and allocates
+ *     black while it marks. A Dijkstra barrier (shade what is stored) keeps
+ *     every reachable object if every store into a scanned object is
+ *     followed by it, and what is stored without one lies where the pause
+ *     scans again. Lua's stores, one kind at a time:
+ *       * Stores Lua barriers: lgc.h's macros (01-lgc-barriers) call the
+ *         barrier whenever a cycle is marking (ltricolor_marking, one
+ *         relaxed load: Lua's colours are never set), and both
+ *         luaC_barrier and luaC_barrierback shade the value stored
+ *         (gc_shade). Lua's "grey the table again" becomes the forward
+ *         barrier so that no table waits for the pause to be scanned.
+ *       * Stacks: written by the VM with plain stores. Every stack is a
+ *         GC_TYPE_RESCAN object (ltricolor_newstack, 08-stacks-rescan),
+ *         scanned again with the world stopped at mark termination; its
+ *         map is the value word of each StackValue.
+ *       * Initialising stores into a new object, which Lua allocates white
+ *         and so does not barrier. Harmless when the value stays reachable
+ *         from where it came from (a closure's prototype, a thread's
+ *         CallInfo); two sites drop the source right after the store and
+ *         gained the barrier: lua_pushcclosure's upvalues popped from the
+ *         stack (09-lapi-cclosure-barrier), and luaF_closeupval's value
+ *         moved from the stack into the upvalue, whose barrier tested Lua's
+ *         colours (10-lfunc-upvalues).
+ *       * Copies inside a table: luaH_resize reinserts every entry into
+ *         the new parts with plain stores and drops the old ones, which a
+ *         worker may not have scanned; ltricolor_tableresized shades
+ *         everything the new parts hold. luaH_newkey moves a colliding
+ *         node within the hash part, which a worker may be scanning (it
+ *         could read the free slot before the copy and the old one after
+ *         it): ltricolor_nodemoved shades it (11-ltable-nodemoved).
+ *       * Relinking a list: luaE_shrinkCI and luaF_unlinkupval store, into
+ *         the predecessor, the successor of the element they remove. The
+ *         successor was reachable through the removed element: if the
+ *         predecessor is black, the removed element is not white, so it is
+ *         scanned (or was) and the successor is shaded. No barrier needed.
+ *       * Vectors reallocated: gc_realloc copies through the bulk barrier.
+ *     Weak tables' parts are noscan and read by the weak callback in the
+ *     pause, so what is stored into them needs no barrier, and their strong
+ *     halves are marked there (gc_mark_live): the pause grows with what
+ *     only weak tables' strong halves reach.
+
  *   - Collection. luaC_step never collects: it runs queued finalizers,
  *     shrinks the string table, and pushes Lua's debt back; tricolor's
  *     pacer (GOGC) starts cycles on its own. luaC_fullgc, collectgarbage
@@ -101,6 +133,7 @@
  *     the string table and runs every queued __gc.
  */
 #include "ltricolor.h"
+#include "ltctypes.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -188,8 +221,6 @@ static void init_tricolor(void)
 {
     gc_options opts = {
         .env_prefix = "LUA_",
-        /* The mark runs with the world stopped (see the top). */
-        .godebug = "gcstoptheworld=1",
         /* Threads stop only at gc_* calls and gc_safepoint polls. */
         .cooperative = 1,
     };
@@ -197,6 +228,7 @@ static void init_tricolor(void)
         fprintf(stderr, "ltricolor_init: gc_init failed\n");
         abort();
     }
+    ltc_register_types();
 }
 
 void ltricolor_init(void)
@@ -276,9 +308,16 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         gc_add_roots(block, (char *)block + nsize);
         return block;
     }
-    if (osize == LUA_TSTRING) /* short or long: no pointer to follow */
-        return gc_alloc_noscan(nsize);
-    return gc_alloc(nsize);
+    return ltc_alloc_object((int)osize, nsize);
+}
+
+void *ltricolor_newstack(lua_State *L, int n)
+{
+    size_t bytes = (size_t)n * sizeof(StackValue);
+    void *stack = gc_alloc_typed(ltc_types.stack, bytes); /* zeroed: nils */
+    if (stack != NULL)
+        G(L)->GCdebt += (l_mem)bytes; /* as luaM_malloc_ counts */
+    return stack;
 }
 
 size_t ltricolor_heapbytes(void)
@@ -311,11 +350,46 @@ static void make_parts_noscan(Table *t)
     }
 }
 
+static void shade_value(const TValue *v)
+{
+    if (iscollectable(v))
+        gc_shade(gcvalue(v));
+}
+
+static void shade_node(const Node *n)
+{
+    if (keyiscollectable(n))
+        gc_shade(gckey(n));
+    shade_value(gval(n));
+}
+
+/* A weak table's parts are noscan: the weak callback reads them at mark
+ * termination, so nothing stored into them needs a barrier. Any other
+ * table's new parts were filled by plain stores (luaH_resize's reinsert)
+ * from parts now dropped, which a mark worker may not have scanned: while
+ * a cycle marks, everything they hold is shaded. */
 void ltricolor_tableresized(lua_State *L, Table *t)
 {
     (void)L;
-    if (t->marked & LTC_WEAKTABLE)
+    if (t->marked & LTC_WEAKTABLE) {
         make_parts_noscan(t);
+        return;
+    }
+    if (!ltricolor_marking())
+        return;
+    unsigned int asize = luaH_realasize(t);
+    for (unsigned int i = 0; i < asize; i++)
+        shade_value(&t->array[i]);
+    if (!isdummy(t))
+        for (Node *n = gnode(t, 0), *end = gnode(t, sizenode(t)); n < end; n++)
+            if (!isempty(gval(n)))
+                shade_node(n);
+}
+
+void ltricolor_nodemoved(Table *t, Node *n)
+{
+    if (!(t->marked & LTC_WEAKTABLE))
+        shade_node(n);
 }
 
 /* ---- The weak callback (world stopped; no allocation, no lock) ------------ */
@@ -540,6 +614,9 @@ void luaC_barrier_(lua_State *L, GCObject *o, GCObject *v)
     gc_shade(v);
 }
 
+/* lgc.h declares it; the port's luaC_barrierback shades the value instead
+ * (see the top). Kept correct for a caller that still uses it: the table
+ * and its parts are scanned again. */
 void luaC_barrierback_(lua_State *L, GCObject *o)
 {
     (void)L;

@@ -1,7 +1,6 @@
 /*
- * ltricolor.h: the glue that puts Lua 5.4's heap on tricolor (phase 2, first step:
- * weak tables, __gc during collections, the string table; the mark still stops
- * the world).
+ * ltricolor.h: the glue that puts Lua 5.4's heap on tricolor, marked
+ * concurrently, with weak tables, __gc and the string table.
  *
  * Included by the port's patched lgc.h, so every Lua file that uses a
  * barrier sees it (ltable.c and lvm.c included), and by lauxlib.c
@@ -18,8 +17,8 @@
 #include "lua.h"
 
 /* Initialises tricolor once for the process, with the port's options: the
- * environment prefix LUA_ (LUA_GOGC, LUA_GODEBUG, ...), cooperative stops
- * and gcstoptheworld=1 (docs/lua.md says why). Call it on the main thread
+ * environment prefix LUA_ (LUA_GOGC, LUA_GODEBUG, ...) and cooperative
+ * stops (docs/lua.md says why). Call it on the main thread
  * before any other thread creates a state; luaL_newstate calls it too. */
 void ltricolor_init(void);
 
@@ -30,9 +29,19 @@ lua_State *ltricolor_newstate(void);
 void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* luaH_resize's last act (05-ltable-weakparts.patch): a registered weak
- * table's new parts are copied into noscan blocks. */
+ * table's new parts are copied into noscan blocks; while a cycle marks, what
+ * the resize copied without a barrier is shaded. */
 struct Table;
 void ltricolor_tableresized(lua_State *L, struct Table *t);
+
+/* luaH_newkey moved a node within t's hash part (11-ltable-nodemoved.patch),
+ * while a cycle marks: its key and value are shaded. */
+union Node;
+void ltricolor_nodemoved(struct Table *t, union Node *n);
+
+/* A new Lua stack of n StackValues: a GC_TYPE_RESCAN object (08-stacks-rescan);
+ * NULL when out of memory. */
+void *ltricolor_newstack(lua_State *L, int n);
 
 /* Bytes of the tricolor heap in use (collectgarbage "count"). */
 size_t ltricolor_heapbytes(void);

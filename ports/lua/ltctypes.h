@@ -1,0 +1,26 @@
+/*
+ * ltctypes.h: the tricolor type of each kind of Lua object (ltctypes.c).
+ * Internal to the port.
+ */
+#ifndef LTCTYPES_H
+#define LTCTYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tricolor.h>
+
+/* The ids gc_register_type gave, set once by ltc_register_types. */
+struct ltc_types {
+    uint32_t stack, table, upval, proto, function, userdata;
+};
+extern struct ltc_types ltc_types;
+
+/* Registers the types; after gc_init, before the first state. Aborts
+ * with a message if tricolor refuses one. */
+void ltc_register_types(void);
+
+/* A new Lua object of basic type tag (lua_Alloc's osize for a new block:
+ * LUA_T*, or 0 for a vector), of size bytes, typed as ltctypes.c says. */
+void *ltc_alloc_object(int tag, size_t size);
+
+#endif
