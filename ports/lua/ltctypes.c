@@ -19,8 +19,8 @@
  *   userdata    trace       metatable, user values, and the user memory
  *                           word by word (C code keeps GC blocks there:
  *                           lauxlib's buffer box)
- *   stack       ptrmap,     the value word of each StackValue
- *               RESCAN
+ *   stack       trace,      its owner, and the value word of each live
+ *               RESCAN      StackValue (below the owner's top)
  *
  * Never scanned: GCObject.next (the port links nothing but luaC_fix's
  * strings, which are noscan and marked by the weak callback) and gclist
@@ -43,6 +43,7 @@
 #include <stdlib.h>
 
 #include "lfunc.h"
+#include "lgc.h"
 #include "lobject.h"
 #include "lstate.h"
 
@@ -88,6 +89,50 @@ static void trace_userdata(void *obj, size_t size, gc_visit_fn visit, void *ctx)
     visit_words(mem, end, visit, ctx);
 }
 
+/* A stack block: its first StackValue holds the owning lua_State (see
+ * ltc_stack_new), the stack proper follows. Only the live part is visited,
+ * as Lua's traversethread does: below the top, or below the running Lua
+ * function's frame limit (ci->top) when that is higher (between two
+ * instructions the VM's registers may lie above L->top). Above it lie
+ * stale slots, which would keep what they last held. While Lua runs the
+ * bounds read here may be stale: the stack is RESCAN, and in the pause,
+ * with its thread stopped at an allocation or between instructions, they
+ * are exact. A block that is not its owner's current stack (the old one
+ * after a reallocation, or the new one before the switch) is visited no
+ * further: the first is garbage, the second is rescanned in the pause. */
+static void trace_stack(void *obj, size_t size, gc_visit_fn visit, void *ctx)
+{
+    StackValue *first = (StackValue *)obj + 1;
+    StackValue *end = (StackValue *)obj + size / sizeof(StackValue);
+    visit((void **)obj, ctx); /* the owner lives while its stack does */
+    lua_State *L = *(lua_State *volatile *)obj;
+    if (L == NULL || L->stack != first)
+        return;
+    StkId limit = L->top;
+    CallInfo *ci = L->ci;
+    if (ci != NULL && isLua(ci) && ci->top > limit)
+        limit = ci->top;
+    if (limit < first || limit > end)
+        limit = end; /* torn while Lua runs: all of it */
+    for (StackValue *v = first; v < limit; v++)
+        visit((void **)&v->val.value_, ctx);
+}
+
+void *ltc_stack_new(lua_State *owner, size_t n)
+{
+    StackValue *block = gc_alloc_typed(ltc_types.stack, (n + 1) * sizeof(StackValue));
+    if (block == NULL)
+        return NULL;
+    *(lua_State **)block = owner; /* zeroed otherwise: nils */
+    return block + 1;
+}
+
+void ltc_stack_disown(void *stack)
+{
+    if (stack != NULL)
+        *(lua_State **)((StackValue *)stack - 1) = NULL;
+}
+
 static uint32_t register_type(const gc_type *t)
 {
     uint32_t id = gc_register_type(t);
@@ -98,7 +143,6 @@ static uint32_t register_type(const gc_type *t)
     return id;
 }
 
-static const uint64_t stack_map[1] = {1}; /* StackValue: value, tag */
 static const uint64_t table_map[1] = {LTC_WORD_BIT(Table, array) | LTC_WORD_BIT(Table, node) |
                                       LTC_WORD_BIT(Table, metatable)};
 static const uint64_t upval_map[1] = {LTC_WORD_BIT(UpVal, v) | LTC_WORD_BIT(UpVal, u)};
@@ -118,8 +162,7 @@ void ltc_register_types(void)
 {
     ltc_types.stack = register_type(&(gc_type){
         .name = "lua stack",
-        .ptrmap = stack_map,
-        .ptrmap_words = 2,
+        .trace = trace_stack,
         .flags = GC_TYPE_RESCAN, /* the VM writes it without barriers */
     });
     ltc_types.table = register_type(&(gc_type){

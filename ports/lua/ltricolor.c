@@ -275,6 +275,8 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     struct ltc_state *s = ud;
     if (nsize == 0) {
         if (ptr != NULL && ptr == s->main_block) { /* lua_close */
+            if (s->g != NULL) /* its stack may outlive the block */
+                ltc_stack_disown(s->g->mainthread->stack);
             if (s->weakcb >= 0)
                 gc_remove_weak_callback(s->weakcb);
             gc_remove_roots(ptr, (char *)ptr + s->main_size);
@@ -313,10 +315,9 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 void *ltricolor_newstack(lua_State *L, int n)
 {
-    size_t bytes = (size_t)n * sizeof(StackValue);
-    void *stack = gc_alloc_typed(ltc_types.stack, bytes); /* zeroed: nils */
+    void *stack = ltc_stack_new(L, (size_t)n);
     if (stack != NULL)
-        G(L)->GCdebt += (l_mem)bytes; /* as luaM_malloc_ counts */
+        G(L)->GCdebt += (l_mem)((size_t)n * sizeof(StackValue)); /* as luaM_malloc_ counts */
     return stack;
 }
 

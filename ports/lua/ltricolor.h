@@ -39,8 +39,9 @@ void ltricolor_tableresized(lua_State *L, struct Table *t);
 union Node;
 void ltricolor_nodemoved(struct Table *t, union Node *n);
 
-/* A new Lua stack of n StackValues: a GC_TYPE_RESCAN object (08-stacks-rescan);
- * NULL when out of memory. */
+/* A new stack of n StackValues for thread L: a GC_TYPE_RESCAN object that
+ * knows L, so that only its live part is scanned (08-stacks-rescan,
+ * ltctypes.c); NULL when out of memory. */
 void *ltricolor_newstack(lua_State *L, int n);
 
 /* Bytes of the tricolor heap in use (collectgarbage "count"). */
