@@ -275,7 +275,7 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     struct ltc_state *s = ud;
     if (nsize == 0) {
         if (ptr != NULL && ptr == s->main_block) { /* lua_close */
-            if (s->g != NULL) /* its stack may outlive the block */
+            if (s->g != NULL)                      /* its stack may outlive the block */
                 ltc_stack_disown(s->g->mainthread->stack);
             if (s->weakcb >= 0)
                 gc_remove_weak_callback(s->weakcb);
