@@ -237,6 +237,7 @@ void ltricolor_init(void)
 }
 
 static void weak_callback(int phase, void *data);
+static void *born(int was_marking, void *p);
 
 lua_State *ltricolor_newstate(void)
 {
@@ -262,13 +263,30 @@ lua_State *ltricolor_newstate(void)
     s->g = G(L);
     stringtable *tb = &s->g->strt;
     size_t bytes = (size_t)tb->size * sizeof(TString *);
-    TString **hash = gc_alloc_noscan(bytes);
+    int m = ltricolor_marking();
+    TString **hash = born(m, gc_alloc_noscan(bytes));
     memcpy(hash, tb->hash, bytes);
     tb->hash = hash;
     return L;
 }
 
 /* ---- Memory -------------------------------------------------------------- */
+
+/* Returns p, a block just allocated by a call that began when marking was
+ * was_marking. A cycle can begin inside the call (its first pause is at an
+ * allocation): the block is then white, allocated before marking, and Lua
+ * stores it into its owner with a plain store (f->code, t->node, a
+ * CallInfo's next: for Lua these are not objects, so they carry no
+ * barrier), into an owner a worker may already have scanned. Shading it
+ * makes it grey. Allocated while marking, a block is black and needs
+ * nothing; allocated after a cycle that began and ended inside the call,
+ * it is held by this thread's stack until stored. */
+static void *born(int was_marking, void *p)
+{
+    if (!was_marking && p != NULL && ltricolor_marking())
+        gc_shade(p);
+    return p;
+}
 
 void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -292,12 +310,13 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         /* The string table shrinking (luaS_resize): a smaller noscan block,
          * so that the memory comes back (gc_realloc keeps a block that is
          * big enough). The buckets past nsize are empty by now. */
+        int m = ltricolor_marking();
         if (s->g != NULL && ptr == s->g->strt.hash && nsize < osize / 2) {
-            void *q = gc_alloc_noscan(nsize);
+            void *q = born(m, gc_alloc_noscan(nsize));
             memcpy(q, ptr, nsize);
             return q;
         }
-        return gc_realloc(ptr, nsize);
+        return born(m, gc_realloc(ptr, nsize));
     }
     /* A new block: osize is the object's tag (LUA_T*), or 0 for a vector. */
     if (s->creating && osize == LUA_TTHREAD) {
@@ -310,12 +329,14 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         gc_add_roots(block, (char *)block + nsize);
         return block;
     }
-    return ltc_alloc_object((int)osize, nsize);
+    int m = ltricolor_marking();
+    return born(m, ltc_alloc_object((int)osize, nsize));
 }
 
 void *ltricolor_newstack(lua_State *L, int n)
 {
-    void *stack = ltc_stack_new(L, (size_t)n);
+    int m = ltricolor_marking();
+    void *stack = born(m, ltc_stack_new(L, (size_t)n));
     if (stack != NULL)
         G(L)->GCdebt += (l_mem)((size_t)n * sizeof(StackValue)); /* as luaM_malloc_ counts */
     return stack;
@@ -337,7 +358,8 @@ static void make_parts_noscan(Table *t)
 {
     if (!isdummy(t)) {
         size_t bytes = (size_t)sizenode(t) * sizeof(Node);
-        Node *node = gc_alloc_noscan(bytes);
+        int m = ltricolor_marking();
+        Node *node = born(m, gc_alloc_noscan(bytes));
         memcpy(node, t->node, bytes);
         t->lastfree = node + (t->lastfree - t->node);
         t->node = node;
@@ -345,7 +367,8 @@ static void make_parts_noscan(Table *t)
     unsigned int asize = luaH_realasize(t);
     if (asize > 0) {
         size_t bytes = (size_t)asize * sizeof(TValue);
-        TValue *array = gc_alloc_noscan(bytes);
+        int m = ltricolor_marking();
+        TValue *array = born(m, gc_alloc_noscan(bytes));
         memcpy(array, t->array, bytes);
         t->array = array;
     }
