@@ -180,6 +180,11 @@ struct ltc_state {
      * Capacity is kept >= n + fin.n, so the callback never allocates. */
     struct objvec tobefnz;
     size_t tbf_head;
+    /* Blocks allocated by a call during which a cycle began (born), kept
+     * as roots (born_roots) until an allocation finds no cycle marking. */
+    void *born[8];
+    size_t nborn;
+    int rootcb; /* gc_add_root_callback's handle */
 };
 
 static struct ltc_state *state_of(lua_State *L)
@@ -237,7 +242,8 @@ void ltricolor_init(void)
 }
 
 static void weak_callback(int phase, void *data);
-static void *born(int was_marking, void *p);
+static void *born(struct ltc_state *s, int was_marking, void *p);
+static void born_roots(gc_visit_fn visit, void *ctx, void *data);
 
 lua_State *ltricolor_newstate(void)
 {
@@ -247,8 +253,14 @@ lua_State *ltricolor_newstate(void)
         return NULL;
     s->creating = 1;
     s->weakcb = -1;
+    s->rootcb = gc_add_root_callback(born_roots, s);
+    if (s->rootcb < 0) {
+        free(s);
+        return NULL;
+    }
     lua_State *L = lua_newstate(ltricolor_alloc, s);
     if (L == NULL) {
+        gc_remove_root_callback(s->rootcb);
         free(s);
         return NULL;
     }
@@ -264,7 +276,7 @@ lua_State *ltricolor_newstate(void)
     stringtable *tb = &s->g->strt;
     size_t bytes = (size_t)tb->size * sizeof(TString *);
     int m = ltricolor_marking();
-    TString **hash = born(m, gc_alloc_noscan(bytes));
+    TString **hash = born(s, m, gc_alloc_noscan(bytes));
     memcpy(hash, tb->hash, bytes);
     tb->hash = hash;
     return L;
@@ -277,26 +289,47 @@ lua_State *ltricolor_newstate(void)
  * allocation): the block is then white, allocated before marking, and Lua
  * stores it into its owner with a plain store (f->code, t->node, a
  * CallInfo's next: for Lua these are not objects, so they carry no
- * barrier), into an owner a worker may already have scanned. Shading it
- * makes it grey. Allocated while marking, a block is black and needs
- * nothing; allocated after a cycle that began and ended inside the call,
- * it is held by this thread's stack until stored. */
-static void *born(int was_marking, void *p)
+ * barrier), into an owner a worker may already have scanned. Such a block
+ * is kept as a root until a later allocation finds no cycle marking (after
+ * that cycle's termination, where born_roots marked it). Not gc_shade: a
+ * stop there, after a reallocation copied the string table or a weak
+ * table's part but before Lua switched to the copy, would let the weak
+ * callback clear the old one and leave the copy holding dead strings and
+ * values. Allocated while marking, a block is black and needs nothing;
+ * allocated after a cycle that began and ended inside the call, it is held
+ * by this thread's stack until stored. At most one cycle begins per call,
+ * so the array rarely holds more than one block. */
+static void *born(struct ltc_state *s, int was_marking, void *p)
 {
-    if (!was_marking && p != NULL && ltricolor_marking())
-        gc_shade(p);
+    if (!was_marking && p != NULL && ltricolor_marking()) {
+        if (s->nborn < sizeof s->born / sizeof s->born[0])
+            s->born[s->nborn++] = p;
+        else
+            gc_shade(p); /* never seen: a cycle per allocation, eight times */
+    }
     return p;
+}
+
+/* The root callback: the blocks born() keeps. */
+static void born_roots(gc_visit_fn visit, void *ctx, void *data)
+{
+    struct ltc_state *s = data;
+    for (size_t i = 0; i < s->nborn; i++)
+        visit(&s->born[i], ctx);
 }
 
 void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct ltc_state *s = ud;
+    if (s->nborn > 0 && !ltricolor_marking())
+        s->nborn = 0; /* the cycle they were born in has ended */
     if (nsize == 0) {
         if (ptr != NULL && ptr == s->main_block) { /* lua_close */
             if (s->g != NULL)                      /* its stack may outlive the block */
                 ltc_stack_disown(s->g->mainthread->stack);
             if (s->weakcb >= 0)
                 gc_remove_weak_callback(s->weakcb);
+            gc_remove_root_callback(s->rootcb);
             gc_remove_roots(ptr, (char *)ptr + s->main_size);
             free(ptr);
             free(s->weak.v);
@@ -312,11 +345,11 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
          * big enough). The buckets past nsize are empty by now. */
         int m = ltricolor_marking();
         if (s->g != NULL && ptr == s->g->strt.hash && nsize < osize / 2) {
-            void *q = born(m, gc_alloc_noscan(nsize));
+            void *q = born(s, m, gc_alloc_noscan(nsize));
             memcpy(q, ptr, nsize);
             return q;
         }
-        return born(m, gc_realloc(ptr, nsize));
+        return born(s, m, gc_realloc(ptr, nsize));
     }
     /* A new block: osize is the object's tag (LUA_T*), or 0 for a vector. */
     if (s->creating && osize == LUA_TTHREAD) {
@@ -330,13 +363,13 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return block;
     }
     int m = ltricolor_marking();
-    return born(m, ltc_alloc_object((int)osize, nsize));
+    return born(s, m, ltc_alloc_object((int)osize, nsize));
 }
 
 void *ltricolor_newstack(lua_State *L, int n)
 {
     int m = ltricolor_marking();
-    void *stack = born(m, ltc_stack_new(L, (size_t)n));
+    void *stack = born(state_of(L), m, ltc_stack_new(L, (size_t)n));
     if (stack != NULL)
         G(L)->GCdebt += (l_mem)((size_t)n * sizeof(StackValue)); /* as luaM_malloc_ counts */
     return stack;
@@ -354,12 +387,12 @@ size_t ltricolor_heapbytes(void)
 /* Copies t's parts into noscan blocks. Each gc_alloc_noscan may run a
  * cycle; t is registered before, so the callback handles it whichever
  * parts (scanned or not) it finds. */
-static void make_parts_noscan(Table *t)
+static void make_parts_noscan(struct ltc_state *s, Table *t)
 {
     if (!isdummy(t)) {
         size_t bytes = (size_t)sizenode(t) * sizeof(Node);
         int m = ltricolor_marking();
-        Node *node = born(m, gc_alloc_noscan(bytes));
+        Node *node = born(s, m, gc_alloc_noscan(bytes));
         memcpy(node, t->node, bytes);
         t->lastfree = node + (t->lastfree - t->node);
         t->node = node;
@@ -368,7 +401,7 @@ static void make_parts_noscan(Table *t)
     if (asize > 0) {
         size_t bytes = (size_t)asize * sizeof(TValue);
         int m = ltricolor_marking();
-        TValue *array = born(m, gc_alloc_noscan(bytes));
+        TValue *array = born(s, m, gc_alloc_noscan(bytes));
         memcpy(array, t->array, bytes);
         t->array = array;
     }
@@ -394,9 +427,8 @@ static void shade_node(const Node *n)
  * a cycle marks, everything they hold is shaded. */
 void ltricolor_tableresized(lua_State *L, Table *t)
 {
-    (void)L;
     if (t->marked & LTC_WEAKTABLE) {
-        make_parts_noscan(t);
+        make_parts_noscan(state_of(L), t);
         return;
     }
     if (!ltricolor_marking())
@@ -679,7 +711,7 @@ void luaC_checkfinalizer(lua_State *L, GCObject *o, Table *mt)
         gfasttm(g, mt, TM_MODE) != NULL) {
         objvec_push(L, &s->weak, o); /* registered before its parts change */
         o->marked |= LTC_WEAKTABLE;
-        make_parts_noscan(gco2t(o));
+        make_parts_noscan(s, gco2t(o));
     }
     if (tofinalize(o) || gfasttm(g, mt, TM_GC) == NULL || (g->gcstp & GCSTPCLS))
         return;
