@@ -91,7 +91,9 @@ void mark_work_wait(const volatile AO_t *stop, int64_t timeout_ns)
      * publisher whose D comes before that CAS has its C seen by the load
      * of nfull below (ordered after the acquire load above); one whose D
      * comes after it and finds SLEEPER clear found the word changed since
-     * that load, and futex_wait returns at once. */
+     * that load, and futex_wait returns at once. (This case leans on the
+     * full barriers being seen in one order by every CPU, as on x86 and
+     * ARMv8.) */
     if (mark_work_available() || atomic_load(stop))
         return;
     futex_wait_timeout(&mark_work.sleep_word, w | SLEEPER, timeout_ns);
