@@ -268,14 +268,6 @@ static int ragged_flush(void)
     return found || atomic_load(&mark_work.nfull) > before;
 }
 
-/* Has concurrent marking run out of work, as far as a racy look can tell?
- * Mark termination decides for sure, with the world stopped. */
-static int mark_looks_done(void)
-{
-    return atomic_load(&mark_sched.roots_done) && !mark_work_available() &&
-           atomic_load(&mark_sched.nbusy) == 0;
-}
-
 /* How much grey work mark termination may finish itself before it gives up
  * and restarts concurrent marking instead: a pause must not grow with the
  * heap. */
@@ -307,16 +299,24 @@ static void print_pacertrace(const struct cycle_record *rec, int retries, int64_
     trace_emit(line, n < (int)sizeof line ? n : (int)sizeof line - 1);
 }
 
+/* How often the CPU limiter hears of the assists' time while a cycle marks. */
+#define LIMITER_PERIOD_NS 10000000
+
 static void concurrent_mark(struct cycle_record *rec)
 {
     int64_t last_limiter = nanotime();
     for (int attempt = 0;; attempt++) {
-        while (!mark_looks_done()) {
-            sleep_ns(100000);
-            if (nanotime() - last_limiter > 10000000) {
+        /* Asleep until the marker whose step leaves marking looking done
+         * wakes the controller (worker.c says why that wake-up cannot be
+         * lost), and at least every LIMITER_PERIOD_NS to feed the CPU
+         * limiter. */
+        while (!mark_sched_looks_done()) {
+            int64_t now = nanotime();
+            if (now - last_limiter >= LIMITER_PERIOD_NS) {
                 feed_limiter(rec, 1);
-                last_limiter = nanotime();
+                last_limiter = now;
             }
+            mark_done_wait(last_limiter + LIMITER_PERIOD_NS - now);
         }
         /* Values of ephemerons whose key is marked: marked now, so that
          * the pause has only the rest to look at (ephemeron.h). */

@@ -10,6 +10,8 @@
 #include "platform.h"
 #include "types.h"
 
+#include <limits.h>
+
 RUNTIME_STATE struct mark_work mark_work;
 
 void mark_init(void)
@@ -27,6 +29,83 @@ void mark_reset_root_sizes(void)
 {
     atomic_store(&mark_work.stack_scan, 0);
     atomic_store(&mark_work.globals_scan, 0);
+}
+
+/* ---- Waiting for grey work ------------------------------------------------
+ *
+ * sleep_word: bit 0 (SLEEPER) says a marker sleeps or is about to; the other
+ * bits count wake-ups. Sleeper and publisher form a Dekker pair:
+ *
+ *   sleeper (mark_work_wait)              publisher (putfull)
+ *   CAS sleep_word: w -> w | SLEEPER  (A)   xadd nfull, +1            (C)
+ *   load nfull; 0: futex_wait(w|SLEEPER) (B)   load sleep_word; if SLEEPER:
+ *                                            CAS it to (w + 2) & ~SLEEPER,
+ *                                            futex_wake every sleeper (D)
+ *
+ * A and C are full barriers (LOCK-prefixed on x86; AO's _full otherwise), so
+ * the load after each cannot pass the write before it: of B and D, at least
+ * one sees the other side's write. If D misses SLEEPER, B sees the new
+ * buffer and the marker does not sleep. If B misses the buffer, D sees
+ * SLEEPER and changes the word: the marker's futex_wait then either finds
+ * the word no longer w|SLEEPER and returns at once, or is asleep already
+ * and is woken. So no wake-up is lost: a marker never sleeps past a
+ * publish it has not seen. The publisher that clears SLEEPER wakes every
+ * sleeper (few: the background workers), and the next publishers, finding
+ * SLEEPER clear, pay nothing until a marker arms it again. A sleeper that
+ * times out leaves SLEEPER set (clearing it could strand another sleeper on
+ * the same value): the next publish then pays one useless wake, no more.
+ */
+#define SLEEPER 1u
+
+static void wake_sleepers(void)
+{
+    for (;;) {
+        uint32_t w = atomic_load32(&mark_work.sleep_word);
+        if (!(w & SLEEPER))
+            return; /* nobody sleeps, or another publisher woke them */
+        if (AO_int_compare_and_swap_full((volatile unsigned *)&mark_work.sleep_word, w,
+                                         (w + 2) & ~SLEEPER)) {
+            futex_wake(&mark_work.sleep_word, INT_MAX);
+            return;
+        }
+    }
+}
+
+/* The publisher's side, after nfull was raised (a full barrier): one load
+ * when nobody sleeps. */
+static inline void notify_sleepers(void)
+{
+    if (__builtin_expect(atomic_load32(&mark_work.sleep_word) & SLEEPER, 0))
+        wake_sleepers();
+}
+
+void mark_work_wait(const volatile AO_t *stop, int64_t timeout_ns)
+{
+    uint32_t w = atomic_load32(&mark_work.sleep_word);
+    if (!(w & SLEEPER)) {
+        if (!AO_int_compare_and_swap_full((volatile unsigned *)&mark_work.sleep_word, w,
+                                          w | SLEEPER))
+            return; /* the word moved: a publish or a wake just happened */
+    }
+    /* SLEEPER already set: another sleeper's CAS was this side's A. A
+     * publisher whose D comes before that CAS has its C seen by the load
+     * of nfull below (ordered after the acquire load above); one whose D
+     * comes after it and finds SLEEPER clear found the word changed since
+     * that load, and futex_wait returns at once. (This case leans on the
+     * full barriers being seen in one order by every CPU, as on x86 and
+     * ARMv8.) */
+    if (mark_work_available() || atomic_load(stop))
+        return;
+    futex_wait_timeout(&mark_work.sleep_word, w | SLEEPER, timeout_ns);
+}
+
+void mark_work_wake_all(void)
+{
+    /* After the caller's store to *stop: the xadd is a full barrier, so a
+     * sleeper that loads the new word also sees *stop, and one that armed
+     * before sleeps on a value that is no longer there. */
+    atomic_xadd32(&mark_work.sleep_word, 2);
+    futex_wake(&mark_work.sleep_word, INT_MAX);
 }
 
 /* ---- Work buffers -------------------------------------------------------- */
@@ -58,8 +137,9 @@ static void putfull(struct workbuf *b)
     rlock_acquire(&mark_work.lock);
     b->next = mark_work.full;
     mark_work.full = b;
-    atomic_xadd(&mark_work.nfull, 1);
+    atomic_xadd(&mark_work.nfull, 1); /* C of the Dekker pair (below) */
     rlock_release(&mark_work.lock);
+    notify_sleepers();
 }
 
 static struct workbuf *trygetfull(void)

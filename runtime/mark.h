@@ -12,6 +12,11 @@
  * buffer. greyobject sets a mark bit with a compare-and-swap, so each
  * object is queued and counted at most once however many markers find it.
  *
+ * A marker that finds no grey work sleeps on a futex word (mark_work_wait)
+ * instead of polling; publishing a full buffer (putfull) wakes it. The
+ * publisher pays one load of that word, and a system call only when a
+ * marker sleeps: mark.c states why no wake-up is lost.
+ *
  * Scanning is conservative: every aligned word of a scan object (or of a
  * root range) that points into an allocated heap object greys that object,
  * whether it points to its first byte or inside it. Objects larger than
@@ -68,6 +73,10 @@ struct mark_work {
     volatile AO_t bytes_marked;
     volatile AO_t heap_scan, stack_scan, globals_scan; /* bytes scanned this cycle */
     int checkmark;                                     /* marking into checkmark bits */
+    /* Futex word for markers that wait for grey work (mark_work_wait):
+     * bit 0 (MARK_WORK_SLEEPER) is set by a marker about to sleep, the
+     * rest counts wake-ups. Its own cache line: every putfull reads it. */
+    volatile uint32_t sleep_word __attribute__((aligned(64)));
 };
 
 extern struct mark_work mark_work;
@@ -111,6 +120,16 @@ static inline int mark_work_available(void)
 {
     return atomic_load_relaxed(&mark_work.nfull) != 0;
 }
+/* Waiting for grey work, without polling: a marker that found none sleeps
+ * until a buffer is published to the global list, *stop becomes nonzero
+ * (after mark_work_wake_all), or timeout_ns pass. Returns at once if work
+ * or *stop is already there; may return spuriously. The wake costs the
+ * publisher one load when nobody sleeps (see putfull in mark.c for why no
+ * wake-up is lost). */
+void mark_work_wait(const volatile AO_t *stop, int64_t timeout_ns);
+/* Wakes every marker in mark_work_wait, unconditionally: for a *stop just
+ * set. */
+void mark_work_wake_all(void);
 /* Resets per-cycle counters; with the world stopped. */
 void mark_reset(void);
 /* Before mark termination rescans the roots, with the world stopped: the

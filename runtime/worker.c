@@ -34,6 +34,9 @@ static double fractional_cpus; /* CPUs the fractional worker aims for; 0: none *
  * ASSIST_PARK_MAX_WAITS looks (100 ms). */
 #define ASSIST_PARK_NS        1000000
 #define ASSIST_PARK_MAX_WAITS 100
+/* The longest an idle worker sleeps before it looks for grey work again. No
+ * wake-up is lost (mark.c), so this bound only caps the cost of a bug. */
+#define WORKER_IDLE_WAIT_NS 10000000
 
 void mark_sched_reset(void)
 {
@@ -47,6 +50,71 @@ void mark_sched_reset(void)
     atomic_store(&mark_sched.idle_ns, 0);
     for (struct mthread *t = threads_first(); t; t = t->next)
         t->assist_bytes = 0;
+}
+
+/* ---- The end of marking, told to the controller ----------------------------
+ *
+ * done_word: bit 0 (CONTROLLER_SLEEPS) is set by the controller before it
+ * looks and sleeps; the rest counts wake-ups. The controller and the marker
+ * whose step leaves marking looking done form a Dekker pair:
+ *
+ *   controller (mark_done_wait)            marker (note_mark_done)
+ *   CAS done_word: w -> w | SLEEPS   (A)     its last write: nbusy - 1, or
+ *                                            nfull - 1 in trygetfull     (C)
+ *   mark_sched_looks_done()? no:             mark_sched_looks_done()? yes:
+ *     futex_wait(w | SLEEPS)         (B)       load done_word; if SLEEPS,
+ *                                              CAS it clear, wake      (D)
+ *
+ * A and C are full barriers (atomic_xadd, CAS), so the loads after each
+ * follow it: if B misses C, then D sees SLEEPS and changes the word, and
+ * the controller's futex_wait either finds the word changed or is woken.
+ * Which write is "the last" needs no agreement: every write that can make
+ * the look true (a worker's nbusy decrement, a marker's taking of the last
+ * full buffer) is followed by that marker's own look and, when true, D;
+ * roots_done is only ever set by a worker that still counts in nbusy, and
+ * a buffer taken off the list by a worker leaves it counted in nbusy until
+ * its next look. An assist, which does not count in nbusy, looks after each
+ * drain. So the controller never sleeps past the moment marking looks
+ * done: the bound on its wait is the CPU limiter's period, not a safety net
+ * that a cycle would depend on. */
+#define CONTROLLER_SLEEPS 1u
+
+int mark_sched_looks_done(void)
+{
+    return atomic_load(&mark_sched.roots_done) && !mark_work_available() &&
+           atomic_load(&mark_sched.nbusy) == 0;
+}
+
+/* D: called by a marker after its last write (C), which was a full barrier. */
+static void note_mark_done(void)
+{
+    if (!mark_sched_looks_done())
+        return;
+    for (;;) {
+        uint32_t w = atomic_load32(&mark_sched.done_word);
+        if (!(w & CONTROLLER_SLEEPS))
+            return; /* awake, or woken by another marker: it will look */
+        if (AO_int_compare_and_swap_full((volatile unsigned *)&mark_sched.done_word, w,
+                                         (w + 2) & ~CONTROLLER_SLEEPS)) {
+            futex_wake(&mark_sched.done_word, 1);
+            return;
+        }
+    }
+}
+
+void mark_done_wait(int64_t timeout_ns)
+{
+    uint32_t w = atomic_load32(&mark_sched.done_word);
+    /* A: a CAS for its full barrier (SLEEPS may still be set from a wait
+     * that timed out: the CAS then changes nothing but still orders). It
+     * fails only if a marker's D changed the word since the load: the
+     * caller looks again. */
+    uint32_t armed = w | CONTROLLER_SLEEPS;
+    if (!AO_int_compare_and_swap_full((volatile unsigned *)&mark_sched.done_word, w, armed))
+        return;
+    if (mark_sched_looks_done())
+        return;
+    futex_wait_timeout(&mark_sched.done_word, armed, timeout_ns);
 }
 
 /* ---- Root jobs ------------------------------------------------------------ */
@@ -168,9 +236,11 @@ static void worker_mark(int fractional)
                     (AO_t)(thread_cpu_time() - cpu0));
         if (!did) {
             gcw_dispose(&w);
-            atomic_xadd(&mark_sched.nbusy, (AO_t)-1);
+            atomic_xadd(&mark_sched.nbusy, (AO_t)-1); /* C of the pair above */
             holding = 0;
-            sleep_ns(50000);
+            note_mark_done();
+            /* Until a grey buffer is published or the mark stops. */
+            mark_work_wait(&mark_sched.stop, WORKER_IDLE_WAIT_NS);
         }
     }
     gcw_dispose(&w);
@@ -220,6 +290,7 @@ void workers_wake(void)
 void workers_stop(void)
 {
     atomic_store(&mark_sched.stop, 1);
+    mark_work_wake_all(); /* idle workers go back to waiting for a cycle */
     while (atomic_load(&mark_sched.nbusy) != 0)
         sched_yield();
 }
@@ -311,6 +382,10 @@ void mark_assist(struct mthread *t)
             out_of_work = n < budget;
             /* Leftover grey objects go where the workers can see them. */
             gcw_dispose(&t->gcw);
+            /* An assist is not in nbusy: if it took the last buffer, it
+             * is the one to tell the controller (its C was trygetfull's
+             * decrement, or this dispose's lock). */
+            note_mark_done();
         }
         /* Still in debt with grey work left: the next allocation goes on
          * paying. */

@@ -38,6 +38,12 @@
  *     when the roots are done, the global grey list is empty and nbusy is
  *     zero (the cycle looks racily; mark termination decides with the world
  *     stopped).
+ *   - Nobody polls. A worker that runs out of grey work sleeps until a
+ *     buffer is published (mark_work_wait, mark.h); the worker or assist
+ *     whose step leaves marking looking done wakes the controller
+ *     (mark_done_wait), which otherwise sleeps. Both waits are bounded (the
+ *     controller's by the CPU limiter's 10 ms period), but neither relies
+ *     on its bound: worker.c and mark.c say why no wake-up is lost.
  */
 #ifndef TRICOLOR_WORKER_H
 #define TRICOLOR_WORKER_H
@@ -67,6 +73,9 @@ struct mark_sched {
     volatile uint32_t epoch;                  /* futex: bumped when a mark phase starts */
     volatile uint32_t assist_wake;            /* futex: bumped for parked assists */
     volatile AO_t assists_parked;
+    /* futex: the controller waits on it for the end of marking
+     * (mark_done_wait); bit 0 says it sleeps, the rest counts wake-ups. */
+    volatile uint32_t done_word;
 };
 
 extern struct mark_sched mark_sched;
@@ -88,6 +97,15 @@ void workers_stop(void);
 void mark_assist(struct mthread *t);
 /* Wakes parked assists: new background credit, or marking is over. */
 void assists_wake(void);
+/* Has concurrent marking run out of work, as far as a racy look can tell?
+ * The roots are done, no grey buffer is on the global list and no worker
+ * holds grey work (mark termination decides for sure, with the world
+ * stopped). */
+int mark_sched_looks_done(void);
+/* The controller's wait for the end of marking: returns when
+ * mark_sched_looks_done() may have become true (the worker or assist that
+ * makes it so wakes it), after at most timeout_ns, or spuriously. */
+void mark_done_wait(int64_t timeout_ns);
 /* Scans the stacks of registered threads not yet scanned this cycle, each
  * stopped on its own; returns 0 if threads_lock was busy (try later). */
 int mark_unscanned_stacks(struct gcw *w, int world_stopped);

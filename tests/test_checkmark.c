@@ -74,9 +74,27 @@ static NOINLINE uintptr_t *make_dead(void)
 /* Objects reachable from here: a global root. */
 static uintptr_t **live_new, **live_old;
 
+/* A live linked list, also held from a global: its nodes can only be
+ * scanned one after the other, so each mark lasts a while (a millisecond
+ * or so) whatever the number of CPUs, and the test's stores land inside
+ * it. Without it the mark of this small heap can end before the stores
+ * begin, now that the end of marking is noticed at once. */
+#define BALLAST 20000
+static void **ballast;
+
+static void make_ballast(void)
+{
+    for (int i = 0; i < BALLAST; i++) {
+        void **node = gc_alloc(2 * sizeof(void *));
+        gc_write_ptr(&node[0], ballast);
+        ballast = node;
+    }
+}
+
 START_TEST(integers_that_look_like_pointers_are_not_reported)
 {
     int during_mark = 0;
+    make_ballast();
     live_old = gc_alloc(DEAD * sizeof(void *));
     for (int i = 0; i < DEAD; i++)
         gc_write_ptr(&live_old[i], gc_alloc(64));
