@@ -120,6 +120,10 @@
  *         predecessor is black, the removed element is not white, so it is
  *         scanned (or was) and the successor is shaded. No barrier needed.
  *       * Vectors reallocated: gc_realloc copies through the bulk barrier.
+ *       * A block allocated by a call during which a cycle began is white,
+ *         and Lua stores it into its owner with a plain store (a vector is
+ *         not an object to Lua): born() keeps it as a root until that cycle
+ *         ends.
  *     Weak tables' parts are noscan and read by the weak callback in the
  *     pause, so what is stored into them needs no barrier, and their strong
  *     halves are marked there (gc_mark_live): the pause grows with what
