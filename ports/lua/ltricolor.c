@@ -157,9 +157,6 @@
 /* __gc calls per luaC_step, as Lua's GCFINMAX. */
 #define LTC_FIN_PER_STEP 10
 
-/* A table in the state's weak list: its parts are noscan. One of Lua's age
- * bits, which only lgc.c (not compiled) uses. */
-#define LTC_WEAKTABLE 1u
 
 /* A growable malloc'd array of objects: never scanned by tricolor. */
 struct objvec {
@@ -178,7 +175,7 @@ struct ltc_state {
     int creating;       /* lua_newstate is running: its LUA_TTHREAD block is main */
     global_State *g;    /* set once lua_newstate returned: the callback works */
     int weakcb;         /* gc_add_weak_callback's handle */
-    struct objvec weak; /* tables registered as weak (LTC_WEAKTABLE) */
+    struct objvec weak; /* tables registered as weak (LTRICOLOR_WEAKTABLE) */
     struct objvec fin;  /* marked for finalization, oldest first */
     /* Found dead, waiting for __gc: v[head..n), in the order to run them.
      * Capacity is kept >= n + fin.n, so the callback never allocates. */
@@ -431,7 +428,7 @@ static void shade_node(const Node *n)
  * a cycle marks, everything they hold is shaded. */
 void ltricolor_tableresized(lua_State *L, Table *t)
 {
-    if (t->marked & LTC_WEAKTABLE) {
+    if (t->marked & LTRICOLOR_WEAKTABLE) {
         make_parts_noscan(state_of(L), t);
         return;
     }
@@ -448,7 +445,7 @@ void ltricolor_tableresized(lua_State *L, Table *t)
 
 void ltricolor_nodemoved(Table *t, Node *n)
 {
-    if (!(t->marked & LTC_WEAKTABLE))
+    if (!(t->marked & LTRICOLOR_WEAKTABLE))
         shade_node(n);
 }
 
@@ -711,10 +708,10 @@ void luaC_checkfinalizer(lua_State *L, GCObject *o, Table *mt)
 {
     global_State *g = G(L);
     struct ltc_state *s = state_of(L);
-    if (o->tt == LUA_VTABLE && !(o->marked & LTC_WEAKTABLE) && s->g != NULL &&
+    if (o->tt == LUA_VTABLE && !(o->marked & LTRICOLOR_WEAKTABLE) && s->g != NULL &&
         gfasttm(g, mt, TM_MODE) != NULL) {
         objvec_push(L, &s->weak, o); /* registered before its parts change */
-        o->marked |= LTC_WEAKTABLE;
+        o->marked |= LTRICOLOR_WEAKTABLE;
         make_parts_noscan(s, gco2t(o));
     }
     if (tofinalize(o) || gfasttm(g, mt, TM_GC) == NULL || (g->gcstp & GCSTPCLS))

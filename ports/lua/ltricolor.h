@@ -51,4 +51,13 @@ size_t ltricolor_heapbytes(void);
  * test instead of its colours, which are never updated. */
 #define ltricolor_marking() (__atomic_load_n(&gc_write_barrier_enabled, __ATOMIC_RELAXED) != 0)
 
+/* A table in its state's weak list (its parts are noscan, read by the weak
+ * callback in the pause): one of Lua's age bits in marked, which only lgc.c
+ * (not compiled) uses. Stores into such a table need no barrier, and must
+ * not have one: luaH_resize moves its entries through a noscan part that
+ * only a C local holds, and a stop inside the barrier would let the
+ * callback miss them (ltricolor.c, "Concurrent marking"). */
+#define LTRICOLOR_WEAKTABLE 1u
+#define ltricolor_weaktable(p) (((p)->marked & LTRICOLOR_WEAKTABLE) != 0)
+
 #endif
