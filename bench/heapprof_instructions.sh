@@ -32,6 +32,9 @@
 # The summary gives the medians and ranges and default/off per mode.
 #
 # Usage: bench/heapprof_instructions.sh     from anywhere; builds in build-bench/
+# The cachegrind and callgrind files are kept in
+# $BUILDDIR/bench/results/heapprof_instructions/.
+#
 # Environment: DEPTH=18, RUNS=3, SANITY_DEPTH=10, CALLGRIND=1, BUILDDIR=..., BASE=...
 # Needs valgrind (apt-get install valgrind; bench/run.sh installs it).
 set -eu
@@ -53,6 +56,9 @@ ninja -C "$builddir" bench/binary_trees_tricolor >&2
 prog="$builddir/bench/binary_trees_tricolor"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+results="$builddir/bench/results/heapprof_instructions"
+rm -rf "$results"
+mkdir -p "$results"
 
 # allocations DEPTH: the nodes binary_trees.c allocates at that depth (the
 # stretch tree of depth+1, the long-lived tree, and 2^(depth-d+4) trees of
@@ -61,13 +67,14 @@ allocations() {
     awk -v m="$1" 'BEGIN {
         n = 2 ^ (m + 2) - 1 + 2 ^ (m + 1) - 1
         for (d = 4; d <= m; d += 2) n += 2 ^ (m - d + 4) * (2 ^ (d + 1) - 1)
-        printf "%d", n }'
+        printf "%.0f", n }'
 }
 
 # count LABEL BINARY DEPTH GODEBUG: one cachegrind run; appends
-# "Ir gcs gc_alloc next_free" to $tmp/LABEL and prints the run.
+# "Ir gcs gc_alloc next_free" to $tmp/LABEL, prints the run and keeps its
+# cachegrind file in $results (LABEL.N.cg, for cg_annotate and cg_diff).
 count() {
-    out="$tmp/cg.out"
+    out="$results/$1.$(($(cat "$tmp/$1" 2>/dev/null | wc -l) + 1)).cg"
     GODEBUG="$4" valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$out" \
         "$2" "$3" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     gcs=$(sed -n 's/.*result:.* gcs=\([0-9]*\).*/\1/p' "$tmp/err")
@@ -75,7 +82,7 @@ count() {
         /^fn=/ { fn = substr($0, 4); next }
         /^[0-9]/ { self[fn] += $2 }
         /^summary:/ { total = $2 }
-        END { printf "%d %d %d %d\n", total, gcs, self["gc_alloc"], self["next_free"] }' \
+        END { printf "%.0f %d %.0f %.0f\n", total, gcs, self["gc_alloc"], self["next_free"] }' \
         "$out" >>"$tmp/$1"
     tail -n 1 "$tmp/$1" | awk -v l="$1" -v a="$(allocations "$3")" '{
         printf "%-10s Ir %.4f G, gcs %d, gc_alloc %.2f/alloc, next_free %.2f/alloc\n",
@@ -107,9 +114,9 @@ count sanity.0 "$prog" "$sanity_depth" gcstoptheworld=1,memprofilerate=0
 count sanity.1 "$prog" "$sanity_depth" gcstoptheworld=1,memprofilerate=1
 
 if [ "$callgrind" != 0 ]; then
-    GODEBUG=gcstoptheworld=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" \
+    GODEBUG=gcstoptheworld=1 valgrind --tool=callgrind --callgrind-out-file="$results/on.stw.callgrind" \
         "$prog" "$depth" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
-    callgrind_annotate --inclusive=yes --threshold=100 "$tmp/callgrind.out" >"$tmp/incl" 2>/dev/null
+    callgrind_annotate --inclusive=yes --threshold=100 "$results/on.stw.callgrind" >"$tmp/incl" 2>/dev/null
 fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
@@ -118,7 +125,7 @@ column() {
     awk -v n="$2" '{ print $n }' "$tmp/$1"
 }
 median() {
-    sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    sort -n | awk '{ v[NR] = $1 } END { printf "%.1f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 summary() {
     column "$1" 1 | awk '{ printf "%.4f ", $1 / 1e9 }'
