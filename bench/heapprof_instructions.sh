@@ -26,9 +26,13 @@
 #    memprofilerate knob (labelled base1, base2, ... in the order given): the
 #    rate-0 program against each.
 #
-# Each run prints its total instructions ("Ir"), the collections (gcs), and
-# the self instructions of gc_alloc (the inlined fast path; per allocation)
-# and of next_free (the slow path, entered about once per 64 allocations).
+# Each run prints its total instructions ("Ir"), the collections (gcs), the
+# self instructions of gc_alloc (the inlined fast path; per allocation) and
+# of next_free (the slow path, entered about once per 64 allocations), and
+# those of the profiler's code and the unwinder its backtrace() calls
+# ("prof": mprof_*, _Unwind_*, backtrace*, _dl_find_object, and ??? for
+# libgcc_s's functions without symbols; a run with the profiler off shows
+# what the rest of the program spends in those, about 2 M).
 # The summary gives the medians and ranges and default/off per mode.
 #
 # Usage: bench/heapprof_instructions.sh     from anywhere; builds in build-bench/
@@ -71,22 +75,27 @@ allocations() {
 }
 
 # count LABEL BINARY DEPTH GODEBUG: one cachegrind run; appends
-# "Ir gcs gc_alloc next_free" to $tmp/LABEL, prints the run and keeps its
+# "Ir gcs gc_alloc next_free prof" to $tmp/LABEL, prints the run and keeps its
 # cachegrind file in $results (LABEL.N.cg, for cg_annotate and cg_diff).
 count() {
-    out="$results/$1.$(($(cat "$tmp/$1" 2>/dev/null | wc -l) + 1)).cg"
+    touch "$tmp/$1"
+    out="$results/$1.$(($(wc -l <"$tmp/$1") + 1)).cg"
     GODEBUG="$4" valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$out" \
         "$2" "$3" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     gcs=$(sed -n 's/.*result:.* gcs=\([0-9]*\).*/\1/p' "$tmp/err")
     awk -v gcs="$gcs" '
         /^fn=/ { fn = substr($0, 4); next }
-        /^[0-9]/ { self[fn] += $2 }
+        /^[0-9]/ {
+            self[fn] += $2
+            if (fn ~ /^(mprof_|_Unwind_|backtrace|__backtrace|_dl_find_object)/ || fn == "???")
+                prof += $2
+        }
         /^summary:/ { total = $2 }
-        END { printf "%.0f %d %.0f %.0f\n", total, gcs, self["gc_alloc"], self["next_free"] }' \
+        END { printf "%.0f %d %.0f %.0f %.0f\n", total, gcs, self["gc_alloc"], self["next_free"], prof }' \
         "$out" >>"$tmp/$1"
     tail -n 1 "$tmp/$1" | awk -v l="$1" -v a="$(allocations "$3")" '{
-        printf "%-10s Ir %.4f G, gcs %d, gc_alloc %.2f/alloc, next_free %.2f/alloc\n",
-            l, $1 / 1e9, $2, $3 / a, $4 / a }' >&2
+        printf "%-10s Ir %.4f G, gcs %d, gc_alloc %.2f/alloc, next_free %.3f/alloc, prof %.1f M (%.3f%%)\n",
+            l, $1 / 1e9, $2, $3 / a, $4 / a, $5 / 1e6, 100 * $5 / $1 }' >&2
 }
 
 echo "binary-trees $depth, $(allocations "$depth") allocations; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -162,6 +171,12 @@ done
 for l in $labels; do
     awk -v l="$l" -v a="$a" '{ g = g sprintf(" %.2f", $3 / a); n = n sprintf(" %.3f", $4 / a) }
         END { printf "%s: gc_alloc self per allocation:%s; next_free:%s\n", l, g, n }' "$tmp/$l"
+done
+for mode in stw conc; do
+    for l in "off.$mode" "on.$mode"; do
+        awk -v l="$l" '{ p = p sprintf(" %.1f M (%.3f%%)", $5 / 1e6, 100 * $5 / $1) }
+            END { printf "%s: profiler and unwinder self:%s\n", l, p }' "$tmp/$l"
+    done
 done
 echo "sanity, depth $sanity_depth, gcstoptheworld: rate 0 $(summary sanity.0); rate 1 $(summary sanity.1); 1/0 $(ratio sanity.1 sanity.0)"
 if [ "$callgrind" != 0 ]; then
