@@ -9,12 +9,14 @@
 # binary runs too, with the profiler off where it has one: the rate-0 fast path
 # against the code before the profiler.
 #
-# Prints every run's wall time (ms) and CPU time (user + system, s, all the
-# process's threads), the medians, and on/off (and off/base). Only the ratios
+# Prints every run's wall time (ms), CPU time (user + system, s, all the
+# process's threads) and user time alone (s), the medians, and on/off (and
+# off/base). Only the ratios
 # mean anything. On a shared machine the wall times are noisy: look at the
 # spread of the runs before believing a difference of a percent; the CPU
 # times suffer less from other processes (they still pay for shared caches
-# and for hyperthreads).
+# and for hyperthreads). bench/heapprof_instructions.sh counts instructions
+# instead, which the other processes do not move at all.
 #
 # Usage: bench/heapprof_cost.sh         from anywhere; builds in build-bench/
 # Environment: DEPTH=21, RUNS=5, BUILDDIR=..., BASE=...
@@ -34,8 +36,8 @@ prog="$builddir/bench/binary_trees_tricolor"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# run LABEL BINARY GODEBUG: appends the run's wall_ms to $tmp/LABEL and its
-# CPU seconds to $tmp/LABEL.cpu.
+# run LABEL BINARY GODEBUG: appends the run's wall_ms to $tmp/LABEL, its
+# CPU seconds to $tmp/LABEL.cpu and its user seconds to $tmp/LABEL.user.
 run() {
     GODEBUG="$3" /usr/bin/time -f '%U %S' -o "$tmp/time" "$2" "$depth" >/dev/null 2>"$tmp/err" || {
         cat "$tmp/err" >&2
@@ -45,7 +47,8 @@ run() {
     cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$tmp/time")
     echo "$ms" >>"$tmp/$1"
     echo "$cpu" >>"$tmp/$1.cpu"
-    echo "$1: $ms ms, $cpu s CPU" >&2
+    awk '{ print $1 }' "$tmp/time" >>"$tmp/$1.user"
+    echo "$1: $ms ms, $cpu s CPU, $(awk '{ print $1 }' "$tmp/time") s user" >&2
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -70,9 +73,10 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'
 }
 echo "binary-trees $depth, $runs runs each (load average at end $(cut -d' ' -f1 /proc/loadavg))"
-for unit in "" .cpu; do
+for unit in "" .cpu .user; do
     what="wall ms"
     [ "$unit" = .cpu ] && what="CPU s"
+    [ "$unit" = .user ] && what="user s"
     on=$(median "on$unit")
     off=$(median "off$unit")
     echo "$what: on (rate 512 KiB): $(tr '\n' ' ' <"$tmp/on$unit")| off (rate 0): $(tr '\n' ' ' <"$tmp/off$unit")"

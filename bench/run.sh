@@ -64,6 +64,10 @@ missing_packages() {
     command -v ninja >/dev/null 2>&1 || pkgs+=(ninja-build)
     command -v go >/dev/null 2>&1 || pkgs+=(golang-go)
     command -v cc >/dev/null 2>&1 || pkgs+=(gcc)
+    # Not used by this script: bench/heapprof_cost.sh times with GNU time,
+    # bench/heapprof_instructions.sh counts instructions with valgrind.
+    [ -x /usr/bin/time ] || pkgs+=(time)
+    command -v valgrind >/dev/null 2>&1 || pkgs+=(valgrind)
     if command -v pkg-config >/dev/null 2>&1; then
         pkg-config --exists bdw-gc || pkgs+=(libgc-dev)
         pkg-config --exists atomic_ops || pkgs+=(libatomic-ops-dev)
@@ -90,7 +94,7 @@ if [ -n "$missing" ]; then
     else
         echo "run.sh: missing: $missing" >&2
         echo "run.sh: as root: apt-get install -y meson ninja-build pkg-config libatomic-ops-dev" \
-            "check libhwloc-dev libgc-dev libmimalloc-dev golang-go" >&2
+            "check libhwloc-dev libgc-dev libmimalloc-dev golang-go time valgrind" >&2
         exit 2
     fi
 fi
