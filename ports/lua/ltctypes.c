@@ -127,12 +127,6 @@ void *ltc_stack_new(lua_State *owner, size_t n)
     return block + 1;
 }
 
-void ltc_stack_disown(void *stack)
-{
-    if (stack != NULL)
-        *(lua_State **)((StackValue *)stack - 1) = NULL;
-}
-
 static uint32_t register_type(const gc_type *t)
 {
     uint32_t id = gc_register_type(t);

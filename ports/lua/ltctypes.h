@@ -20,12 +20,11 @@ extern struct ltc_types ltc_types;
 void ltc_register_types(void);
 
 /* A new stack of n StackValues owned by the thread owner (its stack
- * pointer, inside the block), NULL when out of memory; ltc_stack_disown
- * forgets the owner of a stack whose thread is freed outside the heap (the
- * main thread, at lua_close). */
+ * pointer, inside the block), NULL when out of memory. The block keeps its
+ * owner alive: the main thread's too, which lies in a heap block of its own
+ * (ltricolor.c). */
 struct lua_State;
 void *ltc_stack_new(struct lua_State *owner, size_t n);
-void ltc_stack_disown(void *stack);
 
 /* A new Lua object of basic type tag (lua_Alloc's osize for a new block:
  * LUA_T*, or 0 for a vector), of size bytes, typed as ltctypes.c says. */

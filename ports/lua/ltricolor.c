@@ -17,11 +17,13 @@
  *     must not keep the next string alive. Lua's frees are ignored: the block dies when
  *     nothing points to it, and Lua never touches a block after freeing it.
  *     Reallocation is gc_realloc (same kind). The one exception is the block
- *     holding the main lua_State and the global_State: malloc'd and
- *     registered with gc_add_roots, so the registry, the metatables and the
- *     main thread are roots without relying on the host keeping its
- *     lua_State pointer in scanned memory. It is freed, and unregistered,
- *     by lua_close.
+ *     holding the main lua_State and the global_State: registered with
+ *     gc_add_roots, so the registry, the metatables and the main thread are
+ *     roots without relying on the host keeping its lua_State pointer in
+ *     scanned memory, and kept by the state's root callback. lua_close
+ *     unregisters both; the block is then freed once nothing points into
+ *     it (a mark worker may still be tracing the main thread's stack, which
+ *     reads its owner: ltctypes.c).
  *
  *   - No object list. Lua links every object on g->allgc (through
  *     GCObject.next) so that its sweep can find them; that list would keep
@@ -157,7 +159,6 @@
 /* __gc calls per luaC_step, as Lua's GCFINMAX. */
 #define LTC_FIN_PER_STEP 10
 
-
 /* A growable malloc'd array of objects: never scanned by tricolor. */
 struct objvec {
     GCObject **v;
@@ -170,7 +171,7 @@ struct objvec {
  * thread is stopped (inside a gc_* call or at a gc_safepoint poll, with
  * cooperative stops), never both at once. */
 struct ltc_state {
-    void *main_block; /* the LG block (lua_State + global_State), malloc'd */
+    void *main_block; /* the LG block (lua_State + global_State): see state_roots */
     size_t main_size;
     int creating;       /* lua_newstate is running: its LUA_TTHREAD block is main */
     global_State *g;    /* set once lua_newstate returned: the callback works */
@@ -182,10 +183,11 @@ struct ltc_state {
     struct objvec tobefnz;
     size_t tbf_head;
     /* Blocks allocated by a call during which a cycle began (born), kept
-     * as roots (born_roots) until an allocation finds no cycle marking. */
+     * as roots (state_roots) until the next mark termination. */
     void *born[8];
     size_t nborn;
-    int rootcb; /* gc_add_root_callback's handle */
+    unsigned pauses; /* stops of the world seen by state_roots */
+    int rootcb;      /* gc_add_root_callback's handle */
 };
 
 static struct ltc_state *state_of(lua_State *L)
@@ -243,8 +245,8 @@ void ltricolor_init(void)
 }
 
 static void weak_callback(int phase, void *data);
-static void *born(struct ltc_state *s, int was_marking, void *p);
-static void born_roots(gc_visit_fn visit, void *ctx, void *data);
+static void *born(struct ltc_state *s, unsigned pauses_before, void *p);
+static void state_roots(gc_visit_fn visit, void *ctx, void *data);
 
 lua_State *ltricolor_newstate(void)
 {
@@ -254,7 +256,7 @@ lua_State *ltricolor_newstate(void)
         return NULL;
     s->creating = 1;
     s->weakcb = -1;
-    s->rootcb = gc_add_root_callback(born_roots, s);
+    s->rootcb = gc_add_root_callback(state_roots, s);
     if (s->rootcb < 0) {
         free(s);
         return NULL;
@@ -276,7 +278,7 @@ lua_State *ltricolor_newstate(void)
     s->g = G(L);
     stringtable *tb = &s->g->strt;
     size_t bytes = (size_t)tb->size * sizeof(TString *);
-    int m = ltricolor_marking();
+    unsigned m = s->pauses;
     TString **hash = born(s, m, gc_alloc_noscan(bytes));
     memcpy(hash, tb->hash, bytes);
     tb->hash = hash;
@@ -285,24 +287,26 @@ lua_State *ltricolor_newstate(void)
 
 /* ---- Memory -------------------------------------------------------------- */
 
-/* Returns p, a block just allocated by a call that began when marking was
- * was_marking. A cycle can begin inside the call (its first pause is at an
- * allocation): the block is then white, allocated before marking, and Lua
+/* Returns p, a block just allocated by a call that began when the state
+ * had seen pauses_before pauses (state_roots counts them). A cycle can
+ * begin inside the call (its first pause is at an allocation), the one
+ * marking at the call's start having perhaps ended there too: the block
+ * may then be white, allocated before the new cycle's marking, and Lua
  * stores it into its owner with a plain store (f->code, t->node, a
  * CallInfo's next: for Lua these are not objects, so they carry no
  * barrier), into an owner a worker may already have scanned. Such a block
- * is kept as a root until a later allocation finds no cycle marking (after
- * that cycle's termination, where born_roots marked it). Not gc_shade: a
+ * is kept as a root until the next mark termination (state_roots marks it
+ * there, the weak callback's phase 1 forgets it). Not gc_shade: a
  * stop there, after a reallocation copied the string table or a weak
  * table's part but before Lua switched to the copy, would let the weak
  * callback clear the old one and leave the copy holding dead strings and
  * values. Allocated while marking, a block is black and needs nothing;
  * allocated after a cycle that began and ended inside the call, it is held
- * by this thread's stack until stored. At most one cycle begins per call,
- * so the array rarely holds more than one block. */
-static void *born(struct ltc_state *s, int was_marking, void *p)
+ * by this thread's stack until stored. The array rarely holds more than
+ * one block: one per cycle begun inside an allocation. */
+static void *born(struct ltc_state *s, unsigned pauses_before, void *p)
 {
-    if (!was_marking && p != NULL && ltricolor_marking()) {
+    if (s->pauses != pauses_before && p != NULL && ltricolor_marking()) {
         if (s->nborn < sizeof s->born / sizeof s->born[0])
             s->born[s->nborn++] = p;
         else
@@ -311,10 +315,14 @@ static void *born(struct ltc_state *s, int was_marking, void *p)
     return p;
 }
 
-/* The root callback: the blocks born() keeps. */
-static void born_roots(gc_visit_fn visit, void *ctx, void *data)
+/* The state's root callback: the main block, which is also a root range
+ * (its contents are roots) but must itself stay allocated while the state
+ * is open, and the blocks born() keeps. */
+static void state_roots(gc_visit_fn visit, void *ctx, void *data)
 {
     struct ltc_state *s = data;
+    s->pauses++; /* this thread is stopped (at a gc_* call or a poll) */
+    visit(&s->main_block, ctx);
     for (size_t i = 0; i < s->nborn; i++)
         visit(&s->born[i], ctx);
 }
@@ -322,17 +330,14 @@ static void born_roots(gc_visit_fn visit, void *ctx, void *data)
 void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct ltc_state *s = ud;
-    if (s->nborn > 0 && !ltricolor_marking())
-        s->nborn = 0; /* the cycle they were born in has ended */
     if (nsize == 0) {
         if (ptr != NULL && ptr == s->main_block) { /* lua_close */
-            if (s->g != NULL)                      /* its stack may outlive the block */
-                ltc_stack_disown(s->g->mainthread->stack);
             if (s->weakcb >= 0)
                 gc_remove_weak_callback(s->weakcb);
             gc_remove_root_callback(s->rootcb);
+            /* The block is a heap object: it is freed once nothing points
+             * into it (its thread's stack names its owner, see ltctypes.c). */
             gc_remove_roots(ptr, (char *)ptr + s->main_size);
-            free(ptr);
             free(s->weak.v);
             free(s->fin.v);
             free(s->tobefnz.v);
@@ -344,7 +349,7 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         /* The string table shrinking (luaS_resize): a smaller noscan block,
          * so that the memory comes back (gc_realloc keeps a block that is
          * big enough). The buckets past nsize are empty by now. */
-        int m = ltricolor_marking();
+        unsigned m = s->pauses;
         if (s->g != NULL && ptr == s->g->strt.hash && nsize < osize / 2) {
             void *q = born(s, m, gc_alloc_noscan(nsize));
             memcpy(q, ptr, nsize);
@@ -355,21 +360,22 @@ void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     /* A new block: osize is the object's tag (LUA_T*), or 0 for a vector. */
     if (s->creating && osize == LUA_TTHREAD) {
         s->creating = 0;
-        void *block = calloc(1, nsize);
+        void *block = gc_alloc(nsize);
         if (block == NULL)
             return NULL; /* lua_newstate returns NULL */
+        memset(block, 0, nsize);
         s->main_block = block;
         s->main_size = nsize;
         gc_add_roots(block, (char *)block + nsize);
         return block;
     }
-    int m = ltricolor_marking();
+    unsigned m = s->pauses;
     return born(s, m, ltc_alloc_object((int)osize, nsize));
 }
 
 void *ltricolor_newstack(lua_State *L, int n)
 {
-    int m = ltricolor_marking();
+    unsigned m = state_of(L)->pauses;
     void *stack = born(state_of(L), m, ltc_stack_new(L, (size_t)n));
     if (stack != NULL)
         G(L)->GCdebt += (l_mem)((size_t)n * sizeof(StackValue)); /* as luaM_malloc_ counts */
@@ -392,7 +398,7 @@ static void make_parts_noscan(struct ltc_state *s, Table *t)
 {
     if (!isdummy(t)) {
         size_t bytes = (size_t)sizenode(t) * sizeof(Node);
-        int m = ltricolor_marking();
+        unsigned m = s->pauses;
         Node *node = born(s, m, gc_alloc_noscan(bytes));
         memcpy(node, t->node, bytes);
         t->lastfree = node + (t->lastfree - t->node);
@@ -401,7 +407,7 @@ static void make_parts_noscan(struct ltc_state *s, Table *t)
     unsigned int asize = luaH_realasize(t);
     if (asize > 0) {
         size_t bytes = (size_t)asize * sizeof(TValue);
-        int m = ltricolor_marking();
+        unsigned m = s->pauses;
         TValue *array = born(s, m, gc_alloc_noscan(bytes));
         memcpy(array, t->array, bytes);
         t->array = array;
@@ -621,6 +627,8 @@ static void weak_callback(int phase, void *data)
 {
     struct ltc_state *s = data;
     global_State *g = s->g;
+    if (phase == 1)
+        s->nborn = 0; /* marked by state_roots in this termination */
     if (g == NULL)
         return;
     if (phase == 0) {
