@@ -100,7 +100,7 @@
  *       * Stacks: written by the VM with plain stores. Every stack is a
  *         GC_TYPE_RESCAN object (ltricolor_newstack, 08-stacks-rescan),
  *         scanned again with the world stopped at mark termination; its
- *         map is the value word of each StackValue.
+ *         trace visits the value word of each live StackValue (ltctypes.c).
  *       * Initialising stores into a new object, which Lua allocates white
  *         and so does not barrier. Harmless when the value stays reachable
  *         from where it came from (a closure's prototype, a thread's
