@@ -672,27 +672,13 @@ void luaC_fix(lua_State *L, GCObject *o)
     g->fixedgc = o;
 }
 
+/* Both of lgc.h's barriers (01-lgc-barriers); luaC_barrierback_, which it
+ * declares, is not defined: nothing calls it. */
 void luaC_barrier_(lua_State *L, GCObject *o, GCObject *v)
 {
     (void)L;
     (void)o;
     gc_shade(v);
-}
-
-/* lgc.h declares it; the port's luaC_barrierback shades the value instead
- * (see the top). Kept correct for a caller that still uses it: the table
- * and its parts are scanned again. */
-void luaC_barrierback_(lua_State *L, GCObject *o)
-{
-    (void)L;
-    gc_rescan(o);
-    if (o->tt == LUA_VTABLE) { /* a table's parts are blocks of their own */
-        Table *t = gco2t(o);
-        if (!isdummy(t))
-            gc_rescan(t->node);
-        if (t->array != NULL)
-            gc_rescan(t->array);
-    }
 }
 
 #define LTC_CLEAR_BYTES 4096
