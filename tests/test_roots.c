@@ -197,15 +197,23 @@ static void *slow_main(void *arg)
     sigset_t sig;
     sigemptyset(&sig);
     sigaddset(&sig, SIGRTMIN + 6);
+    /* The blocked spells vary from 1 to 4 ms, and the signal is unblocked
+     * only for as long as a pending one takes to be answered. With a fixed
+     * spell and a yield after it, every sweep termination's stop left the
+     * thread at the start of its unblocked moment, the mark termination that
+     * followed a short mark landed in that same moment, and CI once saw 50
+     * cycles without a stop given up. */
+    uint32_t seed = 12345;
     while (!__atomic_load_n(&slow.stop, __ATOMIC_ACQUIRE)) {
         pthread_sigmask(SIG_BLOCK, &sig, NULL);
+        seed = seed * 1103515245u + 12345u;
+        long spell = 1000000L + (long)((seed >> 8) % 3000000u);
         struct timespec t0, t;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         do
             clock_gettime(CLOCK_MONOTONIC, &t);
-        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 3000000);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < spell);
         pthread_sigmask(SIG_UNBLOCK, &sig, NULL);
-        sched_yield();
     }
     (void)local;
     gc_thread_unregister();
