@@ -282,8 +282,9 @@ START_TEST(late_thread_stopped_first)
         sched_yield();
     int some;
     int64_t asked_at;
-    /* 50 ms: long enough for the punctual thread to answer on a busy machine. */
-    ck_assert(!stop_the_world_within(50000000, &some, &asked_at));
+    /* 500 ms: long enough for the punctual thread to answer on a busy
+     * machine (under AddressSanitizer 50 ms was not). */
+    ck_assert(!stop_the_world_within(500000000, &some, &asked_at));
     ck_assert_msg(sp.t->stop_late, "the thread that blocked the signal is not marked late");
     ck_assert_msg(!pc.t->stop_late, "the thread that answered is marked late");
     pthread_t sth;
