@@ -11,9 +11,16 @@
 
 RUNTIME_STATE struct mheap mheap_;
 
-/* Where the first arena is placed: a recognisable, high address well away
- * from the executable, the C heap and the stacks (the same choice as Go). */
-#define ARENA_HINT ((uintptr_t)0x00c0ull << 32)
+/* Where the first arena is placed: a high address well away from the
+ * executable, the C heap, the libraries and the stacks. Not Go's 0xc0 << 32:
+ * a scan is conservative, and a word whose upper half is the int 192 and
+ * lower half a small int (two adjacent ints in some library's data) would
+ * point into the heap. One did: glibc keeps MALLOC_PERTURB_'s byte in an
+ * int of its .bss after a zero int, and with MALLOC_PERTURB_=192 (meson
+ * test picks it at random) the word read 0xc000000000, the heap's first
+ * object, which then never died. An upper half of 0x3a9c (15004) is a far
+ * less likely int. */
+#define ARENA_HINT ((uintptr_t)0x3a9cull << 32)
 
 static inline struct heap_arena *arena_of(uintptr_t p)
 {
