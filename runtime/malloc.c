@@ -12,7 +12,12 @@
  * objects is cleared object by object as it is reused.
  *
  * While a cycle marks, new objects are allocated black (their mark bit set),
- * so they survive the cycle that saw them born.
+ * so they survive the cycle that saw them born. Small objects are black by
+ * span: their slots were marked when their span was cached (cache.h), so
+ * the fast path marks nothing, and the thread's assist debt is charged with
+ * the span's free bytes at that moment (charge_refill), not per object.
+ * The fast path only tests the debt (assist_debt). Large objects are
+ * marked one by one (allocate_black).
  *
  * The heap profiler samples in the slow paths only (mprof.h): it keeps the
  * fast path from taking the allocation to be sampled, by holding free slots
@@ -108,6 +113,18 @@ static struct mspan *refill(struct mthread *t, unsigned spc, size_t size, int ty
     return s;
 }
 
+/* A span cached while marking came blackened (cache.h): the thread owes
+ * assist work for all its free bytes at once, as if it had allocated them.
+ * Its next allocation, once the object is taken and cleared, pays
+ * (assist_debt). Were the span to be given back before it is full, the
+ * slots left would have been charged for nothing; only a cycle's end or
+ * the thread's unregistering does that, and both drop the debt anyway. */
+static inline void charge_refill(struct mthread *t, const struct mspan *s)
+{
+    if (s->alloc_black)
+        t->assist_bytes -= (int64_t)(s->nelems - s->alloc_count) * (int64_t)s->elemsize;
+}
+
 static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned spc,
                                                      struct mspan **sp, size_t size)
 {
@@ -119,6 +136,7 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     if (idx >= s->nelems) {
         cycle_wait_for_start(t);
         s = refill(t, spc, size, 0, 0);
+        charge_refill(t, s);
         idx = span_next_free_index(s);
         if (pacer_should_trigger())
             cycle_trigger();
@@ -131,8 +149,19 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     return p;
 }
 
-/* While marking: the new object is black, and its bytes are charged to the
- * thread's assist balance. */
+/* The fast path found the thread in assist debt (charge_refill): it pays
+ * while marking. Out of a cycle the debt is stale (a cycle ended before it
+ * was paid; the next one starts from 0, mark_sched_reset): dropped. */
+static __attribute__((noinline)) void assist_debt(struct mthread *t)
+{
+    if (atomic_load_relaxed(&cycle_phase) == PHASE_MARK)
+        mark_assist(t);
+    else
+        t->assist_bytes = 0;
+}
+
+/* A large object while marking: it is black, and its bytes are charged to
+ * the thread's assist balance. */
 static __attribute__((noinline)) void allocate_black(struct mthread *t, struct mspan *s,
                                                      uintptr_t p)
 {
@@ -224,8 +253,8 @@ static inline __attribute__((always_inline)) void *mallocgc(struct mthread *t, s
         p = next_free(t, spc, &s, size);
     if (s->needzero)
         zero_object(p, s->elemsize);
-    if (__builtin_expect(atomic_load_relaxed(&cycle_phase) != PHASE_OFF, 0))
-        allocate_black(t, s, p);
+    if (__builtin_expect(t->assist_bytes < 0, 0))
+        assist_debt(t); /* p is black already (cache.h) */
     return (void *)p;
 }
 
@@ -257,6 +286,7 @@ next_free_typed(struct mthread *t, unsigned spc, uint32_t type, struct mspan **s
     if (idx >= s->nelems) {
         cycle_wait_for_start(t);
         s = refill(t, spc, size, 1, type);
+        charge_refill(t, s);
         idx = span_next_free_index(s);
         if (pacer_should_trigger())
             cycle_trigger();
@@ -286,8 +316,8 @@ static inline __attribute__((always_inline)) void *mallocgc_typed(struct mthread
         p = next_free_typed(t, spc, type, &s, size);
     if (s->needzero)
         zero_object(p, s->elemsize);
-    if (__builtin_expect(atomic_load_relaxed(&cycle_phase) != PHASE_OFF, 0))
-        allocate_black(t, s, p);
+    if (__builtin_expect(t->assist_bytes < 0, 0))
+        assist_debt(t); /* p is black already (cache.h) */
     return (void *)p;
 }
 

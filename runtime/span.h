@@ -29,7 +29,9 @@
  *  - freeindex, alloc_cache, alloc_count: the owning cache's thread while the
  *    span is cached; the sweeper or central list lock holder otherwise.
  *    Markers read freeindex racily (see mark.c for why that is safe).
- *  - gcmark_bits: any marker, by atomic OR.
+ *  - gcmark_bits: any marker, by atomic OR; the bits of free slots, by the
+ *    caching thread (atomic OR and AND) for allocate-black by span
+ *    (cache.h).
  */
 #ifndef TRICOLOR_SPAN_H
 #define TRICOLOR_SPAN_H
@@ -68,6 +70,11 @@ struct mspan {
     uint16_t freeindex;
     uint16_t alloc_count;
     uint16_t alloc_count_at_cache; /* for the malloc counters */
+    /* Allocate-black by span (cache.h): set while the span sits in a cache
+     * with its free slots marked, and alloc_count when they were; written
+     * by the owning thread, or by a stopper with the world stopped. */
+    uint8_t alloc_black;
+    uint16_t alloc_count_at_black;
     /* The objects' type (types.h): 0 untyped, a type id, or
      * SPAN_TYPE_MIXED (then obj_types[i] per object). Written by the
      * span's owner (release), read by markers (acquire). */
