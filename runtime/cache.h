@@ -99,7 +99,11 @@ void mcache_release_all(struct mcache *c);
  * heap_stats (for exact reads with the world stopped). */
 void mcache_unfolded_mallocs(const struct mcache *c, uint64_t nmalloc[NUM_SIZE_CLASSES]);
 
-/* Takes the next free slot of s if the fast path can; 0 otherwise. */
+/* Takes the next free slot of s if the fast path can; 0 otherwise. A set
+ * bit of alloc_cache is a slot below nelems (span_refill_alloc_cache), and
+ * taking a window's last slot leaves alloc_cache 0, which sends the next
+ * allocation to the slow path to load the next window (span.h): no bound
+ * to test here. The address is a multiply (no division anywhere). */
 static inline uintptr_t mspan_next_free_fast(struct mspan *s)
 {
     uint64_t cache = s->alloc_cache;
@@ -107,13 +111,8 @@ static inline uintptr_t mspan_next_free_fast(struct mspan *s)
         return 0;
     unsigned bit = (unsigned)__builtin_ctzll(cache);
     unsigned idx = s->freeindex + bit;
-    if (idx >= s->nelems)
-        return 0;
-    unsigned next = idx + 1;
-    if (next % 64 == 0 && next != s->nelems)
-        return 0; /* the window must be refilled: slow path */
     s->alloc_cache = cache >> bit >> 1;
-    s->freeindex = (uint16_t)next;
+    s->freeindex = (uint16_t)(idx + 1);
     s->alloc_count++;
     return s->base + (uintptr_t)idx * s->elemsize;
 }

@@ -113,6 +113,23 @@ static struct mspan *refill(struct mthread *t, unsigned spc, size_t size, int ty
     return s;
 }
 
+/* Clears a reused small object. Sizes are multiples of 16 (or 8): a few
+ * aligned 16-byte stores beat a call to memset for the small classes. */
+static inline void zero_object(uintptr_t p, size_t n)
+{
+    if (n > 256) {
+        memset((void *)p, 0, n);
+        return;
+    }
+    if (n == 8) {
+        *(uint64_t *)p = 0;
+        return;
+    }
+    __m128i z = _mm_setzero_si128();
+    for (size_t off = 0; off < n; off += 16)
+        _mm_store_si128((__m128i *)(p + off), z);
+}
+
 /* A span cached while marking came blackened (cache.h): the thread owes
  * assist work for all its free bytes at once, as if it had allocated them.
  * Its next allocation, once the object is taken and cleared, pays
@@ -125,8 +142,10 @@ static inline void charge_refill(struct mthread *t, const struct mspan *s)
         t->assist_bytes -= (int64_t)(s->nelems - s->alloc_count) * (int64_t)s->elemsize;
 }
 
-static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned spc,
-                                                     struct mspan **sp, size_t size)
+/* The slow half of mallocgc; clears the object itself (mallocgc has not
+ * the span at hand: the cache may have been flushed meanwhile, by a stop
+ * during mprof_sample's stoppable unwinding). */
+static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned spc, size_t size)
 {
     struct mspan *s = t->mcache.alloc[spc];
     int profiling = mprof_slow_path_active(&t->mcache.prof, spc);
@@ -142,8 +161,9 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
             cycle_trigger();
     }
     s->alloc_count++;
-    *sp = s;
     uintptr_t p = s->base + (uintptr_t)idx * s->elemsize;
+    if (s->needzero)
+        zero_object(p, s->elemsize);
     if (profiling && mprof_count_slow(&t->mcache.prof, spc, s))
         mprof_sample(t, s, p, (uintptr_t)__builtin_return_address(0));
     return p;
@@ -222,23 +242,6 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
     return obj;
 }
 
-/* Clears a reused small object. Sizes are multiples of 16 (or 8): a few
- * aligned 16-byte stores beat a call to memset for the small classes. */
-static inline void zero_object(uintptr_t p, size_t n)
-{
-    if (n > 256) {
-        memset((void *)p, 0, n);
-        return;
-    }
-    if (n == 8) {
-        *(uint64_t *)p = 0;
-        return;
-    }
-    __m128i z = _mm_setzero_si128();
-    for (size_t off = 0; off < n; off += 16)
-        _mm_store_si128((__m128i *)(p + off), z);
-}
-
 /* Always inlined: the heap profiler finds gc_alloc's caller one frame above
  * next_free and alloc_large. */
 static inline __attribute__((always_inline)) void *mallocgc(struct mthread *t, size_t size,
@@ -249,10 +252,12 @@ static inline __attribute__((always_inline)) void *mallocgc(struct mthread *t, s
     unsigned spc = make_span_class(size_to_class(size), noscan);
     struct mspan *s = t->mcache.alloc[spc];
     uintptr_t p = mspan_next_free_fast(s);
-    if (__builtin_expect(p == 0, 0))
-        p = next_free(t, spc, &s, size);
-    if (s->needzero)
-        zero_object(p, s->elemsize);
+    if (__builtin_expect(p != 0, 1)) {
+        if (s->needzero)
+            zero_object(p, s->elemsize);
+    } else {
+        p = next_free(t, spc, size); /* cleared there */
+    }
     if (__builtin_expect(t->assist_bytes < 0, 0))
         assist_debt(t); /* p is black already (cache.h) */
     return (void *)p;
@@ -277,9 +282,9 @@ void *gc_alloc_noscan(size_t size)
 /* ---- Typed allocation (types.h) ------------------------------------------ */
 
 /* The slow half of mallocgc_typed: the thread's typed span of class spc is
- * full, of another type, MIXED, or none. */
-static __attribute__((noinline)) uintptr_t
-next_free_typed(struct mthread *t, unsigned spc, uint32_t type, struct mspan **sp, size_t size)
+ * full, of another type, MIXED, or none. Clears the object, as next_free. */
+static __attribute__((noinline)) uintptr_t next_free_typed(struct mthread *t, unsigned spc,
+                                                           uint32_t type, size_t size)
 {
     struct mspan *s = t->mcache.typed[spc];
     unsigned idx = span_next_free_index(s);
@@ -298,8 +303,10 @@ next_free_typed(struct mthread *t, unsigned spc, uint32_t type, struct mspan **s
     if (s->type_id == SPAN_TYPE_MIXED)
         span_types_set(s, idx, type);
     s->alloc_count++;
-    *sp = s;
-    return s->base + (uintptr_t)idx * s->elemsize;
+    uintptr_t p = s->base + (uintptr_t)idx * s->elemsize;
+    if (s->needzero)
+        zero_object(p, s->elemsize);
+    return p;
 }
 
 /* mallocgc for a typed object of span class spc. The fast path is
@@ -312,10 +319,12 @@ static inline __attribute__((always_inline)) void *mallocgc_typed(struct mthread
     uintptr_t p = 0;
     if (__builtin_expect(s->type_id == type, 1))
         p = mspan_next_free_fast(s);
-    if (__builtin_expect(p == 0, 0))
-        p = next_free_typed(t, spc, type, &s, size);
-    if (s->needzero)
-        zero_object(p, s->elemsize);
+    if (__builtin_expect(p != 0, 1)) {
+        if (s->needzero)
+            zero_object(p, s->elemsize);
+    } else {
+        p = next_free_typed(t, spc, type, size); /* cleared there */
+    }
     if (__builtin_expect(t->assist_bytes < 0, 0))
         assist_debt(t); /* p is black already (cache.h) */
     return (void *)p;
