@@ -113,19 +113,31 @@ static struct mspan *refill(struct mthread *t, unsigned spc, size_t size, int ty
     return s;
 }
 
-/* Clears a reused small object. Sizes are multiples of 16 (or 8): a few
- * aligned 16-byte stores beat a call to memset for the small classes. */
+/* Clears a reused small object. Sizes are 8 or multiples of 16 (no object
+ * of 24 bytes is allocated: sizeclasses.c), and objects of a multiple of 16
+ * bytes are 16-byte aligned: up to 64 bytes, two or four aligned 16-byte
+ * stores that may overlap, and no loop; up to 256, a loop of them; above,
+ * memset. */
 static inline void zero_object(uintptr_t p, size_t n)
 {
+    __m128i z = _mm_setzero_si128();
+    if (__builtin_expect(n <= 64, 1)) {
+        if (n == 8) {
+            *(uint64_t *)p = 0;
+            return;
+        }
+        _mm_store_si128((__m128i *)p, z);
+        _mm_store_si128((__m128i *)(p + n - 16), z);
+        if (n > 32) {
+            _mm_store_si128((__m128i *)(p + 16), z);
+            _mm_store_si128((__m128i *)(p + n - 32), z);
+        }
+        return;
+    }
     if (n > 256) {
         memset((void *)p, 0, n);
         return;
     }
-    if (n == 8) {
-        *(uint64_t *)p = 0;
-        return;
-    }
-    __m128i z = _mm_setzero_si128();
     for (size_t off = 0; off < n; off += 16)
         _mm_store_si128((__m128i *)(p + off), z);
 }
