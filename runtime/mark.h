@@ -112,8 +112,9 @@ int mark_shade_or_marked(uintptr_t obj, struct gcw *w);
  * hold objects outside the grey queue (barrier.c's deferred rescans). */
 struct workbuf *workbuf_get(void);
 void workbuf_put(struct workbuf *b);
-/* Marks a newly allocated object black (allocate-black while marking),
- * counting its bytes into w. */
+/* Marks a newly allocated large object black (allocate-black while
+ * marking), counting its bytes into w. Small objects are black by span
+ * (below). */
 void mark_new_object(struct mspan *s, uintptr_t obj, struct gcw *w);
 /* Allocate-black by span (cache.h states the invariant). Marks the free
  * slots of s, a span in a thread's cache while a cycle marks, in bulk, so
