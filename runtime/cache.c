@@ -4,6 +4,8 @@
 #include "cache.h"
 
 #include "central.h"
+#include "gc.h"
+#include "mark.h"
 #include "pacer.h"
 #include "platform.h"
 #include "stats.h"
@@ -47,6 +49,7 @@ static void uncache(struct mcache *c, unsigned spc, struct mspan **slot)
         return;
     if (slot == &c->alloc[spc])
         mprof_cache_release(&c->prof, spc, s);
+    mark_span_alloc_black_end(s); /* the invariant (cache.h) */
     fold_mallocs(s);
     pacer_heap_live_add(-(int64_t)unused_bytes(s));
     mcentral_uncache_span(&mcentral_[spc], s);
@@ -67,6 +70,11 @@ static struct mspan *refill_slot(struct mcache *c, unsigned spc, struct mspan **
         span_types_adopt(s, t);
     pacer_heap_live_add((int64_t)unused_bytes(s));
     *slot = s;
+    /* Cached while marking: black from now on (cache.h). The phase is read
+     * after s is in the slot and the thread stays inside the runtime, so a
+     * stop that changes it comes after this and sees s cached. */
+    if (atomic_load_relaxed(&cycle_phase) != PHASE_OFF)
+        mark_span_alloc_black(s);
     return s;
 }
 
@@ -78,6 +86,18 @@ struct mspan *mcache_refill(struct mcache *c, unsigned spc, struct heap_alloc *h
 struct mspan *mcache_refill_typed(struct mcache *c, unsigned spc, uint32_t t, struct heap_alloc *ha)
 {
     return refill_slot(c, spc, &c->typed[spc], t, ha);
+}
+
+size_t mcache_alloc_black_all(struct mcache *c)
+{
+    size_t bytes = 0;
+    for (unsigned spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
+        if (c->alloc[spc] != &empty_mspan)
+            bytes += mark_span_alloc_black(c->alloc[spc]);
+        if (c->typed[spc] != &empty_mspan)
+            bytes += mark_span_alloc_black(c->typed[spc]);
+    }
+    return bytes;
 }
 
 void mcache_release_all(struct mcache *c)

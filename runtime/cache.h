@@ -11,6 +11,33 @@
  *
  * An empty slot points to empty_mspan, a span with no free slots, so the
  * fast path needs no NULL check.
+ *
+ * Allocate-black by span. An object allocated while a cycle marks must be
+ * black (marked) so that the cycle keeps it. Rather than set each new
+ * object's mark bit with an atomic, the collector marks a cached span's
+ * free slots all at once (mark_span_alloc_black, a word-wise atomic OR),
+ * and the fast path does nothing. The invariant:
+ *
+ *   While cycle_phase != PHASE_OFF, every span in any mcache has
+ *   alloc_black set and the mark bit of every free slot set. A span in no
+ *   mcache has alloc_black clear, and no free slot of it is marked.
+ *
+ * It is kept by: sweep termination, with the world stopped, after the phase
+ * becomes PHASE_MARK, blackening every cached span (mcache_alloc_black_all);
+ * a refill, which blackens the span it caches when the phase is not OFF,
+ * after the span is in the slot and with the thread inside the runtime, so
+ * the phase cannot change before the thread is stoppable again; and every
+ * uncache, which clears the marks of the slots still free
+ * (mark_span_alloc_black_end). Mark termination uncaches every span
+ * (mcache_release_all) with the world stopped and before the phase is OFF.
+ * So when the sweeper reads the mark bits, they are exactly those of
+ * objects: reached ones, and those allocated while marking. A marked free
+ * slot is never taken for a live object meanwhile: it is no object to
+ * find_object (span_object_allocated), so no marker looks at its bit, and
+ * when freeindex passes it, it is already marked. The bytes of objects
+ * allocated black are counted as marked when their span leaves the cache;
+ * the thread's assist debt is charged with the free bytes of each span it
+ * is given while marking (malloc.c), not per object.
  */
 #ifndef TRICOLOR_CACHE_H
 #define TRICOLOR_CACHE_H
@@ -62,13 +89,21 @@ struct mspan *mcache_refill(struct mcache *c, unsigned spc, struct heap_alloc *h
 /* The same for c's typed span of class spc, which takes type t. */
 struct mspan *mcache_refill_typed(struct mcache *c, unsigned spc, uint32_t t,
                                   struct heap_alloc *ha);
+/* Allocate-black by span for every span cached in c (the invariant above),
+ * with the world stopped as marking starts; returns the bytes of their free
+ * slots, the owner's assist debt. */
+size_t mcache_alloc_black_all(struct mcache *c);
 /* Gives every cached span back to its central list. */
 void mcache_release_all(struct mcache *c);
 /* Objects allocated from c's cached spans but not yet folded into
  * heap_stats (for exact reads with the world stopped). */
 void mcache_unfolded_mallocs(const struct mcache *c, uint64_t nmalloc[NUM_SIZE_CLASSES]);
 
-/* Takes the next free slot of s if the fast path can; 0 otherwise. */
+/* Takes the next free slot of s if the fast path can; 0 otherwise. A set
+ * bit of alloc_cache is a slot below nelems (span_refill_alloc_cache), and
+ * taking a window's last slot leaves alloc_cache 0, which sends the next
+ * allocation to the slow path to load the next window (span.h): no bound
+ * to test here. The address is a multiply (no division anywhere). */
 static inline uintptr_t mspan_next_free_fast(struct mspan *s)
 {
     uint64_t cache = s->alloc_cache;
@@ -76,13 +111,8 @@ static inline uintptr_t mspan_next_free_fast(struct mspan *s)
         return 0;
     unsigned bit = (unsigned)__builtin_ctzll(cache);
     unsigned idx = s->freeindex + bit;
-    if (idx >= s->nelems)
-        return 0;
-    unsigned next = idx + 1;
-    if (next % 64 == 0 && next != s->nelems)
-        return 0; /* the window must be refilled: slow path */
     s->alloc_cache = cache >> bit >> 1;
-    s->freeindex = (uint16_t)next;
+    s->freeindex = (uint16_t)(idx + 1);
     s->alloc_count++;
     return s->base + (uintptr_t)idx * s->elemsize;
 }

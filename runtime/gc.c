@@ -238,6 +238,10 @@ static int sweep_termination(struct cycle_record *rec, struct mthread *self)
     mark_sched_reset();
     write_barrier_set(1);
     atomic_store(&cycle_phase, PHASE_MARK);
+    /* Allocate-black by span (cache.h): what is cached now is black from
+     * here on, and its free bytes are each owner's first assist debt. */
+    for (struct mthread *t = threads_first(); t; t = t->next)
+        t->assist_bytes -= (int64_t)mcache_alloc_black_all(&t->mcache);
     {
         /* Precise roots are scanned with the world stopped (roots.h). */
         struct gcw w = {0};

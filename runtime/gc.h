@@ -15,10 +15,11 @@
  *
  * Sweep termination finishes the previous cycle's sweep, so no span is
  * unswept when marking starts, and turns on the write barrier and
- * allocate-black. Marking then runs concurrently (worker.c); mark
- * termination rescans the roots, flushes every thread's cache, turns mark
- * bits into the next cycle's truth by advancing the heap's sweepgen, and
- * commits the pacer, then wakes the background sweeper (sweep.c).
+ * allocate-black (every cached span blackened: cache.h). Marking then runs
+ * concurrently (worker.c); mark termination rescans the roots, flushes
+ * every thread's cache, turns mark bits into the next cycle's truth by
+ * advancing the heap's sweepgen, and commits the pacer, then wakes the
+ * background sweeper (sweep.c).
  * GODEBUG=gcstoptheworld=1 runs the whole mark inside the first pause
  * instead. docs/concurrency.md walks through it and argues why nothing
  * reachable is lost.

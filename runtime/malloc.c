@@ -12,7 +12,12 @@
  * objects is cleared object by object as it is reused.
  *
  * While a cycle marks, new objects are allocated black (their mark bit set),
- * so they survive the cycle that saw them born.
+ * so they survive the cycle that saw them born. Small objects are black by
+ * span: their slots were marked when their span was cached (cache.h), so
+ * the fast path marks nothing, and the thread's assist debt is charged with
+ * the span's free bytes at that moment (charge_refill), not per object.
+ * The fast path only tests the debt (assist_debt). Large objects are
+ * marked one by one (allocate_black).
  *
  * The heap profiler samples in the slow paths only (mprof.h): it keeps the
  * fast path from taking the allocation to be sampled, by holding free slots
@@ -108,8 +113,51 @@ static struct mspan *refill(struct mthread *t, unsigned spc, size_t size, int ty
     return s;
 }
 
-static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned spc,
-                                                     struct mspan **sp, size_t size)
+/* Clears a reused small object. Sizes are 8 or multiples of 16 (no object
+ * of 24 bytes is allocated: sizeclasses.c), and objects of a multiple of 16
+ * bytes are 16-byte aligned: up to 64 bytes, two or four aligned 16-byte
+ * stores that may overlap, and no loop; up to 256, a loop of them; above,
+ * memset. */
+static inline void zero_object(uintptr_t p, size_t n)
+{
+    __m128i z = _mm_setzero_si128();
+    if (__builtin_expect(n <= 64, 1)) {
+        if (n == 8) {
+            *(uint64_t *)p = 0;
+            return;
+        }
+        _mm_store_si128((__m128i *)p, z);
+        _mm_store_si128((__m128i *)(p + n - 16), z);
+        if (n > 32) {
+            _mm_store_si128((__m128i *)(p + 16), z);
+            _mm_store_si128((__m128i *)(p + n - 32), z);
+        }
+        return;
+    }
+    if (n > 256) {
+        memset((void *)p, 0, n);
+        return;
+    }
+    for (size_t off = 0; off < n; off += 16)
+        _mm_store_si128((__m128i *)(p + off), z);
+}
+
+/* A span cached while marking came blackened (cache.h): the thread owes
+ * assist work for all its free bytes at once, as if it had allocated them.
+ * Its next allocation, once the object is taken and cleared, pays
+ * (assist_debt). Were the span to be given back before it is full, the
+ * slots left would have been charged for nothing; only a cycle's end or
+ * the thread's unregistering does that, and both drop the debt anyway. */
+static inline void charge_refill(struct mthread *t, const struct mspan *s)
+{
+    if (s->alloc_black)
+        t->assist_bytes -= (int64_t)(s->nelems - s->alloc_count) * (int64_t)s->elemsize;
+}
+
+/* The slow half of mallocgc; clears the object itself (mallocgc has not
+ * the span at hand: the cache may have been flushed meanwhile, by a stop
+ * during mprof_sample's stoppable unwinding). */
+static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned spc, size_t size)
 {
     struct mspan *s = t->mcache.alloc[spc];
     int profiling = mprof_slow_path_active(&t->mcache.prof, spc);
@@ -119,20 +167,33 @@ static __attribute__((noinline)) uintptr_t next_free(struct mthread *t, unsigned
     if (idx >= s->nelems) {
         cycle_wait_for_start(t);
         s = refill(t, spc, size, 0, 0);
+        charge_refill(t, s);
         idx = span_next_free_index(s);
         if (pacer_should_trigger())
             cycle_trigger();
     }
     s->alloc_count++;
-    *sp = s;
     uintptr_t p = s->base + (uintptr_t)idx * s->elemsize;
+    if (s->needzero)
+        zero_object(p, s->elemsize);
     if (profiling && mprof_count_slow(&t->mcache.prof, spc, s))
         mprof_sample(t, s, p, (uintptr_t)__builtin_return_address(0));
     return p;
 }
 
-/* While marking: the new object is black, and its bytes are charged to the
- * thread's assist balance. */
+/* The fast path found the thread in assist debt (charge_refill): it pays
+ * while marking. Out of a cycle the debt is stale (a cycle ended before it
+ * was paid; the next one starts from 0, mark_sched_reset): dropped. */
+static __attribute__((noinline)) void assist_debt(struct mthread *t)
+{
+    if (atomic_load_relaxed(&cycle_phase) == PHASE_MARK)
+        mark_assist(t);
+    else
+        t->assist_bytes = 0;
+}
+
+/* A large object while marking: it is black, and its bytes are charged to
+ * the thread's assist balance. */
 static __attribute__((noinline)) void allocate_black(struct mthread *t, struct mspan *s,
                                                      uintptr_t p)
 {
@@ -193,23 +254,6 @@ static __attribute__((noinline)) void *alloc_large(struct mthread *t, size_t siz
     return obj;
 }
 
-/* Clears a reused small object. Sizes are multiples of 16 (or 8): a few
- * aligned 16-byte stores beat a call to memset for the small classes. */
-static inline void zero_object(uintptr_t p, size_t n)
-{
-    if (n > 256) {
-        memset((void *)p, 0, n);
-        return;
-    }
-    if (n == 8) {
-        *(uint64_t *)p = 0;
-        return;
-    }
-    __m128i z = _mm_setzero_si128();
-    for (size_t off = 0; off < n; off += 16)
-        _mm_store_si128((__m128i *)(p + off), z);
-}
-
 /* Always inlined: the heap profiler finds gc_alloc's caller one frame above
  * next_free and alloc_large. */
 static inline __attribute__((always_inline)) void *mallocgc(struct mthread *t, size_t size,
@@ -220,12 +264,14 @@ static inline __attribute__((always_inline)) void *mallocgc(struct mthread *t, s
     unsigned spc = make_span_class(size_to_class(size), noscan);
     struct mspan *s = t->mcache.alloc[spc];
     uintptr_t p = mspan_next_free_fast(s);
-    if (__builtin_expect(p == 0, 0))
-        p = next_free(t, spc, &s, size);
-    if (s->needzero)
-        zero_object(p, s->elemsize);
-    if (__builtin_expect(atomic_load_relaxed(&cycle_phase) != PHASE_OFF, 0))
-        allocate_black(t, s, p);
+    if (__builtin_expect(p != 0, 1)) {
+        if (s->needzero)
+            zero_object(p, s->elemsize);
+    } else {
+        p = next_free(t, spc, size); /* cleared there */
+    }
+    if (__builtin_expect(t->assist_bytes < 0, 0))
+        assist_debt(t); /* p is black already (cache.h) */
     return (void *)p;
 }
 
@@ -248,15 +294,16 @@ void *gc_alloc_noscan(size_t size)
 /* ---- Typed allocation (types.h) ------------------------------------------ */
 
 /* The slow half of mallocgc_typed: the thread's typed span of class spc is
- * full, of another type, MIXED, or none. */
-static __attribute__((noinline)) uintptr_t
-next_free_typed(struct mthread *t, unsigned spc, uint32_t type, struct mspan **sp, size_t size)
+ * full, of another type, MIXED, or none. Clears the object, as next_free. */
+static __attribute__((noinline)) uintptr_t next_free_typed(struct mthread *t, unsigned spc,
+                                                           uint32_t type, size_t size)
 {
     struct mspan *s = t->mcache.typed[spc];
     unsigned idx = span_next_free_index(s);
     if (idx >= s->nelems) {
         cycle_wait_for_start(t);
         s = refill(t, spc, size, 1, type);
+        charge_refill(t, s);
         idx = span_next_free_index(s);
         if (pacer_should_trigger())
             cycle_trigger();
@@ -268,8 +315,10 @@ next_free_typed(struct mthread *t, unsigned spc, uint32_t type, struct mspan **s
     if (s->type_id == SPAN_TYPE_MIXED)
         span_types_set(s, idx, type);
     s->alloc_count++;
-    *sp = s;
-    return s->base + (uintptr_t)idx * s->elemsize;
+    uintptr_t p = s->base + (uintptr_t)idx * s->elemsize;
+    if (s->needzero)
+        zero_object(p, s->elemsize);
+    return p;
 }
 
 /* mallocgc for a typed object of span class spc. The fast path is
@@ -282,12 +331,14 @@ static inline __attribute__((always_inline)) void *mallocgc_typed(struct mthread
     uintptr_t p = 0;
     if (__builtin_expect(s->type_id == type, 1))
         p = mspan_next_free_fast(s);
-    if (__builtin_expect(p == 0, 0))
-        p = next_free_typed(t, spc, type, &s, size);
-    if (s->needzero)
-        zero_object(p, s->elemsize);
-    if (__builtin_expect(atomic_load_relaxed(&cycle_phase) != PHASE_OFF, 0))
-        allocate_black(t, s, p);
+    if (__builtin_expect(p != 0, 1)) {
+        if (s->needzero)
+            zero_object(p, s->elemsize);
+    } else {
+        p = next_free_typed(t, spc, type, size); /* cleared there */
+    }
+    if (__builtin_expect(t->assist_bytes < 0, 0))
+        assist_debt(t); /* p is black already (cache.h) */
     return (void *)p;
 }
 

@@ -317,6 +317,58 @@ void mark_new_object(struct mspan *s, uintptr_t obj, struct gcw *w)
         w->bytes_marked += s->elemsize;
 }
 
+/* ---- Allocate-black by span (the invariant: cache.h) ---------------------- */
+
+/* The free slots of s in bitmap word i: not allocated (span.h), that is at
+ * or after freeindex and with a clear alloc bit, and below nelems. */
+static inline AO_t free_slots_in_word(const struct mspan *s, size_t i)
+{
+    unsigned from = s->freeindex;
+    AO_t free = ~s->alloc_bits[i];
+    if (i == from / 64)
+        free &= ~(AO_t)0 << (from % 64);
+    if (i == (size_t)(s->nelems - 1) / 64 && s->nelems % 64)
+        free &= ((AO_t)1 << (s->nelems % 64)) - 1;
+    return free;
+}
+
+size_t mark_span_alloc_black(struct mspan *s)
+{
+    if (s->alloc_black)
+        return 0;
+    s->alloc_black = 1;
+    s->alloc_count_at_black = s->alloc_count;
+    size_t words = span_bitmap_words(s->nelems);
+    /* Markers set other bits of these words (objects already allocated)
+     * at the same time: an atomic OR, one per 64 slots. */
+    for (size_t i = s->freeindex / 64; i < words; i++) {
+        AO_t free = free_slots_in_word(s, i);
+        if (free)
+            atomic_or(&s->gcmark_bits[i], free);
+    }
+    return (size_t)(s->nelems - s->alloc_count) * s->elemsize;
+}
+
+void mark_span_alloc_black_end(struct mspan *s)
+{
+    if (!s->alloc_black)
+        return;
+    size_t words = span_bitmap_words(s->nelems);
+    /* The slots still free were marked by mark_span_alloc_black and by
+     * nothing else (no marker finds a free slot: find_object): clearing
+     * them leaves exactly the marks of objects. Atomic for the markers'
+     * ORs into the same words. */
+    for (size_t i = s->freeindex / 64; i < words; i++) {
+        AO_t free = free_slots_in_word(s, i);
+        if (free)
+            atomic_and(&s->gcmark_bits[i], ~free);
+    }
+    unsigned taken = (uint16_t)(s->alloc_count - s->alloc_count_at_black);
+    if (taken)
+        atomic_xadd(&mark_work.bytes_marked, (AO_t)taken * s->elemsize);
+    s->alloc_black = 0;
+}
+
 /* ---- Scanning ----------------------------------------------------------- */
 
 /* Conservative scanning reads whole stacks and segments, red zones included:

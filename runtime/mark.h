@@ -112,9 +112,22 @@ int mark_shade_or_marked(uintptr_t obj, struct gcw *w);
  * hold objects outside the grey queue (barrier.c's deferred rescans). */
 struct workbuf *workbuf_get(void);
 void workbuf_put(struct workbuf *b);
-/* Marks a newly allocated object black (allocate-black while marking),
- * counting its bytes into w. */
+/* Marks a newly allocated large object black (allocate-black while
+ * marking), counting its bytes into w. Small objects are black by span
+ * (below). */
 void mark_new_object(struct mspan *s, uintptr_t obj, struct gcw *w);
+/* Allocate-black by span (cache.h states the invariant). Marks the free
+ * slots of s, a span in a thread's cache while a cycle marks, in bulk, so
+ * that the objects the thread takes from it are born black with no atomic
+ * of their own; sets s->alloc_black. Returns the bytes of those slots, for
+ * the thread's assist debt; 0 (and does nothing) if s->alloc_black was set
+ * already. Only s's owner, or a stopper, calls it. */
+size_t mark_span_alloc_black(struct mspan *s);
+/* s, with s->alloc_black, leaves its cache (or the cycle ends): the marks of
+ * its slots still free are cleared, the bytes of the objects taken since
+ * mark_span_alloc_black count as marked (mark_work.bytes_marked), and
+ * s->alloc_black is cleared. Does nothing without s->alloc_black. */
+void mark_span_alloc_black_end(struct mspan *s);
 /* Is there grey work on the global list? */
 static inline int mark_work_available(void)
 {

@@ -10,6 +10,13 @@ unsigned span_next_free_index(struct mspan *s)
     if (idx >= nelems)
         return nelems;
     uint64_t cache = s->alloc_cache;
+    if (cache == 0 && idx % 64 == 0) {
+        /* The fast path took the last slot of the window before (span.h):
+         * this one is not loaded yet. (If it was, and is full, it is loaded
+         * again for nothing.) */
+        span_refill_alloc_cache(s, idx / 64);
+        cache = s->alloc_cache;
+    }
     while (cache == 0) {
         /* The window is exhausted: move to the next 64-slot word. */
         idx = (idx + 64) & ~63u;

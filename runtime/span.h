@@ -11,7 +11,10 @@
  * i < freeindex or allocBits[i] is set. The allocating thread moves
  * freeindex forward and never writes allocBits; alloc_cache is the inverted
  * 64-bit window of allocBits that starts at freeindex, so that the next free
- * slot is one count-trailing-zeros away. allocBits only change when the span
+ * slot is one count-trailing-zeros away. One exception, so that the fast
+ * path need not test for the end of a window: after it takes a window's
+ * last slot, freeindex is a multiple of 64 and alloc_cache is 0 though the
+ * next window is not loaded; span_next_free_index loads it. allocBits only change when the span
  * is swept: the mark bits become the alloc bits (a live object is exactly a
  * marked one) and fresh zeroed mark bits take their place.
  *
@@ -29,7 +32,9 @@
  *  - freeindex, alloc_cache, alloc_count: the owning cache's thread while the
  *    span is cached; the sweeper or central list lock holder otherwise.
  *    Markers read freeindex racily (see mark.c for why that is safe).
- *  - gcmark_bits: any marker, by atomic OR.
+ *  - gcmark_bits: any marker, by atomic OR; the bits of free slots, by the
+ *    caching thread (atomic OR and AND) for allocate-black by span
+ *    (cache.h).
  */
 #ifndef TRICOLOR_SPAN_H
 #define TRICOLOR_SPAN_H
@@ -68,6 +73,11 @@ struct mspan {
     uint16_t freeindex;
     uint16_t alloc_count;
     uint16_t alloc_count_at_cache; /* for the malloc counters */
+    /* Allocate-black by span (cache.h): set while the span sits in a cache
+     * with its free slots marked, and alloc_count when they were; written
+     * by the owning thread, or by a stopper with the world stopped. */
+    uint8_t alloc_black;
+    uint16_t alloc_count_at_black;
     /* The objects' type (types.h): 0 untyped, a type id, or
      * SPAN_TYPE_MIXED (then obj_types[i] per object). Written by the
      * span's owner (release), read by markers (acquire). */
@@ -120,10 +130,16 @@ static inline int span_is_large(const struct mspan *s)
 }
 
 /* Refills alloc_cache from allocBits so that its bit 0 is slot
- * (freeindex rounded down to 64). */
+ * (freeindex rounded down to 64). Slots from nelems up have no bit: a set
+ * bit is always a slot that exists, which spares the fast path a bound
+ * check. */
 static inline void span_refill_alloc_cache(struct mspan *s, unsigned word)
 {
-    s->alloc_cache = ~(uint64_t)s->alloc_bits[word];
+    uint64_t free = ~(uint64_t)s->alloc_bits[word];
+    unsigned left = s->nelems - word * 64u;
+    if (left < 64)
+        free &= ((uint64_t)1 << left) - 1;
+    s->alloc_cache = free;
 }
 
 /* The next free slot at or after freeindex, advancing freeindex past it;

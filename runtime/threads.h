@@ -82,7 +82,8 @@ struct mthread {
     struct mcache mcache;
     struct wbbuf wbbuf;
     /* This thread's share of marking: objects it greyed from its barrier
-     * buffer or in assists, and the bytes it allocated black. */
+     * buffer or in assists, and the bytes of the large objects it
+     * allocated black (small ones are counted per span: cache.h). */
     struct gcw gcw;
     /* Mark assist balance: bytes this thread may still allocate during the
      * current mark before it must do scan work (negative: in debt). */

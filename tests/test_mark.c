@@ -283,6 +283,49 @@ START_TEST(allocated_black_while_marking)
 }
 END_TEST
 
+/* Allocate-black by span (cache.h): a span the thread already holds when
+ * the cycle starts is blackened by the first pause, so an object taken from
+ * it while marking is black too; one taken from it just before is not
+ * (hidden, it is garbage: only its own slot's mark would keep it). */
+START_TEST(allocated_black_from_span_cached_before)
+{
+    static const size_t sizes[] = {16, 48, 1024};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    int checked = 0, white[N][2] = {{0}}, black_before[N][2] = {{0}};
+    for (int tries = 0; tries < 50 && !checked; tries++) {
+        uintptr_t before[N][2];
+        for (size_t i = 0; i < N; i++)
+            for (int noscan = 0; noscan < 2; noscan++)
+                before[i][noscan] = new_hidden(sizes[i], noscan); /* caches a span */
+        if (!mark_window_open()) {
+            gc_collect();
+            continue;
+        }
+        /* No assertion inside the window: a failure would leave it open. */
+        for (size_t i = 0; i < N; i++)
+            for (int noscan = 0; noscan < 2; noscan++) {
+                white[i][noscan] = !is_marked(new_hidden(sizes[i], noscan));
+                black_before[i][noscan] = is_marked(before[i][noscan]);
+            }
+        checked = 1;
+        mark_window_close();
+        gc_collect();
+    }
+    ck_assert_msg(checked, "no cycle was marking in 50 tries");
+    for (size_t i = 0; i < N; i++)
+        for (int noscan = 0; noscan < 2; noscan++) {
+            ck_assert_msg(!white[i][noscan],
+                          "a %zu-byte %s object allocated while marking, from a span cached "
+                          "before, is white",
+                          sizes[i], noscan ? "noscan" : "scannable");
+            ck_assert_msg(!black_before[i][noscan],
+                          "a %zu-byte %s garbage object allocated before the cycle was marked "
+                          "with its span's free slots",
+                          sizes[i], noscan ? "noscan" : "scannable");
+        }
+}
+END_TEST
+
 /* ---- Mark termination rescans the globals -------------------------------- */
 
 /* The object whose survival is tested: a pattern that clobberfree=1 or a
@@ -485,6 +528,7 @@ static Suite *mark_suite(void)
     TCase *black = tcase_create("allocate-black");
     tcase_set_timeout(black, 60);
     tcase_add_test(black, allocated_black_while_marking);
+    tcase_add_test(black, allocated_black_from_span_cached_before);
     suite_add_tcase(s, black);
 
     TCase *term = tcase_create("termination");
