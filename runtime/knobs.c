@@ -11,7 +11,8 @@
  *   GODEBUG     comma-separated name=int: gctrace, scavtrace, gcpacertrace,
  *               gccheckmark, gcstoptheworld, clobberfree, madvdontneed
  *               (default 1), disablethp, memprofilerate (runtime.MemProfileRate,
- *               default 512 KiB), and tricolor's own prefault (default 0) and
+ *               default 512 KiB), and tricolor's own prefault (default 0),
+ *               thpgrowth (default 0: fresh memory in small pages, promote.h) and
  *               heapprofilesignal (a signal number; default 0, none).
  *               Go's other names, and unknown ones, are ignored.
  *   GOMAXPROCS  the worker budget, a positive integer lowered to at most
@@ -205,6 +206,7 @@ static const struct {
     {"clobberfree", offsetof(struct knobs, clobberfree)},
     {"madvdontneed", offsetof(struct knobs, madvdontneed)},
     {"disablethp", offsetof(struct knobs, disablethp)},
+    {"thpgrowth", offsetof(struct knobs, thpgrowth)},
     {"prefault", offsetof(struct knobs, prefault)},
     {"memprofilerate", offsetof(struct knobs, memprofilerate)},
     {"heapprofilesignal", offsetof(struct knobs, heapprofilesignal)},

@@ -25,6 +25,7 @@ struct knobs {
     int gctrace, scavtrace, gcpacertrace, gccheckmark, gcstoptheworld, clobberfree;
     int madvdontneed;      /* 0: released pages are given back with MADV_FREE */
     int disablethp;        /* 1: the heap does not ask for transparent huge pages */
+    int thpgrowth;         /* 1: fresh heap memory is faulted in huge pages (heap.h) */
     int prefault;          /* 1: the prefaulter runs (prefault.h) */
     int procs;             /* worker budget GOMAXPROCS (alias GCPROCS) */
     int memprofilerate;    /* heap profile sampling, bytes (mprof.h); 0: off */
@@ -63,7 +64,7 @@ int parse_procs(const char *s, int *out);
 
 /*
  * GODEBUG: comma-separated name=int. Recognised names (gctrace, scavtrace,
- * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed, disablethp,
+ * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed, disablethp, thpgrowth,
  * prefault, memprofilerate, heapprofilesignal) are
  * applied to k in order, so a later setting wins; unknown names and empty
  * fields are ignored. A recognised name whose value is missing or not an

@@ -211,7 +211,7 @@ START_TEST(godebug_good)
 
     k = default_knobs();
     ck_assert_int_eq(parse_godebug("scavtrace=1,gcpacertrace=1,gcstoptheworld=2,clobberfree=1,"
-                                   "madvdontneed=0,disablethp=1,prefault=1",
+                                   "madvdontneed=0,disablethp=1,prefault=1,thpgrowth=1",
                                    &k, NULL),
                      0);
     ck_assert_int_eq(k.scavtrace, 1);
@@ -221,6 +221,7 @@ START_TEST(godebug_good)
     ck_assert_int_eq(k.madvdontneed, 0);
     ck_assert_int_eq(k.disablethp, 1);
     ck_assert_int_eq(k.prefault, 1);
+    ck_assert_int_eq(k.thpgrowth, 1);
     ck_assert_int_eq(k.gctrace, 0);
     /* Other knobs are not GODEBUG's business. */
     ck_assert_int_eq(k.gogc, 100);

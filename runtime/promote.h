@@ -1,0 +1,83 @@
+/*
+ * Promotion to huge pages: fresh heap memory in small pages, memory the heap
+ * reuses in huge pages.
+ *
+ * Why. Transparent huge pages make a heap that reuses its memory faster
+ * (binary-trees spends about 7% more time on 4 KiB pages here: TLB misses),
+ * but the first touch of a fresh 2 MiB huge page is one fault that backs all
+ * of it at once. On a virtual machine whose host has taken free memory back
+ * (virtio-balloon free page reporting gives the host every free 2 MiB block
+ * of the guest within seconds), that fault costs 3-5 ms of CPU, and the
+ * allocation that makes it stalls for as long: while a heap grew, about one
+ * push in 5,000 of the latency benchmark took milliseconds. Backing memory
+ * costs the same per byte in small pages, but in pieces: heap.c faults
+ * released small pages in 64 KiB at a time with one madvise
+ * (MADV_POPULATE_WRITE, 0.3-0.6 ms per 2 MiB here, against 5-12 ms when the
+ * same pages are touched one fault at a time).
+ *
+ * What. The heap's arenas are MADV_NOHUGEPAGE (heap.c, register_arenas), so
+ * fresh memory is faulted in small pages. When a cycle's sweeping has ended,
+ * the scavenger's thread, with nothing left to release, promotes ranges the
+ * heap reuses: a 2 MiB-aligned range that is wholly free and resident (every
+ * page of it was allocated before and none is released; fresh growth is
+ * released memory and never qualifies) is taken out of the free runs, its
+ * small pages are given back (MADV_DONTNEED), it is marked MADV_HUGEPAGE,
+ * and one fault from this thread brings it back as a huge page, zero
+ * (heap.c, mheap_promote). The lowest such ranges go first: first fit
+ * allocates there next. No allocating thread waits for a promotion: the
+ * range is out of the free runs while it happens, and the fault takes only
+ * the per-VMA lock of the range's own mapping.
+ *
+ * Not MADV_COLLAPSE of ranges in use: its copy runs with the mapping locked
+ * for writing, and every fault of the allocating threads in that mapping
+ * waits behind it (docs/benchmarks.md, "The prefaulter, A/B").
+ *
+ * Bounds. Promotion runs only while no cycle marks (cycle_phase is off), so
+ * that it takes a CPU neither the marking nor, on a two-CPU machine, the
+ * program needs; it stops as soon as a cycle starts. Its CPU time is paced
+ * like the scavenger's: a budget that accrues at PROMOTE_CPU_FRACTION of
+ * wall time, capped, spent one range at a time.
+ *
+ * Invariants.
+ *   - A promoted range has no released page: releasing any page of one
+ *     (the scavenger, gc_free_os_memory) demotes it first, MADV_NOHUGEPAGE,
+ *     before the pages are free again (heap.c, demote_released). Memory
+ *     released is fresh memory again, faulted in small pages when reused,
+ *     so no allocating thread ever faults in a whole huge page; and a huge
+ *     page is never partly released and kept whole (its RSS would stay).
+ *   - The background scavenger releases whole free 2 MiB ranges only, as it
+ *     did when fresh memory was huge pages (scavenge.h), so a promoted
+ *     range in use is never split by it.
+ *   - Each range is promoted under the scavenger's lock, which fork()
+ *     takes, so a child never inherits a range taken out of the heap.
+ *
+ * GODEBUG=thpgrowth=1 brings back the previous design (fresh memory faulted
+ * in huge pages, no promotion); GODEBUG=disablethp=1 means no huge pages at
+ * all (fresh memory is still faulted in 64 KiB at a time).
+ */
+#ifndef TRICOLOR_PROMOTE_H
+#define TRICOLOR_PROMOTE_H
+
+#include "lock.h"
+
+#include <stdint.h>
+
+/* Internal: nothing declared here is exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
+/* Ranges promoted and demoted so far, for tests and benchmarks. */
+struct promote_counts {
+    uint64_t promoted, demoted;
+};
+void promote_read_counts(struct promote_counts *out);
+/* Called by heap.c when it demotes a range. */
+void promote_count_demoted(void);
+
+/* On the scavenger's thread, when sweeping has ended and it has nothing to
+ * release: promotes reused ranges while the budget lasts and no cycle
+ * marks, holding lock around each one. */
+void promote_after_sweep(struct rlock *lock);
+
+#pragma GCC visibility pop
+
+#endif
