@@ -295,14 +295,14 @@ run_one() { # label out-file err-file command...
 }
 
 # Median of the numbers on stdin, one per line ("n/a" if there are none).
-median() {
-    grep -E '^[0-9.]+$' | sort -g | awk '{ v[NR] = $1 } END {
+median() { # (grep finding no number must not end the script under set -e and pipefail)
+    { grep -E '^[0-9.]+$' || true; } | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) print "n/a"; else print v[int((NR + 1) / 2)] }'
 }
 
 # Largest of the numbers on stdin ("n/a" if there are none).
 maximum() {
-    grep -E '^[0-9.]+$' | sort -g | tail -1 | grep . || echo n/a
+    { grep -E '^[0-9.]+$' || true; } | sort -g | tail -1 | grep . || echo n/a
 }
 
 # a / b with two decimals, or n/a.

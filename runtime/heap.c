@@ -187,7 +187,9 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass, struct heap_alloc *
             fatal("the heap grew by %zu bytes but has no run of %zu free pages", ha->grew, npages);
     }
     /* Small pages that are released: fault them in with system calls, and
-     * the free released pages after them up to the next chunk boundary. */
+     * the free released pages after them up to the next chunk boundary
+     * (taken out of the free runs meanwhile, as the prefaulter's stretches
+     * are; a fork() meanwhile leaves the child those few pages short). */
     int populate = !mheap_.huge_growth && pagealloc_cold(base, npages) &&
                    !pagealloc_promoted(base & ~(HUGE_PAGE_BYTES - 1));
     size_t extra = 0;

@@ -39,12 +39,20 @@
  * wall time, capped, spent one range at a time.
  *
  * Invariants.
- *   - A promoted range has no released page: releasing any page of one
- *     (the scavenger, gc_free_os_memory) demotes it first, MADV_NOHUGEPAGE,
- *     before the pages are free again (heap.c, demote_released). Memory
- *     released is fresh memory again, faulted in small pages when reused,
- *     so no allocating thread ever faults in a whole huge page; and a huge
- *     page is never partly released and kept whole (its RSS would stay).
+ *   - A promoted range is wholly resident or wholly released: a release
+ *     that leaves part of one resident (gc_free_os_memory, the allocation
+ *     path's releases) demotes it, MADV_NOHUGEPAGE, before the pages are
+ *     free again (heap.c, demote_released), so a huge page is never partly
+ *     released and kept whole (its RSS would stay, or khugepaged would
+ *     refill it). A range released whole stays promoted: reused within a
+ *     second or two, the host still backs it and it faults in whole in about
+ *     0.1 ms. Left released longer, it is fresh memory again, and the next
+ *     look demotes it (DEMOTE_LOOK_NS; heap.c, mheap_demote_stale), so an
+ *     allocating thread does not fault in a cold huge page. The looks run
+ *     after cycles: a program that stops collecting and then grows again
+ *     into ranges released whole before it stopped may still fault one in.
+ *   - pagealloc counts a promoted range that is wholly released and then
+ *     touched as wholly resident (pagealloc.c, huge_pages_faulting).
  *   - The background scavenger releases whole free 2 MiB ranges only, as it
  *     did when fresh memory was huge pages (scavenge.h), so a promoted
  *     range in use is never split by it.
