@@ -46,7 +46,10 @@ RUNTIME_STATE struct cycle_stats cycle_stats;
  * trigger set). forced_upto: cycles up to this number were asked for by
  * gc_collect. The futex words wake the controller (requested), allocating
  * threads waiting for a cycle to start (marking) and gc_collect's waiters
- * (completed). */
+ * (completed). handed: the last cycle whose start an allocating thread
+ * handed to the controller because a thread was late to its stop; no
+ * allocating thread waits for that cycle to start (cycle_wait_for_start),
+ * since the controller may wait milliseconds for the late thread. */
 static RUNTIME_STATE struct {
     volatile uint32_t requested;
     volatile uint32_t started;
@@ -54,6 +57,7 @@ static RUNTIME_STATE struct {
     volatile uint32_t terminated;
     volatile uint32_t completed;
     volatile uint32_t forced_upto;
+    volatile uint32_t handed;
 } cycles;
 
 /* Raises *word to at least v. */
@@ -92,10 +96,11 @@ void cycle_wait_for_start(struct mthread *t)
     int64_t deadline = 0;
     for (;;) {
         uint32_t marking = atomic_load32(&cycles.marking);
-        if ((int32_t)(atomic_load32(&cycles.requested) - marking) <= 0)
+        if ((int32_t)(atomic_load32(&cycles.requested) - marking) <= 0 ||
+            atomic_load32(&cycles.handed) == marking + 1)
             return;
-        if (cycle_try_start(t))
-            return;
+        if (cycle_try_start(t) != 0)
+            return; /* started, or handed to the controller */
         int64_t now = nanotime();
         if (deadline == 0)
             deadline = now + START_WAIT_MAX_NS;
@@ -122,7 +127,7 @@ struct cycle_record {
     int64_t t_start, t_mark, t_term, t_end; /* phase boundaries */
     /* Pauses: the world stopped, every thread but the stopper held, from
      * the stop's first request to the restart. A stop given up before
-     * every thread answered (concurrent_mark) held some threads for a
+     * every thread answered (try_stop) held some threads for a
      * while but never the world: it is not a pause, and is counted apart
      * (stops_abandoned). A mark termination that gave its work back to
      * concurrent marking (TERMINATION_MAX_WORKBUFS) was a pause. */
@@ -134,7 +139,7 @@ struct cycle_record {
     AO_t termination_workbufs;
     int64_t stop1_ns, stop2_ns; /* of the pauses: time to stop the world */
     int started_by_mutator;     /* the first pause ran on an allocating thread */
-    int stops_abandoned;        /* attempts to stop for mark termination given up (try_stop) */
+    int stops_abandoned;        /* attempts to stop, for either pause, given up (try_stop) */
 };
 
 /* Adds one pause of d ns to the cycle's record. */
@@ -176,49 +181,55 @@ static void help_sweep(struct mthread *t, const char *what)
     sweep_wait_idle();
 }
 
-/* Attempts to stop the world for mark termination: each waits at most
- * STOP_TIMEOUT_NS for every thread to stop, and the next comes
- * STOP_RETRY_NS later; after STOP_MAX_ABANDONED in a cycle, the stop waits
- * as long as it takes.
+/* Attempts to stop the world, for either pause: each waits at most
+ * GODEBUG=stoptimeout microseconds (default 250) for every thread to stop,
+ * and the next comes STOP_RETRY_NS later; after STOP_MAX_ABANDONED in a
+ * cycle, or with stoptimeout=0, the stop waits as long as it takes.
  *
  * Why. A thread that answers late (descheduled by a busy host, or in a long
  * page fault: the first touch of a fresh huge page takes milliseconds on
  * some virtual machines) cannot stop until it runs again, and every thread
  * already stopped would wait for it. Giving up lets them run meanwhile; the
- * late thread usually answers the next attempt at once. */
-#define STOP_TIMEOUT_NS    250000
+ * late thread usually answers the next attempt at once. bench/latestop.c
+ * measures what the punctual threads feel either way. */
 #define STOP_RETRY_NS      200000
 #define STOP_MAX_ABANDONED 8
 
-/* One attempt: 1 with the world stopped, 0 when it was given up (after
- * sleeping STOP_RETRY_NS; the caller tries again). A given-up attempt is
- * not a pause (cycle_record). */
-static int try_stop(struct cycle_record *rec)
+/* One attempt: 1 with the world stopped since *t0 (nanotime: when the
+ * threads that were not late were asked), 0 when it was given up (the
+ * caller sleeps STOP_RETRY_NS and tries again, or hands the cycle to the
+ * controller). A given-up attempt is not a pause (cycle_record). */
+static int try_stop(struct cycle_record *rec, int64_t *t0)
 {
-    if (rec->stops_abandoned >= STOP_MAX_ABANDONED) {
-        stop_the_world();
-        return 1;
-    }
+    int64_t timeout = (int64_t)knobs.stoptimeout * 1000;
+    if (timeout <= 0 || rec->stops_abandoned >= STOP_MAX_ABANDONED)
+        timeout = NO_DEADLINE;
     int stopped_some;
-    if (stop_the_world_within(STOP_TIMEOUT_NS, &stopped_some))
+    if (stop_the_world_within(timeout, &stopped_some, t0))
         return 1;
     rec->stops_abandoned++;
     cycle_stats.num_stops_abandoned++;
-    sleep_ns(STOP_RETRY_NS);
     return 0;
 }
 
 /* Sweep termination, the first pause: no span may be unswept when marking
  * starts, the barrier and allocate-black go on. self: the registered thread
- * that runs it (outside the runtime), or NULL for the controller. */
-static void sweep_termination(struct cycle_record *rec, struct mthread *self)
+ * that runs it (outside the runtime), or NULL for the controller. Returns
+ * 0, having changed nothing, when an allocating thread's stop was given up:
+ * it hands the cycle to the controller, whose retries stop the late thread
+ * first while every other thread runs (threads.h, stop_the_world_within),
+ * rather than wait itself. */
+static int sweep_termination(struct cycle_record *rec, struct mthread *self)
 {
     help_sweep(self, "starting a cycle");
     roots_snapshot_globals();
     rec->heap0 = atomic_load(&pacer.heap_live);
     rec->goal = atomic_load(&pacer.heap_goal);
-    rec->t_start = nanotime();
-    stop_the_world();
+    while (!try_stop(rec, &rec->t_start)) {
+        if (self)
+            return 0;
+        sleep_ns(STOP_RETRY_NS);
+    }
     rec->stop1_ns = nanotime() - rec->t_start;
     sweep_finish();
     if (knobs.gccheckmark)
@@ -234,6 +245,7 @@ static void sweep_termination(struct cycle_record *rec, struct mthread *self)
         gcw_dispose(&w);
     }
     rec->t_mark = nanotime();
+    return 1;
 }
 
 /* Flushes every stopped thread's barrier buffer and private grey objects,
@@ -324,9 +336,11 @@ static void concurrent_mark(struct cycle_record *rec)
             continue;
         if (ragged_flush())
             continue;
-        int64_t t0 = nanotime();
-        if (!try_stop(rec))
+        int64_t t0;
+        if (!try_stop(rec, &t0)) {
+            sleep_ns(STOP_RETRY_NS);
             continue; /* marking may have found work meanwhile */
+        }
         rec->stop2_ns = nanotime() - t0;
         atomic_store(&cycle_phase, PHASE_MARK_TERMINATION);
         workers_stop();
@@ -490,20 +504,22 @@ static RUNTIME_STATE struct cycle_record cycle_rec;
  * whole cycle runs in the controller's cycle_finish instead). Run by the
  * holder of cycle_busy: the controller (self NULL) or an allocating thread
  * (self, outside the runtime). */
-static void cycle_begin(uint32_t n, struct mthread *self)
+static int cycle_begin(uint32_t n, struct mthread *self)
 {
     atomic_store32(&cycles.started, n);
     cycle_rec = (struct cycle_record){
         .forced = (int32_t)(atomic_load32(&cycles.forced_upto) - n) >= 0,
         .started_by_mutator = self != NULL,
     };
-    sweep_termination(&cycle_rec, self);
+    if (!sweep_termination(&cycle_rec, self))
+        return 0; /* the controller starts n (cycle_try_start) */
     if (knobs.gcstoptheworld)
-        return;
+        return 1;
     start_the_world();
     marking_started(n);
     record_pause(&cycle_rec, cycle_rec.t_mark - cycle_rec.t_start);
     workers_wake();
+    return 1;
 }
 
 /* The rest of cycle n, on the controller. */
@@ -591,8 +607,17 @@ int cycle_try_start(struct mthread *t)
     }
     feed_limiter(NULL, 0);
     runtime_block_begin(t);
-    cycle_begin(done + 1, t);
+    int started = cycle_begin(done + 1, t);
     runtime_block_end(t);
+    if (!started) {
+        /* A thread did not stop in time: the controller, waiting in
+         * controller_claim, takes the cycle (cycles.started already says
+         * done + 1, so no other allocating thread tries) and stops the late
+         * thread first, while the allocating threads go on. */
+        atomic_store32(&cycles.handed, done + 1);
+        cycle_busy_release();
+        return -1;
+    }
     atomic_store32(&cycle_busy, CYCLE_PASSED);
     futex_wake(&cycle_busy, INT_MAX);
     return 1;
@@ -612,7 +637,7 @@ static void *controller_main(void *arg)
         uint32_t n = done + 1;
         if (controller_claim(n)) {
             feed_limiter(NULL, 0);
-            cycle_begin(n, NULL);
+            (void)cycle_begin(n, NULL); /* the controller never hands over */
         }
         cycle_finish(n);
         atomic_store32(&cycles.completed, n);

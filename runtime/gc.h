@@ -69,7 +69,7 @@ struct cycle_stats {
     int64_t assist_ns_total;
     int64_t init_time;               /* nanotime at gc_init */
     uint32_t num_started_by_mutator; /* cycles an allocating thread started */
-    uint32_t num_stops_abandoned;    /* mark-termination stops given up (gc.c, try_stop) */
+    uint32_t num_stops_abandoned;    /* stops given up, either pause (gc.c, try_stop) */
 };
 extern struct cycle_stats cycle_stats;
 
@@ -90,7 +90,8 @@ struct mthread;
 /* Called by an allocating thread at a point where its cache is consistent:
  * if a cycle has been asked for and marking has not started yet, start it
  * (cycle_try_start), or if another thread is starting it, wait
- * (stoppable, a few milliseconds at most) until it has. A woken controller
+ * (stoppable, a few milliseconds at most) until it has, unless it tried
+ * and handed the start to the controller. A woken controller
  * may wait milliseconds for a CPU while the allocating thread runs on: the
  * heap must not run past the trigger while nothing marks. */
 void cycle_wait_for_start(struct mthread *t);
@@ -98,7 +99,9 @@ void cycle_wait_for_start(struct mthread *t);
  * through its first pause, if no cycle runs and nobody else is starting
  * one, then passes the rest of it to the controller; Go's allocating
  * goroutine starts the cycle it triggers in the same way. Returns 1 if it
- * did. */
+ * did, 0 if it did not try, and -1 if its stop was given up (a thread did
+ * not answer in time): the controller then starts the cycle, and the
+ * caller need not wait for it (the late thread may hold it milliseconds). */
 int cycle_try_start(struct mthread *t);
 
 #pragma GCC visibility pop

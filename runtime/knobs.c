@@ -12,8 +12,11 @@
  *               gccheckmark, gcstoptheworld, clobberfree, madvdontneed
  *               (default 1), disablethp, memprofilerate (runtime.MemProfileRate,
  *               default 512 KiB), and tricolor's own prefault (default 0),
- *               thpgrowth (default 0: fresh memory in small pages, promote.h) and
- *               heapprofilesignal (a signal number; default 0, none).
+ *               thpgrowth (default 0: fresh memory in small pages, promote.h),
+ *               stoptimeout (microseconds a stop waits for a late thread
+ *               before it lets the others run again and retries; default
+ *               250, 0: no limit) and heapprofilesignal (a signal number;
+ *               default 0, none).
  *               Go's other names, and unknown ones, are ignored.
  *   GOMAXPROCS  the worker budget, a positive integer lowered to at most
  *   (GCPROCS)   KNOBS_MAX_PROCS. Default: the CPUs this process may run on.
@@ -59,6 +62,7 @@
     {                                                                                              \
         .gogc = DEFAULT_GOGC, .memory_limit = INT64_MAX, .madvdontneed = 1,                        \
         .memprofilerate = KNOBS_DEFAULT_MEMPROFILERATE, .procs = 1,                                \
+        .stoptimeout = KNOBS_DEFAULT_STOPTIMEOUT,                                                  \
     }
 
 struct knobs knobs = KNOBS_DEFAULTS;
@@ -208,6 +212,7 @@ static const struct {
     {"disablethp", offsetof(struct knobs, disablethp)},
     {"thpgrowth", offsetof(struct knobs, thpgrowth)},
     {"prefault", offsetof(struct knobs, prefault)},
+    {"stoptimeout", offsetof(struct knobs, stoptimeout)},
     {"memprofilerate", offsetof(struct knobs, memprofilerate)},
     {"heapprofilesignal", offsetof(struct knobs, heapprofilesignal)},
 };

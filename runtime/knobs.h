@@ -27,12 +27,16 @@ struct knobs {
     int disablethp;        /* 1: the heap does not ask for transparent huge pages */
     int thpgrowth;         /* 1: fresh heap memory is faulted in huge pages (heap.h) */
     int prefault;          /* 1: the prefaulter runs (prefault.h) */
+    int stoptimeout;       /* us a stop waits for late threads before it gives up (gc.c); 0: no limit */
     int procs;             /* worker budget GOMAXPROCS (alias GCPROCS) */
     int memprofilerate;    /* heap profile sampling, bytes (mprof.h); 0: off */
     int heapprofilesignal; /* GODEBUG: this signal writes the heap profile; 0: none */
     /* GCHEAPPROFILE: the file the heap profile is written to at exit; "": none. */
     char heapprofile[1024];
 };
+
+/* GODEBUG=stoptimeout's default, in microseconds (gc.c, try_stop). */
+#define KNOBS_DEFAULT_STOPTIMEOUT 250
 
 /* GODEBUG=memprofilerate's default: Go's runtime.MemProfileRate. */
 #define KNOBS_DEFAULT_MEMPROFILERATE (512 * 1024)
@@ -64,8 +68,8 @@ int parse_procs(const char *s, int *out);
 
 /*
  * GODEBUG: comma-separated name=int. Recognised names (gctrace, scavtrace,
- * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed, disablethp, thpgrowth,
- * prefault, memprofilerate, heapprofilesignal) are
+ * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed, disablethp,
+ * thpgrowth, prefault, stoptimeout, memprofilerate, heapprofilesignal) are
  * applied to k in order, so a later setting wins; unknown names and empty
  * fields are ignored. A recognised name whose value is missing or not an
  * integer is reported on stderr under varname (NULL: "GODEBUG") and skipped.

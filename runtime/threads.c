@@ -342,9 +342,6 @@ void thread_suspend(struct mthread *t)
               (void *)t, err);
 }
 
-/* A deadline or timeout that never comes: wait as long as it takes. */
-#define NO_DEADLINE INT64_MAX
-
 /* Cooperative mode: how long a stopper sleeps before it looks again for a
  * region to claim. A thread that enters a region while a request is posted
  * wakes it sooner; this bounds a wake-up that was missed. */
@@ -436,7 +433,7 @@ void thread_suspend_wait(struct mthread *t)
 }
 
 /* Also stop_the_world, as timeout_ns NO_DEADLINE: every thread stops. */
-int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
+int stop_the_world_within(int64_t timeout_ns, int *stopped_some, int64_t *asked_at)
 {
     struct mthread *self = current_thread;
     /* A registered caller is outside the runtime, so it can be stopped while
@@ -446,18 +443,38 @@ int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
         threads_lock_stoppable(self);
     else
         rlock_acquire(&threads_lock);
+    int some = 0;
+    /* The threads late to the last stop, given up, are stopped first and
+     * waited for as long as it takes: while they are, every other thread
+     * runs, so a thread off its CPU for milliseconds holds only itself.
+     * Holding one of them while the others are asked is harmless: a
+     * stopped thread holds no runtime lock (it parks only outside the
+     * runtime), and the others answer within the timeout as usual. */
     for (struct mthread *t = all_threads; t; t = t->next)
-        if (t != self)
+        if (t != self && t->stop_late)
             thread_suspend(t);
-    int64_t deadline = timeout_ns == NO_DEADLINE ? NO_DEADLINE : nanotime() + timeout_ns;
-    int all = 1, some = 0;
+    for (struct mthread *t = all_threads; t; t = t->next)
+        if (t != self && t->stop_late) {
+            wait_suspended(t, NO_DEADLINE);
+            some = 1;
+        }
+    *asked_at = nanotime();
+    for (struct mthread *t = all_threads; t; t = t->next)
+        if (t != self && !t->stop_late)
+            thread_suspend(t);
+    int64_t deadline = timeout_ns == NO_DEADLINE ? NO_DEADLINE : *asked_at + timeout_ns;
+    int all = 1;
     for (struct mthread *t = all_threads; t; t = t->next) {
         if (t == self)
             continue;
-        if (wait_suspended(t, deadline))
+        if (t->stop_late) {
+            t->stop_late = 0; /* stopped above */
+        } else if (wait_suspended(t, deadline)) {
             some = 1;
-        else
+        } else {
+            t->stop_late = 1; /* late this time: first at the next stop */
             all = 0;
+        }
     }
     *stopped_some = some;
     if (all)
@@ -471,7 +488,8 @@ int stop_the_world_within(int64_t timeout_ns, int *stopped_some)
 void stop_the_world(void)
 {
     int stopped_some;
-    stop_the_world_within(NO_DEADLINE, &stopped_some);
+    int64_t asked_at;
+    stop_the_world_within(NO_DEADLINE, &stopped_some, &asked_at);
 }
 
 void start_the_world(void)

@@ -99,6 +99,9 @@ struct mthread {
      * claimed: this thread's current stop is a claim, under threads_lock. */
     volatile uint32_t blocking;
     int claimed;
+    /* Did not answer the last stop, which was given up; under threads_lock
+     * (stop_the_world_within). */
+    int stop_late;
     uintptr_t blocked_sp;
     uintptr_t blocked_regs[BLOCKED_REGS_WORDS];
     /* In gc_walk_heap's callback (heapwalk.c): the world is stopped by this
@@ -115,6 +118,9 @@ int threads_cooperative(void);
 int thread_register(void);
 int thread_unregister(void);
 
+/* A deadline or timeout that never comes: wait as long as it takes. */
+#define NO_DEADLINE INT64_MAX
+
 /* Stops every registered thread except the caller (who may be registered
  * or not), and returns with threads_lock held. */
 void stop_the_world(void);
@@ -124,8 +130,13 @@ void start_the_world(void);
  * already stopped are resumed, threads_lock is released and 0 returned,
  * with *stopped_some telling whether any thread was stopped meanwhile. A
  * thread that acknowledges a request given up on finds it withdrawn and
- * goes on. 1: the world is stopped, as after stop_the_world. */
-int stop_the_world_within(int64_t timeout_ns, int *stopped_some);
+ * goes on. 1: the world is stopped, as after stop_the_world.
+ * The threads that were late to a stop given up (stop_late) are stopped
+ * first at the next stop, alone and without a deadline, while every other
+ * thread runs; the timeout applies to the others, asked only then.
+ * *asked_at: the nanotime at which they were asked, where the pause (the
+ * world held) begins. */
+int stop_the_world_within(int64_t timeout_ns, int *stopped_some, int64_t *asked_at);
 /* Stops one thread and waits until it is stopped, or resumes it (the
  * caller holds threads_lock). */
 void thread_suspend(struct mthread *t);

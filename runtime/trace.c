@@ -57,8 +57,8 @@
  *   P      the termination pause up to this line; S1, S2 the time it took to
  *          stop the world for sweep termination and for mark termination.
  *          Milliseconds as printf's %.3f (rounded, not Go's fmtNSAsMS).
- *   A      attempts to stop the world for mark termination given up (a
- *          thread did not stop in time; gc.c, try_stop).
+ *   A      attempts to stop the world given up in this cycle, for either
+ *          pause (a thread did not stop in time; gc.c, try_stop).
  *   WHO    "an allocating thread" or "the controller": who ran the first
  *          pause.
  *

@@ -56,7 +56,7 @@ static UNUSED int mark_window_open(void)
     mark_window_block(1);
     enter_runtime("mark_window_open");
     cycle_trigger();
-    int started = cycle_try_start(t);
+    int started = cycle_try_start(t) == 1; /* -1: handed to the controller */
     exit_runtime(t);
     if (!started) {
         mark_window_block(0);

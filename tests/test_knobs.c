@@ -198,7 +198,11 @@ END_TEST
 
 static struct knobs default_knobs(void)
 {
-    return (struct knobs){.gogc = 100, .memory_limit = INT64_MAX, .madvdontneed = 1, .procs = 4};
+    return (struct knobs){.gogc = 100,
+                          .memory_limit = INT64_MAX,
+                          .madvdontneed = 1,
+                          .procs = 4,
+                          .stoptimeout = KNOBS_DEFAULT_STOPTIMEOUT};
 }
 
 START_TEST(godebug_good)
@@ -211,7 +215,8 @@ START_TEST(godebug_good)
 
     k = default_knobs();
     ck_assert_int_eq(parse_godebug("scavtrace=1,gcpacertrace=1,gcstoptheworld=2,clobberfree=1,"
-                                   "madvdontneed=0,disablethp=1,prefault=1,thpgrowth=1",
+                                   "madvdontneed=0,disablethp=1,prefault=1,stoptimeout=0,"
+                                   "thpgrowth=1",
                                    &k, NULL),
                      0);
     ck_assert_int_eq(k.scavtrace, 1);
@@ -221,6 +226,7 @@ START_TEST(godebug_good)
     ck_assert_int_eq(k.madvdontneed, 0);
     ck_assert_int_eq(k.disablethp, 1);
     ck_assert_int_eq(k.prefault, 1);
+    ck_assert_int_eq(k.stoptimeout, 0);
     ck_assert_int_eq(k.thpgrowth, 1);
     ck_assert_int_eq(k.gctrace, 0);
     /* Other knobs are not GODEBUG's business. */
@@ -250,6 +256,7 @@ START_TEST(godebug_good)
     ck_assert_int_eq(k.gctrace, 0);
     ck_assert_int_eq(k.madvdontneed, 1);
     ck_assert_int_eq(k.prefault, 0);
+    ck_assert_int_eq(k.stoptimeout, KNOBS_DEFAULT_STOPTIMEOUT);
 }
 END_TEST
 
@@ -322,6 +329,7 @@ START_TEST(load_defaults)
     ck_assert(knobs.memory_limit == INT64_MAX);
     ck_assert_int_eq(knobs.madvdontneed, 1);
     ck_assert_int_eq(knobs.prefault, 0);
+    ck_assert_int_eq(knobs.stoptimeout, 250);
 }
 END_TEST
 

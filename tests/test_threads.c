@@ -13,6 +13,8 @@
  *   blocks the signal): it returns 0 having stopped nobody, releases the
  *   thread list, and the thread, when the withdrawn signal finally arrives,
  *   goes on instead of waiting for a resume that will never come.
+ * - The next stop asks that late thread first, alone: while it waits for
+ *   it, the other threads run; they are stopped only once it has answered.
  *
  * The collector runs with GOGC=off: only these tests stop threads.
  */
@@ -196,7 +198,8 @@ START_TEST(stop_given_up_is_withdrawn)
 {
     pthread_t th = start_spinner(0, 1);
     int stopped_some = -1;
-    int stopped = stop_the_world_within(2000000, &stopped_some);
+    int64_t asked_at;
+    int stopped = stop_the_world_within(2000000, &stopped_some, &asked_at);
     ck_assert_msg(!stopped, "the world was stopped with a thread blocking the signal");
     ck_assert_int_eq(stopped_some, 0);
     /* threads_lock is free again. */
@@ -212,6 +215,108 @@ START_TEST(stop_given_up_is_withdrawn)
 }
 END_TEST
 
+/* A second registered thread that counts until told to stop, and records
+ * the longest time between two of its iterations after `since` (a stop
+ * that holds it shows as such a gap, measured by itself: an observer could
+ * be held by the same stop). */
+static struct {
+    struct mthread *volatile t;
+    volatile int ready, stop;
+    volatile uint64_t count;
+    volatile double since, longest;
+} pc;
+
+static void *punctual_main(void *arg)
+{
+    (void)arg;
+    gc_thread_register();
+    pc.t = current_thread;
+    pc.ready = 1;
+    double last = now_s();
+    while (!pc.stop) {
+        double t = now_s();
+        double from = last > pc.since ? last : pc.since;
+        if (t - from > pc.longest)
+            pc.longest = t - from;
+        last = t;
+        pc.count++;
+    }
+    gc_thread_unregister();
+    return NULL;
+}
+
+/* An unregistered thread that stops the world with a 200 ms timeout and,
+ * once stopped, checks that the punctual thread is held. */
+static struct {
+    volatile int done, result, held;
+} stopper;
+
+static void *stopper_main(void *arg)
+{
+    (void)arg;
+    int some;
+    int64_t asked_at;
+    /* On a loaded machine another thread may miss 200 ms too: it is then
+     * the late one of the next attempt. */
+    for (int i = 0; i < 20 && !stopper.result; i++)
+        stopper.result = stop_the_world_within(200000000, &some, &asked_at);
+    if (stopper.result) {
+        uint64_t c = pc.count;
+        usleep(2000);
+        stopper.held = pc.count == c;
+        start_the_world();
+    }
+    stopper.done = 1;
+    return NULL;
+}
+
+START_TEST(late_thread_stopped_first)
+{
+    pthread_t th = start_spinner(0, 1);
+    memset((void *)&pc, 0, sizeof pc);
+    pc.since = 1e300; /* nothing recorded yet */
+    memset((void *)&stopper, 0, sizeof stopper);
+    pthread_t pth;
+    ck_assert_int_eq(pthread_create(&pth, NULL, punctual_main, NULL), 0);
+    while (!pc.ready)
+        sched_yield();
+    int some;
+    int64_t asked_at;
+    /* 500 ms: long enough for the punctual thread to answer on a busy
+     * machine (under AddressSanitizer 50 ms was not). */
+    ck_assert(!stop_the_world_within(500000000, &some, &asked_at));
+    ck_assert_msg(sp.t->stop_late, "the thread that blocked the signal is not marked late");
+    ck_assert_msg(!pc.t->stop_late, "the thread that answered is marked late");
+    pthread_t sth;
+    ck_assert_int_eq(pthread_create(&sth, NULL, stopper_main, NULL), 0);
+    /* The stopper waits for the late thread alone: the other one counts
+     * meanwhile. */
+    usleep(5000);
+    /* Its longest gap over 100 ms (and 20 ms more, so that a gap still
+     * open at the end is recorded once it runs): scheduling on a busy
+     * machine (up to 80 ms seen), or the 200 ms and more that a stop
+     * holding it too would wait before giving up. */
+    pc.since = now_s();
+    usleep(100000);
+    int waiting = !stopper.done;
+    usleep(20000);
+    double longest = pc.longest;
+    int ran = longest < 0.15;
+    sp.unblock = 1;
+    pthread_join(sth, NULL);
+    pc.stop = 1;
+    pthread_join(pth, NULL);
+    stop_spinner(th);
+    ck_assert_msg(waiting, "the second stop did not wait for the late thread");
+    ck_assert_msg(ran,
+                  "a punctual thread was held while the stop waited for the late one "
+                  "(for %.1f ms)",
+                  longest * 1e3);
+    ck_assert_msg(stopper.result == 1, "the second stop never succeeded");
+    ck_assert_msg(stopper.held, "the punctual thread ran on in the stopped world");
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -220,6 +325,7 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, suspend_stops_resume_restarts);
     tcase_add_test(tc, stop_waits_for_exit_runtime);
     tcase_add_test(tc, stop_given_up_is_withdrawn);
+    tcase_add_loop_test(tc, late_thread_stopped_first, 0, 3); /* a hold shows in most runs */
     suite_add_tcase(s, tc);
     return s;
 }
