@@ -16,22 +16,24 @@
  * index. Entries are published with release stores and read with acquire
  * loads, so a marker that finds a span sees its fields.
  *
- * Fresh memory: released pages (new growth, or given back to the OS) that
- * an allocation takes are faulted in with madvise(MADV_POPULATE_WRITE), 64
+ * Fresh memory in small pages (GODEBUG=disablethp=1 or thpgrowth=0):
+ * released pages (new growth, or given back to the OS) that an allocation
+ * takes are faulted in with madvise(MADV_POPULATE_WRITE), 64
  * KiB at a time (the span's pages and the free released pages after them up
  * to a 64 KiB boundary), not one fault per 4 KiB page touched: on the virtual
  * machines measured a fault taken by touching costs about 10 us, and the
  * same pages populated by one call cost 20 times less.
  *
- * Transparent huge pages: when the kernel offers them (THP "always" or
- * "madvise") and GODEBUG=disablethp=1 is not set, the arenas are
- * MADV_NOHUGEPAGE and fresh memory is small pages; 2 MiB ranges the heap
- * reuses are promoted to huge pages in the background (promote.h). A whole
- * free huge page is released by one cheap madvise, and the scavenger
+ * Transparent huge pages: when the kernel offers them (THP "always", or
+ * "madvise", where the heap asks for them unless GODEBUG=disablethp=1), the
+ * heap's memory is faulted in 2 MiB at a time, which on virtual machines is
+ * many times cheaper than 512 faults of 4 KiB (cheap on memory the host
+ * backs; 3-5 ms in one allocation on memory it has taken back), and a whole
+ * free huge page is released by one cheap madvise. The scavenger then
  * releases only whole free huge pages in the background (see scavenge.h).
- * GODEBUG=thpgrowth=1 brings back the earlier design: the arenas are
- * MADV_HUGEPAGE and fresh memory is faulted in 2 MiB at a time (cheap on
- * memory the host backs, 3-5 ms in one allocation on memory it does not).
+ * With GODEBUG=thpgrowth=0 (off by default) the arenas are MADV_NOHUGEPAGE,
+ * fresh memory is small pages, and 2 MiB ranges the heap reuses are
+ * promoted to huge pages in the background (promote.h).
  *
  * Policy lives above. The heap calls no pacer, scavenger or prefaulter: an
  * allocation reports what it did (struct heap_alloc: how much the heap grew,
@@ -71,8 +73,8 @@ struct mheap {
     uintptr_t grow_next, grow_end; /* reserved, not yet made ready */
     uintptr_t hint;
     int huge_pages;   /* the heap's memory may be backed by huge pages */
-    int huge_growth;  /* fresh memory is faulted in huge pages (GODEBUG=thpgrowth=1) */
-    int huge_promote; /* fresh memory is small pages; reused ranges are promoted */
+    int huge_growth;  /* fresh memory is faulted in huge pages (the default) */
+    int huge_promote; /* GODEBUG=thpgrowth=0: small fresh pages, reused ranges promoted */
 
     struct fixalloc span_alloc;
     struct fixalloc bits_alloc[MAX_BITMAP_WORDS + 1];

@@ -15,7 +15,7 @@
  * (MADV_POPULATE_WRITE, 0.3-0.6 ms per 2 MiB here, against 5-12 ms when the
  * same pages are touched one fault at a time).
  *
- * What. The heap's arenas are MADV_NOHUGEPAGE (heap.c, register_arenas), so
+ * What (GODEBUG=thpgrowth=0). The heap's arenas are MADV_NOHUGEPAGE (heap.c, register_arenas), so
  * fresh memory is faulted in small pages. When a cycle's sweeping has ended,
  * the scavenger's thread, with nothing left to release, promotes ranges the
  * heap reuses: a 2 MiB-aligned range that is wholly free and resident (every
@@ -59,9 +59,14 @@
  *   - Each range is promoted under the scavenger's lock, which fork()
  *     takes, so a child never inherits a range taken out of the heap.
  *
- * GODEBUG=thpgrowth=1 brings back the previous design (fresh memory faulted
- * in huge pages, no promotion); GODEBUG=disablethp=1 means no huge pages at
- * all (fresh memory is still faulted in 64 KiB at a time).
+ * Off by default: GODEBUG=thpgrowth=0 turns it on (the default, thpgrowth=1,
+ * faults fresh memory in huge pages and promotes nothing). On the 2-CPU VM
+ * of docs/benchmarks.md ("Huge pages for reused memory only") it removed the
+ * allocating thread's multi-millisecond first touches (pushes with over 1 ms
+ * of CPU: 1-17 per run against 63-193) but cost GCBench 16-22% of user time
+ * and wall time (its small heap is TLB-bound and rarely has a whole free 2
+ * MiB range to promote) and binary-trees 4-13% of CPU. GODEBUG=disablethp=1
+ * means no huge pages at all (fresh memory is faulted in 64 KiB at a time).
  */
 #ifndef TRICOLOR_PROMOTE_H
 #define TRICOLOR_PROMOTE_H

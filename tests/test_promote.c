@@ -21,7 +21,9 @@
  * - The background promoter (the scavenger's thread after a cycle) promotes
  *   ranges of a heap that reuses its memory.
  *
- * The tests share one process (CK_FORK=no).
+ * Promotion is off by default: meson runs this suite with GODEBUG=thpgrowth=0
+ * (and gccheckmark=1, clobberfree=1). The tests share one process
+ * (CK_FORK=no).
  */
 #include <check.h>
 #include <stdint.h>
@@ -214,7 +216,9 @@ static size_t nlive;
 START_TEST(test_promote)
 {
     if (!huge_pages_offered()) {
-        fprintf(stderr, "promote: the heap uses no huge pages here (THP never or disablethp)\n");
+        fprintf(
+            stderr,
+            "promote: promotion is off (GODEBUG=thpgrowth=0 not set, THP never, or disablethp)\n");
         return;
     }
     /* The very first heap memory was fresh: faulted in small pages. */
