@@ -295,14 +295,14 @@ run_one() { # label out-file err-file command...
 }
 
 # Median of the numbers on stdin, one per line ("n/a" if there are none).
-median() {
-    grep -E '^[0-9.]+$' | sort -g | awk '{ v[NR] = $1 } END {
+median() { # (grep finding no number must not end the script under set -e and pipefail)
+    { grep -E '^[0-9.]+$' || true; } | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) print "n/a"; else print v[int((NR + 1) / 2)] }'
 }
 
 # Largest of the numbers on stdin ("n/a" if there are none).
 maximum() {
-    grep -E '^[0-9.]+$' | sort -g | tail -1 | grep . || echo n/a
+    { grep -E '^[0-9.]+$' || true; } | sort -g | tail -1 | grep . || echo n/a
 }
 
 # a / b with two decimals, or n/a.
@@ -319,11 +319,13 @@ lat_fields=(wall_ms worst_push_us p9999_us p999_us p99_us over_1ms gcs worst_pau
 run_latency() {
     # tricolor-4k: tricolor with its heap on 4 KiB pages (GODEBUG=disablethp=1), because on a
     # virtual machine the first touch of a fresh 2 MiB huge page can stall one push for
-    # milliseconds while the heap grows. tricolor-prefault: with the prefaulter that faults that
+    # milliseconds while the heap grows. tricolor-promote: fresh memory in 4 KiB pages and reused
+    # 2 MiB ranges promoted to huge pages in the background (GODEBUG=thpgrowth=0, runtime/promote.h).
+    # tricolor-prefault: with the prefaulter that faults that
     # memory in ahead of allocation (GODEBUG=prefault=1), to show what it changes.
     # baseline-busy: the baseline with a second thread spinning beside it, the floor for any
     # program (a concurrent collector's) that keeps two CPUs busy.
-    local names=(tricolor tricolor-4k tricolor-prefault boehm go baseline baseline-busy) run i c f
+    local names=(tricolor tricolor-promote tricolor-4k tricolor-prefault boehm go baseline baseline-busy) run i c f
     declare -A vals=() # "contender field" -> one value per line
     echo "run.sh: running latency" >&2
     for ((run = 1; run <= runs; run++)); do
@@ -333,6 +335,7 @@ run_latency() {
             case "$c" in
             go) cmd=("$bindir/go/latency_go") ;;
             tricolor-4k) cmd=(env GODEBUG=disablethp=1 "$bindir/latency_tricolor") ;;
+            tricolor-promote) cmd=(env GODEBUG=thpgrowth=0 "$bindir/latency_tricolor") ;;
             tricolor-prefault) cmd=(env GODEBUG=prefault=1 "$bindir/latency_tricolor") ;;
             baseline) cmd=("$bindir/latency_tricolor" baseline) ;;
             baseline-busy) cmd=("$bindir/latency_tricolor" baseline-busy) ;;
@@ -348,7 +351,7 @@ run_latency() {
 
     # Outputs (the ring's checksum) must agree among the collectors.
     local ref="" diffs=""
-    for c in tricolor tricolor-4k tricolor-prefault boehm go; do
+    for c in tricolor tricolor-promote tricolor-4k tricolor-prefault boehm go; do
         [ -n "${vals["$c wall_ms"]:-}" ] || continue
         if [ -z "$ref" ]; then
             ref="$results/latency.$c.1.out"
@@ -386,6 +389,7 @@ run_latency() {
             label="baseline, a second thread spinning"
         else
             [ "$c" = tricolor-4k ] && label="tricolor, GODEBUG=disablethp=1"
+            [ "$c" = tricolor-promote ] && label="tricolor, GODEBUG=thpgrowth=0"
             [ "$c" = tricolor-prefault ] && label="tricolor, GODEBUG=prefault=1"
             vb="$(ratio "${med["$c wall_ms"]}" "${med["boehm wall_ms"]}")"
             vg="$(ratio "${med["$c wall_ms"]}" "${med["go wall_ms"]}")"

@@ -6,10 +6,15 @@
 
 #include "knobs.h"
 #include "platform.h"
+#include "promote.h"
 
 #include <string.h>
 
 RUNTIME_STATE struct mheap mheap_;
+
+/* Released pages that an allocation takes are faulted in this many bytes at
+ * a time with one system call each (see heap.h, "Fresh memory"). */
+#define POPULATE_CHUNK_BYTES ((uintptr_t)64 << 10)
 
 /* Where the first arena is placed: a high address well away from the
  * executable, the C heap, the libraries and the stacks. Not Go's 0xc0 << 32:
@@ -44,7 +49,9 @@ void mheap_init(void)
         fatal("cannot reserve the arena index");
     mheap_.hint = ARENA_HINT;
     mheap_.huge_pages = !knobs.disablethp && sys_thp_mode() != THP_NEVER;
-    pagealloc_init(mheap_.huge_pages);
+    mheap_.huge_growth = mheap_.huge_pages && knobs.thpgrowth;
+    mheap_.huge_promote = mheap_.huge_pages && !knobs.thpgrowth;
+    pagealloc_init(mheap_.huge_growth);
     /* An empty range: span_of rejects every address until an arena exists. */
     mheap_.arena_lo = 0;
     mheap_.arena_hi = 0;
@@ -95,9 +102,9 @@ static void register_arenas(uintptr_t base, size_t n)
     /* Huge pages are asked for, or refused, once per reservation, before
      * any of it is ready, so that the reservation stays one mapping. */
     enum thp_mode thp = sys_thp_mode();
-    if (thp == THP_MADVISE && mheap_.huge_pages)
+    if (thp == THP_MADVISE && mheap_.huge_growth)
         sys_hugepages((void *)base, n, 1);
-    else if (thp == THP_ALWAYS && !mheap_.huge_pages)
+    else if (mheap_.huge_promote || (thp == THP_ALWAYS && !mheap_.huge_pages))
         sys_hugepages((void *)base, n, 0);
     for (uintptr_t a = base; a < base + n; a += ARENA_BYTES) {
         struct heap_arena *ha =
@@ -186,7 +193,20 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass, struct heap_alloc *
         if (base == 0)
             fatal("the heap grew by %zu bytes but has no run of %zu free pages", ha->grew, npages);
     }
+    /* Small pages that are released: fault them in with system calls, and
+     * the free released pages after them up to the next chunk boundary
+     * (taken out of the free runs meanwhile, as the prefaulter's stretches
+     * are; a fork() meanwhile leaves the child those few pages short). */
+    int populate = !mheap_.huge_growth && pagealloc_cold(base, npages) &&
+                   !pagealloc_promoted(base & ~(HUGE_PAGE_BYTES - 1));
+    size_t extra = 0;
     int needzero = pagealloc_take(base, npages);
+    if (populate) {
+        uintptr_t end = base + (npages << PAGE_SHIFT);
+        uintptr_t stop = (end + POPULATE_CHUNK_BYTES - 1) & ~(POPULATE_CHUNK_BYTES - 1);
+        if (stop > end)
+            extra = pagealloc_populate_begin(end, (stop - end) >> PAGE_SHIFT);
+    }
 
     struct mspan *s = fixalloc_alloc(&mheap_.span_alloc);
     unsigned sizeclass = span_class_size(spanclass);
@@ -218,6 +238,16 @@ struct mspan *mheap_alloc(size_t npages, unsigned spanclass, struct heap_alloc *
         set_span_entry(base + (i << PAGE_SHIFT), s);
     ha->after = pagealloc_.count;
     rlock_release(&mheap_.lock);
+    if (populate) {
+        size_t total = (npages + extra) << PAGE_SHIFT, step = POPULATE_CHUNK_BYTES;
+        for (size_t off = 0; off < total; off += step)
+            sys_populate_now((void *)(base + off), total - off < step ? total - off : step);
+        if (extra) {
+            rlock_acquire(&mheap_.lock);
+            pagealloc_prefault_end(base + (npages << PAGE_SHIFT), extra);
+            rlock_release(&mheap_.lock);
+        }
+    }
     return s;
 }
 
@@ -256,6 +286,31 @@ int mheap_free_run(uintptr_t p, uintptr_t *base, size_t *npages)
 
 /* ---- Releasing free pages to the OS ------------------------------------- */
 
+/* The promoted huge pages that [lo, hi) releases a part of go back to small
+ * pages before the stretch is free again: a huge page partly released would
+ * keep its RSS, or be refilled by khugepaged. One that the release leaves
+ * wholly released stays promoted: reused soon, its memory is still backed
+ * by the host and faults in whole in a tenth of a millisecond; left
+ * released, it is demoted later (mheap_demote_stale). The stretch is out of
+ * the free runs, so nobody touches it meanwhile. */
+static void demote_released(uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t h = lo & ~(HUGE_PAGE_BYTES - 1); h < hi; h += HUGE_PAGE_BYTES) {
+        uintptr_t e = h + HUGE_PAGE_BYTES;
+        rlock_acquire(&mheap_.lock);
+        int whole = (h >= lo || pagealloc_all_released(h, (lo - h) >> PAGE_SHIFT)) &&
+                    (e <= hi || pagealloc_all_released(hi, (e - hi) >> PAGE_SHIFT));
+        int was = !whole && pagealloc_demote(h);
+        rlock_release(&mheap_.lock);
+        if (!was)
+            continue;
+        promote_count_demoted();
+        /* The part of the huge page outside the stretch is in use or free
+         * and resident: it stays mapped, in small pages from now on. */
+        sys_hugepages((void *)h, HUGE_PAGE_BYTES, 0);
+    }
+}
+
 size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_aware, int use_free)
 {
     uintptr_t lo, hi;
@@ -276,6 +331,8 @@ size_t mheap_release(struct release_cursor *cursor, size_t max_pages, int huge_a
      * on the machines measured a call costs far more than the pages it
      * covers. Only this thread changes the bits of the stretch meanwhile. */
     sys_unused((void *)lo, hi - lo, use_free);
+    if (mheap_.huge_promote)
+        demote_released(lo, hi);
 
     rlock_acquire(&mheap_.lock);
     size_t changed = pagealloc_release_end(lo, hi, use_free);
@@ -303,6 +360,43 @@ size_t mheap_prefault(size_t max_pages, size_t *grew)
     sys_populate((void *)lo, n << PAGE_SHIFT);
     rlock_acquire(&mheap_.lock);
     pagealloc_prefault_end(lo, n);
+    rlock_release(&mheap_.lock);
+    return n;
+}
+
+/* ---- Promotion to huge pages (promote.h) -------------------------------- */
+
+uintptr_t mheap_promote(uintptr_t from)
+{
+    rlock_acquire(&mheap_.lock);
+    uintptr_t h = pagealloc_promote_begin(from);
+    rlock_release(&mheap_.lock);
+    if (h == 0)
+        return 0;
+    /* The range is out of the free runs: nobody allocates or touches it.
+     * Its small pages go back, the range asks for a huge page, and one
+     * fault (a store into each page, in case the kernel falls back to small
+     * pages) brings it back, zero. */
+    sys_unused((void *)h, HUGE_PAGE_BYTES, 0);
+    sys_hugepages((void *)h, HUGE_PAGE_BYTES, 1);
+    sys_populate((void *)h, HUGE_PAGE_BYTES);
+    rlock_acquire(&mheap_.lock);
+    pagealloc_promote_end(h);
+    rlock_release(&mheap_.lock);
+    return h;
+}
+
+size_t mheap_demote_stale(void)
+{
+    uintptr_t hs[64];
+    rlock_acquire(&mheap_.lock);
+    size_t n = pagealloc_demote_stale(hs, sizeof hs / sizeof hs[0]);
+    rlock_release(&mheap_.lock);
+    for (size_t i = 0; i < n; i++)
+        sys_hugepages((void *)hs[i], HUGE_PAGE_BYTES, 0);
+    rlock_acquire(&mheap_.lock);
+    for (size_t i = 0; i < n; i++)
+        pagealloc_take_range(hs[i], 0);
     rlock_release(&mheap_.lock);
     return n;
 }

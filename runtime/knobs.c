@@ -12,6 +12,8 @@
  *               gccheckmark, gcstoptheworld, clobberfree, madvdontneed
  *               (default 1), disablethp, memprofilerate (runtime.MemProfileRate,
  *               default 512 KiB), and tricolor's own prefault (default 0),
+ *               thpgrowth (default 1; 0: fresh memory in small pages and
+ *               reused ranges promoted to huge pages, promote.h),
  *               stoptimeout (microseconds a stop waits for a late thread
  *               before it lets the others run again and retries; default
  *               250, 0: no limit) and heapprofilesignal (a signal number;
@@ -61,7 +63,7 @@
     {                                                                                              \
         .gogc = DEFAULT_GOGC, .memory_limit = INT64_MAX, .madvdontneed = 1,                        \
         .memprofilerate = KNOBS_DEFAULT_MEMPROFILERATE, .procs = 1,                                \
-        .stoptimeout = KNOBS_DEFAULT_STOPTIMEOUT,                                                  \
+        .stoptimeout = KNOBS_DEFAULT_STOPTIMEOUT, .thpgrowth = 1,                                  \
     }
 
 struct knobs knobs = KNOBS_DEFAULTS;
@@ -209,6 +211,7 @@ static const struct {
     {"clobberfree", offsetof(struct knobs, clobberfree)},
     {"madvdontneed", offsetof(struct knobs, madvdontneed)},
     {"disablethp", offsetof(struct knobs, disablethp)},
+    {"thpgrowth", offsetof(struct knobs, thpgrowth)},
     {"prefault", offsetof(struct knobs, prefault)},
     {"stoptimeout", offsetof(struct knobs, stoptimeout)},
     {"memprofilerate", offsetof(struct knobs, memprofilerate)},

@@ -25,6 +25,7 @@ struct knobs {
     int gctrace, scavtrace, gcpacertrace, gccheckmark, gcstoptheworld, clobberfree;
     int madvdontneed;      /* 0: released pages are given back with MADV_FREE */
     int disablethp;        /* 1: the heap does not ask for transparent huge pages */
+    int thpgrowth;         /* 1 (default): fresh memory in huge pages; 0: promote.h */
     int prefault;          /* 1: the prefaulter runs (prefault.h) */
     int stoptimeout;       /* us a stop waits for late threads before it gives up (gc.c); 0: no limit */
     int procs;             /* worker budget GOMAXPROCS (alias GCPROCS) */
@@ -68,7 +69,7 @@ int parse_procs(const char *s, int *out);
 /*
  * GODEBUG: comma-separated name=int. Recognised names (gctrace, scavtrace,
  * gcpacertrace, gccheckmark, gcstoptheworld, clobberfree, madvdontneed, disablethp,
- * prefault, stoptimeout, memprofilerate, heapprofilesignal) are
+ * thpgrowth, prefault, stoptimeout, memprofilerate, heapprofilesignal) are
  * applied to k in order, so a later setting wins; unknown names and empty
  * fields are ignored. A recognised name whose value is missing or not an
  * integer is reported on stderr under varname (NULL: "GODEBUG") and skipped.

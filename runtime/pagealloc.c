@@ -202,6 +202,16 @@ void pagealloc_grow(uintptr_t base, size_t npages)
     pages_take(base, npages, 0);
 }
 
+static uint32_t promoted_bit(uintptr_t h)
+{
+    return (uint32_t)1 << ((h & (ARENA_BYTES - 1)) / HUGE_PAGE_BYTES);
+}
+
+int pagealloc_promoted(uintptr_t h)
+{
+    return (arena_of(h)->promoted & promoted_bit(h)) != 0;
+}
+
 /* With huge pages, touching a page of a 2 MiB-aligned range that has no
  * resident page faults in the whole range, not one page: so when a span is
  * allocated from a huge page that is wholly released, every page of that
@@ -215,6 +225,8 @@ static void huge_pages_faulting(uintptr_t base, size_t npages)
     const size_t hp = HUGE_PAGE_BYTES >> PAGE_SHIFT;
     uintptr_t end = base + (npages << PAGE_SHIFT);
     for (uintptr_t h = base & ~(HUGE_PAGE_BYTES - 1); h < end; h += HUGE_PAGE_BYTES) {
+        if (!pagealloc_.huge_pages && !pagealloc_promoted(h))
+            continue;
         if (page_bits(PAGES_SCAVENGED, BITS_COUNT, h, hp) == hp)
             pagealloc_.count.released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, h, hp);
     }
@@ -373,8 +385,7 @@ int pagealloc_take(uintptr_t base, size_t npages)
     int dirty = page_bits(PAGES_DIRTY, BITS_CLEAR, base, npages) != 0;
     pagealloc_.count.free -= npages;
     pagealloc_.count.inuse += npages;
-    if (pagealloc_.huge_pages)
-        huge_pages_faulting(base, npages);
+    huge_pages_faulting(base, npages);
     pagealloc_.count.released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, base, npages);
     return dirty;
 }
@@ -420,7 +431,8 @@ size_t pagealloc_prefault_begin(size_t max_pages, uintptr_t *lop)
     uintptr_t end = (lo & ~(HUGE_PAGE_BYTES - 1)) + HUGE_PAGE_BYTES;
     for (uintptr_t p = lo; p < end && !page_taken(p) && page_scavenged(p); p += PAGE_SIZE)
         n++;
-    int whole = pagealloc_.huge_pages && n == HUGE_PAGE_BYTES >> PAGE_SHIFT;
+    int whole =
+        (pagealloc_.huge_pages || pagealloc_promoted(lo)) && n == HUGE_PAGE_BYTES >> PAGE_SHIFT;
     if (n > max_pages)
         n = whole ? 0 : max_pages;
     if (n == 0)
@@ -429,6 +441,112 @@ size_t pagealloc_prefault_begin(size_t max_pages, uintptr_t *lop)
      * stretch is faulted in, never an overcount. */
     pages_take(lo, n, 1);
     pagealloc_.count.released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, lo, n);
+    return n;
+}
+
+int pagealloc_demote(uintptr_t h)
+{
+    int was = pagealloc_promoted(h);
+    arena_of(h)->promoted &= ~promoted_bit(h);
+    arena_of(h)->released_seen &= ~promoted_bit(h);
+    return was;
+}
+
+uintptr_t pagealloc_promote_begin(uintptr_t from)
+{
+    const size_t hp = HUGE_PAGE_BYTES >> PAGE_SHIFT;
+    from = (from + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
+    for (size_t i = arena_position(from); i < pagealloc_.narenas; i++) {
+        uintptr_t ab = pagealloc_.arena_bases[i];
+        const struct arena_pages *a = arena_of(ab);
+        if (a->promoted == (uint32_t)~0u)
+            continue;
+        for (uintptr_t h = ab < from ? from : ab; h < ab + ARENA_BYTES; h += HUGE_PAGE_BYTES) {
+            if (a->promoted & promoted_bit(h))
+                continue;
+            size_t w0 = page_index(h) / 64, nw = hp / 64;
+            uint64_t busy = 0;
+            for (size_t w = w0; w < w0 + nw; w++)
+                busy |= a->bits[PAGES_TAKEN][w] | a->bits[PAGES_SCAVENGED][w];
+            if (busy == 0) {
+                pages_take(h, hp, 1);
+                return h;
+            }
+        }
+    }
+    return 0;
+}
+
+int pagealloc_wholly_released(uintptr_t h)
+{
+    const size_t hp = HUGE_PAGE_BYTES >> PAGE_SHIFT;
+    return page_bits(PAGES_SCAVENGED, BITS_COUNT, h, hp) == hp;
+}
+
+int pagealloc_wholly_free(uintptr_t h)
+{
+    return page_bits(PAGES_TAKEN, BITS_COUNT, h, HUGE_PAGE_BYTES >> PAGE_SHIFT) == 0;
+}
+
+void pagealloc_take_range(uintptr_t h, int take)
+{
+    pages_take(h, HUGE_PAGE_BYTES >> PAGE_SHIFT, take);
+}
+
+uint32_t pagealloc_promoted_bits(uintptr_t arena_base)
+{
+    return arena_of(arena_base)->promoted;
+}
+
+int pagealloc_all_released(uintptr_t base, size_t npages)
+{
+    return page_bits(PAGES_SCAVENGED, BITS_COUNT, base, npages) == npages;
+}
+
+size_t pagealloc_demote_stale(uintptr_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < pagealloc_.narenas; i++) {
+        uintptr_t ab = pagealloc_.arena_bases[i];
+        struct arena_pages *a = arena_of(ab);
+        uint32_t now = 0;
+        for (uint32_t m = a->promoted; m; m &= m - 1) {
+            uintptr_t h = ab + (uintptr_t)__builtin_ctz(m) * HUGE_PAGE_BYTES;
+            if (pagealloc_wholly_free(h) && pagealloc_wholly_released(h))
+                now |= promoted_bit(h);
+        }
+        uint32_t stale = now & a->released_seen;
+        a->released_seen = now;
+        for (; stale && n < max; stale &= stale - 1) {
+            uintptr_t h = ab + (uintptr_t)__builtin_ctz(stale) * HUGE_PAGE_BYTES;
+            a->promoted &= ~promoted_bit(h);
+            a->released_seen &= ~promoted_bit(h);
+            pages_take(h, HUGE_PAGE_BYTES >> PAGE_SHIFT, 1);
+            out[n++] = h;
+        }
+    }
+    return n;
+}
+
+void pagealloc_promote_end(uintptr_t h)
+{
+    const size_t hp = HUGE_PAGE_BYTES >> PAGE_SHIFT;
+    arena_of(h)->promoted |= promoted_bit(h);
+    page_bits(PAGES_DIRTY, BITS_CLEAR, h, hp);
+    pages_take(h, hp, 0);
+}
+
+size_t pagealloc_populate_begin(uintptr_t from, size_t max_pages)
+{
+    size_t n = 0;
+    for (uintptr_t p = from;
+         n < max_pages && arena_of(p) != NULL && !page_taken(p) && page_scavenged(p);
+         p += PAGE_SIZE)
+        n++;
+    if (n == 0)
+        return 0;
+    pages_take(from, n, 1);
+    pagealloc_.count.released -= page_bits(PAGES_SCAVENGED, BITS_CLEAR, from, n);
     return n;
 }
 

@@ -68,10 +68,15 @@ struct chunk_summary {
     uint16_t start, max, end;
 };
 
-/* One arena's pages. */
+#define HUGE_PAGES_PER_ARENA (ARENA_BYTES / HUGE_PAGE_BYTES)
+
+/* One arena's pages. promoted: a bit per 2 MiB huge page of the arena, set
+ * while that range is asked to be backed by a huge page (promote.h). */
 struct arena_pages {
     uint64_t bits[PAGE_BITMAPS][PAGES_PER_ARENA / 64];
     struct chunk_summary summary[CHUNKS_PER_ARENA];
+    uint32_t promoted;
+    uint32_t released_seen; /* promoted, wholly free and released at the last look */
 };
 
 /* Page counts: ready = inuse + free; released <= free. */
@@ -125,6 +130,37 @@ size_t pagealloc_release_end(uintptr_t lo, uintptr_t hi, int use_free);
  * they do not fit in max_pages. */
 size_t pagealloc_prefault_begin(size_t max_pages, uintptr_t *lo);
 void pagealloc_prefault_end(uintptr_t lo, size_t npages);
+/* The free released pages from `from` on, at most max_pages, taken out of
+ * the free runs and counted resident until pagealloc_prefault_end: the
+ * caller faults them in. Returns how many (0: none). */
+size_t pagealloc_populate_begin(uintptr_t from, size_t max_pages);
+
+/* Promotion to huge pages (promote.h). The lowest 2 MiB range at or above
+ * from that is wholly free, resident (no page released) and not promoted,
+ * taken out of the free runs until pagealloc_promote_end; 0 when none. */
+uintptr_t pagealloc_promote_begin(uintptr_t from);
+/* The range taken by pagealloc_promote_begin is free again, promoted and
+ * zero (the caller gave its memory back and faulted it in anew). */
+void pagealloc_promote_end(uintptr_t h);
+/* Whether the 2 MiB range at h (aligned) is promoted. */
+int pagealloc_promoted(uintptr_t h);
+/* The promoted bits of the arena at arena_base, a bit per 2 MiB range. */
+uint32_t pagealloc_promoted_bits(uintptr_t arena_base);
+/* Whether every page of the 2 MiB range at h is released / free. */
+int pagealloc_wholly_released(uintptr_t h);
+int pagealloc_wholly_free(uintptr_t h);
+/* Takes the free 2 MiB range at h out of the free runs (take) or gives it
+ * back (!take). */
+void pagealloc_take_range(uintptr_t h, int take);
+/* Whether every page of npages from base is released. */
+int pagealloc_all_released(uintptr_t base, size_t npages);
+/* Promoted ranges that were wholly free and released at the previous call
+ * and still are: up to max of them are demoted (their bit cleared), taken
+ * out of the free runs and stored in out[] for the caller to mark small
+ * pages and give back with pagealloc_take_range. Returns how many. */
+size_t pagealloc_demote_stale(uintptr_t *out, size_t max);
+/* Clears the promoted bit of the 2 MiB range at h; returns whether it was set. */
+int pagealloc_demote(uintptr_t h);
 
 #pragma GCC visibility pop
 

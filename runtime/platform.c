@@ -44,6 +44,14 @@ void sys_populate(void *p, size_t n)
         ((volatile char *)p)[off] = 0;
 }
 
+int sys_populate_now(void *p, size_t n)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    return madvise(p, n, MADV_POPULATE_WRITE);
+}
+
 enum thp_mode sys_thp_mode(void)
 {
     char buf[128] = {0};

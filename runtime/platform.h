@@ -38,6 +38,7 @@ void sys_unused(void *p, size_t n, int use_free);
  * a store of zero into each page. The caller owns the range and needs none
  * of its contents. */
 void sys_populate(void *p, size_t n);
+int sys_populate_now(void *p, size_t n);
 /* How the kernel backs anonymous memory with transparent huge pages
  * (/sys/kernel/mm/transparent_hugepage/enabled). */
 enum thp_mode { THP_NEVER, THP_MADVISE, THP_ALWAYS };

@@ -10,6 +10,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "prefault.h"
+#include "promote.h"
 #include "stats.h"
 #include "threads.h"
 #include "trace.h"
@@ -133,6 +134,7 @@ static void *scavenge_main(void *arg)
      * shrank by a gigabyte) goes back at once while the average stays
      * near 1% of one CPU. */
     int64_t budget = BUDGET_CAP, last = nanotime();
+    uint32_t promoted_for = atomic_load32(&scav.wake);
     for (;;) {
         uint32_t seen = atomic_load32(&scav.wake);
         int64_t now = nanotime();
@@ -141,6 +143,12 @@ static void *scavenge_main(void *arg)
             budget = BUDGET_CAP;
         last = now;
         if (excess() == 0) {
+            /* Nothing to release: once per cycle, promote reused memory
+             * to huge pages (promote.h). */
+            if (promoted_for != seen) {
+                promoted_for = seen;
+                promote_after_sweep(&scav.lock);
+            }
             futex_wait(&scav.wake, seen);
             continue;
         }

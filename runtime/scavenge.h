@@ -27,8 +27,9 @@
  * runtime over the limit releases the excess. Both are bounded to 64 MiB, so
  * one allocation never stalls for long.
  *
- * When the heap's memory is backed by transparent huge pages (THP "always",
- * or "madvise", where the heap asks for them; see heap.h), the background
+ * When the heap's memory may be backed by transparent huge pages (THP
+ * "always", or "madvise", where the heap asks for them, or promoted ranges
+ * with GODEBUG=thpgrowth=0, promote.h; see heap.h), the background
  * scavenger releases only whole free 2 MiB-aligned huge pages, so as never
  * to split a huge page whose other part is in use, and because releasing a
  * whole one costs one cheap call (1 GiB in 1.5 ms here, against 60 ms in 4
@@ -36,8 +37,12 @@
  * any free page. A partly released huge page may be collapsed again by the
  * kernel's khugepaged, which refills its released part: that is why the
  * background scavenger leaves partly used huge pages alone. Releasing never
- * changes protections or mappings, so it never adds entries to
- * /proc/self/maps.
+ * changes protections, so it adds entries to /proc/self/maps only where it
+ * demotes a promoted range it releases a part of (MADV_NOHUGEPAGE, so that a
+ * huge page partly released does not keep its RSS; promote.h).
+ *
+ * When sweeping has ended and nothing is left to release, the scavenger's
+ * thread promotes reused ranges to huge pages (promote.h), under its lock.
  */
 #ifndef TRICOLOR_SCAVENGE_H
 #define TRICOLOR_SCAVENGE_H

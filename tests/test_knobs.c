@@ -202,7 +202,8 @@ static struct knobs default_knobs(void)
                           .memory_limit = INT64_MAX,
                           .madvdontneed = 1,
                           .procs = 4,
-                          .stoptimeout = KNOBS_DEFAULT_STOPTIMEOUT};
+                          .stoptimeout = KNOBS_DEFAULT_STOPTIMEOUT,
+                          .thpgrowth = 1};
 }
 
 START_TEST(godebug_good)
@@ -215,7 +216,8 @@ START_TEST(godebug_good)
 
     k = default_knobs();
     ck_assert_int_eq(parse_godebug("scavtrace=1,gcpacertrace=1,gcstoptheworld=2,clobberfree=1,"
-                                   "madvdontneed=0,disablethp=1,prefault=1,stoptimeout=0",
+                                   "madvdontneed=0,disablethp=1,prefault=1,stoptimeout=0,"
+                                   "thpgrowth=0",
                                    &k, NULL),
                      0);
     ck_assert_int_eq(k.scavtrace, 1);
@@ -226,6 +228,7 @@ START_TEST(godebug_good)
     ck_assert_int_eq(k.disablethp, 1);
     ck_assert_int_eq(k.prefault, 1);
     ck_assert_int_eq(k.stoptimeout, 0);
+    ck_assert_int_eq(k.thpgrowth, 0);
     ck_assert_int_eq(k.gctrace, 0);
     /* Other knobs are not GODEBUG's business. */
     ck_assert_int_eq(k.gogc, 100);
@@ -328,6 +331,7 @@ START_TEST(load_defaults)
     ck_assert_int_eq(knobs.madvdontneed, 1);
     ck_assert_int_eq(knobs.prefault, 0);
     ck_assert_int_eq(knobs.stoptimeout, 250);
+    ck_assert_int_eq(knobs.thpgrowth, 1);
 }
 END_TEST
 
