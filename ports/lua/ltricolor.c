@@ -41,7 +41,7 @@
  *       * a table whose metatable has __mode when setmetatable gives it one
  *         (luaC_checkfinalizer) is registered in the state's weak list (a
  *         malloc'd array, not scanned) and its node and array parts become
- *         noscan blocks (again after each resize: 05-ltable-weakparts);
+ *         noscan blocks (again after each resize: 05-ltable-resize);
  *         the callback marks their strong halves with gc_mark_live and
  *         clears the dead weak entries, reading the mode anew each cycle;
  *       * objects marked for finalization are kept in a malloc'd array
@@ -111,8 +111,10 @@
  *         colours (10-lfunc-upvalues).
  *       * Copies inside a table: luaH_resize reinserts every entry into
  *         the new parts with plain stores and drops the old ones, which a
- *         worker may not have scanned; ltricolor_tableresized shades
- *         everything the new parts hold. luaH_newkey moves a colliding
+ *         worker may not have scanned; ltricolor_tableresized shades the
+ *         old parts, which hold every entry copied (in two calls: a stop
+ *         for mark termination must not fall between the shades of one
+ *         resize's entries). luaH_newkey moves a colliding
  *         node within the hash part, which a worker may be scanning (it
  *         could read the free slot before the copy and the old one after
  *         it): ltricolor_nodemoved shades it (11-ltable-nodemoved).
@@ -330,9 +332,8 @@ static void *born(struct ltc_state *s, unsigned pauses_before, void *p)
  * every block into its owner within a few allocations, so the last eight,
  * marked at every pause, cover it; at worst they live one cycle longer.
  * luaC_fullgc forgets them, so that collectgarbage() sees exact deaths.
- * (Found while chasing concurrent.lua's wrong sums, about one run in a
- * hundred with four runs at once on two CPUs; they remain at that rate, so
- * their cause is elsewhere: docs/lua.md, "What is missing".) */
+ * (Found by reading, while chasing concurrent.lua's wrong sums, which
+ * had another cause: ltricolor_tableresized.) */
 static void *remember(struct ltc_state *s, void *p)
 {
     s->recent[s->nrecent++ % (sizeof s->recent / sizeof s->recent[0])] = p;
@@ -454,12 +455,30 @@ static void shade_node(const Node *n)
     shade_value(gval(n));
 }
 
-/* A weak table's parts are noscan: the weak callback reads them at mark
- * termination, so nothing stored into them needs a barrier. Any other
- * table's new parts were filled by plain stores (luaH_resize's reinsert)
- * from parts now dropped, which a mark worker may not have scanned: while
- * a cycle marks, everything they hold is shaded. */
-void ltricolor_tableresized(lua_State *L, Table *t)
+/* luaH_resize's last act. A weak table's parts are noscan: the weak
+ * callback reads them at mark termination, so nothing stored into them
+ * needs a barrier. Any other table's new parts were filled by plain stores
+ * (reinsert) from the old parts, which Lua has just dropped, and the new
+ * hash part may be black (allocated while marking) or scanned before the
+ * copy was done: what the copy stored must be marked in this cycle some
+ * other way. The old parts hold all of it, and Lua never writes them again,
+ * so while a cycle marks they are shaded: a worker scans them as the
+ * resize left them, or already has (then every store into them since had
+ * the barrier, or was a resize's copy into a new part, covered the same
+ * way by that resize's shade of its own old parts).
+ *
+ * Two calls, whatever the table's size, and that is the point: every gc_*
+ * call is a stop point (cooperative stops), and the earlier shade of each
+ * entry copied, one gc_shade at a time, could have its thread stopped for
+ * mark termination halfway; the cycle then ended with the rest of the
+ * entries unmarked, held only by a black part, and freed (concurrent.lua's
+ * wrong sums and crashes, about one run in a hundred). A stop at either
+ * call here is harmless: the shade is recorded before the call can stop,
+ * and until both are made luaH_resize's locals hold the old parts, on a C
+ * stack that mark termination scans. Were a cycle to end inside the resize
+ * (at a key's barrier in reinsert), those locals held both old parts at
+ * its termination too. */
+void ltricolor_tableresized(lua_State *L, Table *t, Node *oldnode, TValue *oldarray)
 {
     if (t->marked & LTRICOLOR_WEAKTABLE) {
         make_parts_noscan(state_of(L), t);
@@ -467,13 +486,10 @@ void ltricolor_tableresized(lua_State *L, Table *t)
     }
     if (!ltricolor_marking())
         return;
-    unsigned int asize = luaH_realasize(t);
-    for (unsigned int i = 0; i < asize; i++)
-        shade_value(&t->array[i]);
-    if (!isdummy(t))
-        for (Node *n = gnode(t, 0), *end = gnode(t, sizenode(t)); n < end; n++)
-            if (!isempty(gval(n)))
-                shade_node(n);
+    if (oldnode != NULL)
+        gc_shade(oldnode);
+    if (oldarray != NULL)
+        gc_shade(oldarray); /* maybe t->array still (a shrink in place): harmless */
 }
 
 void ltricolor_nodemoved(Table *t, Node *n)

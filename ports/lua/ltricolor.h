@@ -28,15 +28,19 @@ lua_State *ltricolor_newstate(void);
 /* The lua_Alloc the states use. */
 void *ltricolor_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
-/* luaH_resize's last act (05-ltable-weakparts.patch): a registered weak
- * table's new parts are copied into noscan blocks; while a cycle marks, what
- * the resize copied without a barrier is shaded. */
+/* luaH_resize's last act (05-ltable-resize.patch), given the parts it
+ * replaced (oldnode NULL for the dummy node, oldarray NULL for none): a
+ * registered weak table's new parts are copied into noscan blocks; for any
+ * other table, while a cycle marks, the old parts are shaded, since they
+ * hold everything the resize copied without a barrier. */
 struct Table;
-void ltricolor_tableresized(lua_State *L, struct Table *t);
+union Node;
+struct TValue;
+void ltricolor_tableresized(lua_State *L, struct Table *t, union Node *oldnode,
+                            struct TValue *oldarray);
 
 /* luaH_newkey moved a node within t's hash part (11-ltable-nodemoved.patch),
  * while a cycle marks: its key and value are shaded. */
-union Node;
 void ltricolor_nodemoved(struct Table *t, union Node *n);
 
 /* A new stack of n StackValues for thread L: a GC_TYPE_RESCAN object that
@@ -57,7 +61,7 @@ size_t ltricolor_heapbytes(void);
  * not have one: luaH_resize moves its entries through a noscan part that
  * only a C local holds, and a stop inside the barrier would let the
  * callback miss them (ltricolor.c, "Concurrent marking"). */
-#define LTRICOLOR_WEAKTABLE 1u
+#define LTRICOLOR_WEAKTABLE    1u
 #define ltricolor_weaktable(p) (((p)->marked & LTRICOLOR_WEAKTABLE) != 0)
 
 #endif
