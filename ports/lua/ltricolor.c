@@ -142,6 +142,7 @@
  */
 #include "ltricolor.h"
 #include "ltctypes.h"
+#include "ltcverify.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -191,8 +192,11 @@ struct ltc_state {
     /* The last blocks allocated (remember), marked by state_roots. */
     void *recent[8];
     unsigned nrecent;
-    unsigned pauses; /* stops of the world seen by state_roots */
-    int rootcb;      /* gc_add_root_callback's handle */
+    unsigned pauses;    /* stops of the world seen by state_roots */
+    int verify;         /* LUA_TRICOLOR_VERIFY: ltc_verify at each cycle */
+    int verify_pending; /* phase 0 ran, phase 1 has not checked yet */
+    unsigned verified;  /* cycles checked */
+    int rootcb;         /* gc_add_root_callback's handle */
 };
 
 static struct ltc_state *state_of(lua_State *L)
@@ -261,6 +265,8 @@ lua_State *ltricolor_newstate(void)
         return NULL;
     s->creating = 1;
     s->weakcb = -1;
+    const char *verify = getenv("LUA_TRICOLOR_VERIFY");
+    s->verify = verify != NULL && atoi(verify) > 0;
     s->rootcb = gc_add_root_callback(state_roots, s);
     if (s->rootcb < 0) {
         free(s);
@@ -675,6 +681,7 @@ static void weak_callback(int phase, void *data)
     if (g == NULL)
         return;
     if (phase == 0) {
+        s->verify_pending = s->verify;
         for (GCObject *o = g->fixedgc; o != NULL; o = o->next)
             mark_gc(o);
         for (size_t i = s->tbf_head; i < s->tobefnz.n; i++)
@@ -687,6 +694,10 @@ static void weak_callback(int phase, void *data)
                 g->GCdebt = 1; /* the owner's next luaC_checkGC runs them */
         }
     } else {
+        if (s->verify_pending) { /* the first phase-1 call of the cycle */
+            s->verify_pending = 0;
+            ltc_verify(g, s->tobefnz.v + s->tbf_head, s->tobefnz.n - s->tbf_head, ++s->verified);
+        }
         clear_weak_tables(s, 1, 1);
         forget_dead(&s->weak);
         sweep_string_table(g);
