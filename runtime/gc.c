@@ -215,7 +215,8 @@ static int try_stop(struct cycle_record *rec, int64_t *t0)
 /* Sweep termination, the first pause: no span may be unswept when marking
  * starts, the barrier and allocate-black go on. self: the registered thread
  * that runs it (outside the runtime), or NULL for the controller. Returns
- * 0, having changed nothing, when an allocating thread's stop was given up:
+ * 0 when an allocating thread's stop was given up, having only swept
+ * (help_sweep) and snapshotted the globals: no cycle state has changed, and
  * it hands the cycle to the controller, whose retries stop the late thread
  * first while every other thread runs (threads.h, stop_the_world_within),
  * rather than wait itself. */
