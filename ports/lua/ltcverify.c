@@ -217,6 +217,9 @@ static int right_kind(const TValue *v, GCObject *o, global_State *g)
     }
 }
 
+_Static_assert(LUA_EXTRASPACE % _Alignof(lua_State) == 0,
+               "a thread begins LUA_EXTRASPACE bytes into its block");
+
 /* A slot of a Lua function's register window, above its function: it may
  * never have been written since the frame began. Lua clears the stack
  * above the top at each cycle's atomic phase and so never has a stale
@@ -233,7 +236,10 @@ static void register_slot(struct walk *w, const TValue *v, const GCObject *th, g
     if (!iscollectable(v))
         return;
     GCObject *o = gcvalue(v);
-    if (gc_base(o) != (void *)o)
+    /* Where the object would begin: a thread lies after Lua's extra space
+     * in its block (lstate.c's LX). */
+    char *start = (char *)o - (ttisthread(v) ? LUA_EXTRASPACE : 0);
+    if (gc_base(o) != (void *)start)
         return; /* stale: freed, or inside a block allocated since */
     if (!gc_is_live(o))
         report(w, o, "object", th, "register");
