@@ -27,13 +27,7 @@ command -v valgrind >/dev/null 2>&1 ||
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Allocations binary_trees.c makes at depth $1 (as heapprof_instructions.sh).
-bt_allocations() {
-    awk -v m="$1" 'BEGIN {
-        n = 2 ^ (m + 2) - 1 + 2 ^ (m + 1) - 1
-        for (d = 4; d <= m; d += 2) n += 2 ^ (m - d + 4) * (2 ^ (d + 1) - 1)
-        printf "%.0f", n }'
-}
+. "$(dirname "$0")/bt_allocations.sh"
 
 # count LABEL ALLOCATIONS GODEBUG PROGRAM ARGS...
 count() {

@@ -64,15 +64,7 @@ results="$builddir/bench/results/heapprof_instructions"
 rm -rf "$results"
 mkdir -p "$results"
 
-# allocations DEPTH: the nodes binary_trees.c allocates at that depth (the
-# stretch tree of depth+1, the long-lived tree, and 2^(depth-d+4) trees of
-# each depth d = 4, 6, ..., depth).
-allocations() {
-    awk -v m="$1" 'BEGIN {
-        n = 2 ^ (m + 2) - 1 + 2 ^ (m + 1) - 1
-        for (d = 4; d <= m; d += 2) n += 2 ^ (m - d + 4) * (2 ^ (d + 1) - 1)
-        printf "%.0f", n }'
-}
+. "$here/bt_allocations.sh"
 
 # count LABEL BINARY DEPTH GODEBUG: one cachegrind run; appends
 # "Ir gcs gc_alloc next_free prof" to $tmp/LABEL, prints the run and keeps its
@@ -93,12 +85,12 @@ count() {
         /^summary:/ { total = $2 }
         END { printf "%.0f %d %.0f %.0f %.0f\n", total, gcs, self["gc_alloc"], self["next_free"], prof }' \
         "$out" >>"$tmp/$1"
-    tail -n 1 "$tmp/$1" | awk -v l="$1" -v a="$(allocations "$3")" '{
+    tail -n 1 "$tmp/$1" | awk -v l="$1" -v a="$(bt_allocations "$3")" '{
         printf "%-10s Ir %.4f G, gcs %d, gc_alloc %.2f/alloc, next_free %.3f/alloc, prof %.1f M (%.3f%%)\n",
             l, $1 / 1e9, $2, $3 / a, $4 / a, $5 / 1e6, 100 * $5 / $1 }' >&2
 }
 
-echo "binary-trees $depth, $(allocations "$depth") allocations; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "binary-trees $depth, $(bt_allocations "$depth") allocations; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 i=0
 while [ "$i" -lt "$runs" ]; do
     for mode in stw conc; do
@@ -161,7 +153,7 @@ for mode in stw conc; do
         j=$((j + 1))
     done
 done
-a=$(allocations "$depth")
+a=$(bt_allocations "$depth")
 labels="off.stw on.stw"
 j=1
 for b in $base; do
