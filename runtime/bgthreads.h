@@ -8,7 +8,7 @@
  * Each module owns its thread's code and starts it with
  * collector_thread_start; bgthreads_start decides which threads start, and
  * in which order, at gc_init and again in a fork child, where only the
- * forking thread survives.
+ * forking thread survives (there when the child first needs them: gc.c).
  *
  * Invariants:
  *   - A collector thread blocks every signal before it does anything else
@@ -20,7 +20,8 @@
  *     still inside its start-up (where the C library or a sanitizer may hold
  *     an allocator lock that would stay locked in the child).
  *   - bgthreads_start runs on one thread at a time: in gc_init, under its
- *     lock, and in a fork child, which has one thread.
+ *     lock, and in a fork child, on the thread that asks for the child's
+ *     first cycle (gc.c, threads_state), never in the fork handler.
  *
  * Go has no direct counterpart: a goroutine is started with `go`, and the
  * scheduler, not a signal mask, keeps it from being preempted where it must
@@ -33,7 +34,8 @@
 /* Internal: nothing declared here is exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-/* Starts the collector's threads (at gc_init, and in a fork child) and
+/* Starts the collector's threads (at gc_init, and in a fork child's first
+ * cycle) and
  * returns once each has started. Internal despite its prefix. */
 void bgthreads_start(void);
 /* Starts one of the collector's threads, detached (bgthreads_start waits

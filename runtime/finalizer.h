@@ -65,7 +65,8 @@ void finalizer_init(void (*notify)(void));
  * reach, into w (see the top). */
 void finalizers_queue_ready(struct gcw *w);
 
-/* fork(), in the child: a new runner thread if the parent had one. */
+/* fork(), in the child, at its first cycle (init.c): a new runner thread
+ * if the parent had one. */
 void finalizer_fork_child(void);
 
 #pragma GCC visibility pop

@@ -75,8 +75,52 @@ static void raise_to(volatile uint32_t *word, uint32_t v)
 /* The longest an allocating thread waits for a cycle to start marking. */
 #define START_WAIT_MAX_NS 10000000
 
+/* The collector's threads in a fork child. Only the forking thread survives
+ * fork(), and the child's fork handler does not start new ones: a child
+ * that goes on to exec or _exit, as nearly every child does, would pay for
+ * threads it never uses, and a thread created there may block forever on a
+ * lock of the allocator that a parent thread held at the fork (the
+ * sanitizers' allocator does not take its locks across fork; a child that
+ * only exits then hung). They are started by the first cycle the child asks
+ * for instead: every cycle is asked for through request_cycle, and before
+ * one has run nothing needs a collector thread (the sweeper, the scavenger,
+ * the mark workers and the finalizer runner are woken by cycles; an
+ * allocation asks the prefaulter but never waits for an idle one).
+ *
+ * threads_state: RUNNING, or, in a child, MISSING until one thread wins the
+ * compare-and-swap to STARTING, starts them and publishes RUNNING; the
+ * others wait for it, unstoppably and inside the runtime or not: the
+ * starting waits for nothing but the new threads' first instructions
+ * (bgthreads.h), never for a stop or a runtime lock, so a stopper that
+ * waits for a waiter waits no longer than that. */
+enum { THREADS_RUNNING, THREADS_MISSING, THREADS_STARTING };
+static RUNTIME_STATE volatile uint32_t threads_state;
+static void (*start_missing_threads)(void);
+
+static void threads_wait_started(void)
+{
+    uint32_t s;
+    while ((s = atomic_load32(&threads_state)) == THREADS_STARTING)
+        futex_wait(&threads_state, s);
+}
+
+static void ensure_threads(void)
+{
+    if (__builtin_expect(atomic_load32(&threads_state) == THREADS_RUNNING, 1))
+        return;
+    if (AO_int_compare_and_swap_full((volatile unsigned *)&threads_state, THREADS_MISSING,
+                                     THREADS_STARTING)) {
+        start_missing_threads();
+        atomic_store32(&threads_state, THREADS_RUNNING);
+        futex_wake(&threads_state, INT_MAX);
+        return;
+    }
+    threads_wait_started();
+}
+
 static void request_cycle(uint32_t n)
 {
+    ensure_threads();
     raise_to(&cycles.requested, n);
     futex_wake(&cycles.requested, 1);
 }
@@ -673,6 +717,9 @@ void cycle_fork_prepare(void)
     /* No cycle runs; finish sweeping, so that no span is held by the
      * sweeper (which the child would not have) when the fork happens. */
     help_sweep(t, "fork");
+    /* Nor is a thread being started (bgthreads.h: a fork never copies one
+     * still inside its start-up). */
+    threads_wait_started();
 }
 
 void cycle_fork_parent(void)
@@ -680,8 +727,10 @@ void cycle_fork_parent(void)
     cycle_busy_release();
 }
 
-void cycle_fork_child(void)
+void cycle_fork_child(void (*start_threads)(void))
 {
+    start_missing_threads = start_threads;
+    atomic_store32(&threads_state, THREADS_MISSING);
     atomic_store32(&cycle_busy, CYCLE_FREE);
     uint32_t done = atomic_load32(&cycles.completed);
     atomic_store32(&cycles.requested, done);

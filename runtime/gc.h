@@ -81,10 +81,13 @@ void cycle_init(void);
  * (bgthreads_start calls it). */
 void controller_start(void);
 /* fork() support (init.c registers them with pthread_atfork): no cycle runs
- * across a fork, and the child starts with no cycle asked for. */
+ * across a fork, and the child starts with no cycle asked for and none of
+ * the collector's threads. start_threads starts them; the first cycle the
+ * child asks for calls it, once, before any collector thread is needed
+ * (gc.c explains why not in the fork handler). */
 void cycle_fork_prepare(void);
 void cycle_fork_parent(void);
-void cycle_fork_child(void);
+void cycle_fork_child(void (*start_threads)(void));
 /* Asks for a cycle if the heap reached the trigger and none is pending. */
 void cycle_trigger(void);
 struct mthread;

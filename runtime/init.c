@@ -48,8 +48,8 @@ static volatile AO_t initialized;
  * every other registered thread is at a safe point, and every runtime lock
  * is taken, in the runtime's lock order, so that the child starts with
  * consistent structures; the child then keeps only the forking thread
- * (returning the others' cached spans) and restarts the collector's
- * threads. */
+ * (returning the others' cached spans); its first cycle restarts the
+ * collector's threads (gc.c says why not here). */
 static void fork_prepare(void)
 {
     cycle_fork_prepare();
@@ -91,15 +91,20 @@ static void fork_parent(void)
     cycle_fork_parent();
 }
 
+/* The child's collector threads, started by its first cycle (gc.h). */
+static void start_threads_in_child(void)
+{
+    bgthreads_start();
+    finalizer_fork_child();
+}
+
 static void fork_child(void)
 {
     fork_unlock();
     threads_fork_child();
     prefault_fork_child();
     mprof_fork_child();
-    cycle_fork_child();
-    bgthreads_start();
-    finalizer_fork_child();
+    cycle_fork_child(start_threads_in_child);
 }
 
 int gc_init(const gc_options *opts)

@@ -184,7 +184,8 @@ void prefault_unlock(void)
 
 void prefault_fork_child(void)
 {
-    /* The prefaulter is gone; bgthreads_start starts another. */
+    /* The prefaulter is gone; the child's first cycle starts another
+     * (gc.c). Until then nothing waits for it: busy is 0. */
     atomic_store32(&pf.busy, 0);
     atomic_store32(&pf.served, atomic_load32(&pf.requested));
 }

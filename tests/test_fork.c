@@ -8,12 +8,16 @@
  * fork and one built after, and exits with its verdict. A child that hangs
  * is killed and counted as a failure.
  *
+ * A third checks that a child starts the collector's threads only at its
+ * first cycle, and that they then run.
+ *
  * A second test forks while another registered thread's cache holds a span
  * with the only pointer to an object in another span; the child must keep
  * that object through several cycles (the child returns the lost threads'
  * cached spans to the central lists, where they are swept).
  */
 #include <check.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -203,6 +207,84 @@ START_TEST(test_fork_orphan_cache)
 }
 END_TEST
 
+/* ---- A child starts the collector's threads only when it needs them ----- */
+
+/* This process's threads, from /proc/self/task; -1 if it cannot be read. */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void *child_collector(void *arg)
+{
+    (void)arg;
+    gc_thread_register();
+    struct node *t = build(8, 1);
+    gc_collect();
+    intptr_t ok = count(t, 1) == (1 << 9) - 1;
+    gc_thread_unregister();
+    return (void *)ok;
+}
+
+START_TEST(test_fork_child_starts_threads_at_its_first_cycle)
+{
+    /* The parent runs the collector's threads; a child that only exits (or
+     * execs) must not start them: threads created in a fork child can
+     * block forever on an allocator lock a parent thread held at the fork,
+     * and cost every fork/exec. Its first cycle starts them, once, even
+     * when two threads ask for cycles at the same time. */
+    int parent_threads = thread_count();
+    ck_assert_int_gt(parent_threads, 1);
+    struct node *before = build(10, 1);
+    for (int k = 0; k < 4; k++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            int at_fork = thread_count();
+            for (int i = 0; i < 20; i++)
+                build(6, 1); /* allocating below the trigger needs no thread */
+            int after_allocating = thread_count();
+            pthread_t th[2];
+            for (int i = 0; i < 2; i++)
+                pthread_create(&th[i], NULL, child_collector, NULL);
+            intptr_t ok = 1;
+            for (int i = 0; i < 2; i++) {
+                void *r;
+                pthread_join(th[i], &r);
+                ok &= (intptr_t)r;
+            }
+            int after_cycles = thread_count();
+            gc_collect();
+            int fine = at_fork == 1 && after_allocating == 1 && after_cycles > 1 && ok &&
+                       count(before, 1) == (1 << 11) - 1;
+            if (!fine)
+                fprintf(stderr,
+                        "fork child %d: %d threads at the fork, %d after allocating, %d after "
+                        "its first cycles (the parent has %d); trees %s\n",
+                        k, at_fork, after_allocating, after_cycles, parent_threads,
+                        ok ? "intact" : "damaged");
+            _exit(fine ? 0 : 1);
+        }
+        int hung;
+        int status = child_wait(pid, 60, &hung);
+        ck_assert_msg(!hung, "fork %d: the child hung", k);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "fork %d: the child started threads before its first cycle, or none "
+                      "after it",
+                      k);
+    }
+    ck_assert_int_eq(count(before, 1), (1 << 11) - 1);
+}
+END_TEST
+
 static Suite *fork_suite(void)
 {
     Suite *s = suite_create("fork");
@@ -210,6 +292,7 @@ static Suite *fork_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_fork_children_collect);
     tcase_add_test(tc, test_fork_orphan_cache);
+    tcase_add_test(tc, test_fork_child_starts_threads_at_its_first_cycle);
     suite_add_tcase(s, tc);
     return s;
 }
