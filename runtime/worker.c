@@ -187,8 +187,10 @@ static int root_job(struct gcw *w)
  * region (gc_enter_blocking). */
 static int spare_cpu(void)
 {
-    int running =
-        threads_count() - (int)atomic_load_relaxed(&mark_sched.assists_parked) - threads_blocking();
+    /* In cooperative mode a parked assist waits in a blocking region,
+     * which threads_blocking() counts already. */
+    int parked = threads_cooperative() ? 0 : (int)atomic_load_relaxed(&mark_sched.assists_parked);
+    int running = threads_count() - parked - threads_blocking();
     return knobs.procs - running - n_dedicated >= 1;
 }
 
@@ -400,17 +402,17 @@ void mark_assist(struct mthread *t)
             t->assist_bytes = 0;
             break;
         }
-        /* In cooperative mode the wait is a blocking region, already
-         * counted as idle by threads_blocking(). */
-        int counted = !threads_cooperative();
-        if (counted)
-            atomic_xadd(&mark_sched.assists_parked, 1);
+        /* Counted in both modes: the workers hand their credit over in
+         * small slices, and wake the assist at each, while one is parked.
+         * (Counted only outside cooperative mode, a parked assist of a
+         * cooperative runtime slept its whole ASSIST_PARK_NS each time:
+         * the Lua port's one stall of 1 ms or more per cycle.) */
+        atomic_xadd(&mark_sched.assists_parked, 1);
         int64_t park0 = nanotime();
         runtime_block_begin(t);
         thread_futex_wait(t, &mark_sched.assist_wake, wake, ASSIST_PARK_NS);
         runtime_block_end(t);
-        if (counted)
-            atomic_xadd(&mark_sched.assists_parked, (AO_t)-1);
+        atomic_xadd(&mark_sched.assists_parked, (AO_t)-1);
         t0 += nanotime() - park0; /* waiting is not assist time (nor in Go) */
     }
     atomic_xadd(&mark_sched.assist_ns, (AO_t)(nanotime() - t0));
