@@ -3,7 +3,9 @@
  * latency.c, spike.c).
  *
  * Each benchmark is written once against these few names and compiled twice, with
- * -DCONTENDER_TRICOLOR or -DCONTENDER_BOEHM, so both collectors run exactly the same code:
+ * -DCONTENDER_TRICOLOR or -DCONTENDER_BOEHM, so both collectors run exactly the same code
+ * (binary_trees.c also with -DCONTENDER_MIMALLOC: mimalloc's malloc and an explicit free of
+ * each tree, the manual memory management a collector competes with):
  *
  *   contender_init()          start the collector (before any allocation)
  *   contender_name()          "tricolor" or "boehm", for the result line
@@ -14,6 +16,10 @@
  *   contender_gcs()           collections so far, as the collector counts them
  *   contender_free_os_memory()  a full collection, then free memory back to the OS
  *                             (gc_free_os_memory / GC_gcollect_and_unmap)
+ *   contender_threads_allow()   call before starting threads that allocate
+ *   contender_thread_register() / contender_thread_unregister()
+ *                             first and last thing in such a thread
+ *   CONTENDER_FREES           defined for the contender that frees (free_node)
  *
  * Stop-the-world pauses, from the collector's own bookkeeping (latency.c):
  *
@@ -91,6 +97,18 @@ static inline void contender_free_os_memory(void)
     gc_free_os_memory();
 }
 
+static inline void contender_threads_allow(void) {}
+
+static inline void contender_thread_register(void)
+{
+    gc_thread_register();
+}
+
+static inline void contender_thread_unregister(void)
+{
+    gc_thread_unregister();
+}
+
 typedef struct pause_totals {
     unsigned long cycles; /* cycles whose pause was seen */
     unsigned long lost;   /* cycles that ran but whose pause was overwritten unseen */
@@ -137,6 +155,10 @@ static inline void pause_watch_start(void)
 
 #elif defined(CONTENDER_BOEHM) && !defined(CONTENDER_TRICOLOR)
 
+/* For the thread registration calls; threads register themselves, and pthread_create is
+ * not redirected. */
+#define GC_THREADS
+#define GC_NO_THREAD_REDIRECTS
 #include <gc.h>
 
 static inline void contender_init(void)
@@ -172,6 +194,26 @@ static inline unsigned long contender_gcs(void)
 static inline void contender_free_os_memory(void)
 {
     GC_gcollect_and_unmap();
+}
+
+/* Only when threads will allocate: from here on every GC_MALLOC takes Boehm's lock. */
+static inline void contender_threads_allow(void)
+{
+    GC_allow_register_threads();
+}
+
+static inline void contender_thread_register(void)
+{
+    struct GC_stack_base sb;
+    if (GC_get_stack_base(&sb) != GC_SUCCESS || GC_register_my_thread(&sb) != GC_SUCCESS) {
+        fprintf(stderr, "boehm: cannot register a thread\n");
+        exit(1);
+    }
+}
+
+static inline void contender_thread_unregister(void)
+{
+    GC_unregister_my_thread();
 }
 
 typedef struct pause_totals {
@@ -214,8 +256,45 @@ static inline void pause_watch_start(void)
 
 static inline void pause_watch_sample(void) {}
 
+#elif defined(CONTENDER_MIMALLOC) && !defined(CONTENDER_TRICOLOR) && !defined(CONTENDER_BOEHM)
+
+#include <mimalloc.h>
+
+#define CONTENDER_FREES 1
+
+static inline void contender_init(void) {}
+
+static inline const char *contender_name(void)
+{
+    return "mimalloc";
+}
+
+static inline void *alloc_node(size_t size)
+{
+    return mi_malloc(size);
+}
+
+static inline void free_node(void *p)
+{
+    mi_free(p);
+}
+
+static inline void store_ptr(void *slot, void *value)
+{
+    *(void **)slot = value;
+}
+
+static inline unsigned long contender_gcs(void)
+{
+    return 0;
+}
+
+static inline void contender_threads_allow(void) {}
+static inline void contender_thread_register(void) {}
+static inline void contender_thread_unregister(void) {}
+
 #else
-#error "compile with exactly one of -DCONTENDER_TRICOLOR or -DCONTENDER_BOEHM"
+#error "compile with exactly one of -DCONTENDER_TRICOLOR, -DCONTENDER_BOEHM, -DCONTENDER_MIMALLOC"
 #endif
 
 /* Monotonic milliseconds, for wall-clock figures. */

@@ -5,7 +5,8 @@
 # What it measures:
 #   alloc          ns per allocation, tricolor (GOGC=off) vs malloc, mimalloc and the zeroing
 #                  calloc and mi_zalloc (see alloc.c)
-#   binary-trees   Benchmarks Game binary-trees at depth $DEPTH: tricolor, Boehm, Go
+#   binary-trees   Benchmarks Game binary-trees at depth $DEPTH, with one thread and with two:
+#                  tricolor, Boehm, Go, and mimalloc with malloc and free by hand
 #   GCBench        Ellis/Kovac/Boehm GCBench: tricolor, Boehm, Go
 #   latency        per-push latency with 200 MB of live 1 KiB messages: tricolor, Boehm, Go, and
 #                  no-GC baselines (alone, and beside a spinning thread) that show the machine's
@@ -23,7 +24,7 @@
 # faster than X). Only the ratios mean anything: absolute times depend on the machine and on
 # what else ran. Every contender runs with its defaults (GOGC=100 for tricolor and Go, Boehm's
 # default free-space divisor); GOGC, GODEBUG etc. in the environment reach tricolor and Go.
-# The binary-trees outputs must be identical for all three contenders (the script checks it);
+# The binary-trees outputs must be identical for every contender (the script checks it);
 # GCBench's outputs must match apart from their timing lines.
 # latency runs $RUNS times per contender too, and each of its figures is the median over the runs
 # (the worst push also as the maximum over all runs); spike also runs $RUNS times and shows every
@@ -109,6 +110,7 @@ fi
 bindir="$builddir/bench"
 # Only the benchmarks (and what they link), so a broken unrelated target does not stop us.
 ninja -C "$builddir" bench/alloc bench/binary_trees_tricolor bench/binary_trees_boehm \
+    bench/binary_trees_mimalloc \
     bench/gcbench_tricolor bench/gcbench_boehm bench/latency_tricolor bench/latency_boehm \
     bench/pacing_tricolor bench/spike_tricolor bench/spike_boehm >&2
 
@@ -227,23 +229,35 @@ run_gc_bench() { # title benchmark filter-for-comparison args...
         med[$c]="$(printf '%s' "${rows[$c]}" | sort -n -k1,1 |
             awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')"
     done
-    local boehm_ms="" go_ms=""
+    local boehm_ms="" go_ms="" mi_ms="" with_mi=0
     [ -n "${med[boehm]:-}" ] && boehm_ms="${med[boehm]%% *}"
     [ -n "${med[go]:-}" ] && go_ms="${med[go]%% *}"
+    [ -n "${med[mimalloc]:-}" ] && mi_ms="${med[mimalloc]%% *}"
+    [[ " ${contenders[*]} " == *" mimalloc "* ]] && with_mi=1
 
     say "## $title"
     say ""
-    say "| contender | wall ms | peak RSS MiB | GCs | wall vs Boehm | wall vs Go |"
-    say "|---|---:|---:|---:|---:|---:|"
+    if [ "$with_mi" = 1 ]; then
+        say "| contender | wall ms | peak RSS MiB | GCs | wall vs Boehm | wall vs Go | wall vs mimalloc |"
+        say "|---|---:|---:|---:|---:|---:|---:|"
+    else
+        say "| contender | wall ms | peak RSS MiB | GCs | wall vs Boehm | wall vs Go |"
+        say "|---|---:|---:|---:|---:|---:|"
+    fi
     for c in "${contenders[@]}"; do
         if [ -z "${med[$c]:-}" ]; then
-            say "| $c | failed | | | | |"
+            say "| $c | failed | | | | |$([ "$with_mi" = 1 ] && echo ' |')"
             continue
         fi
-        say "$(echo "${med[$c]}" | awk -v c="$c" -v b="$boehm_ms" -v g="$go_ms" '{
+        say "$(echo "${med[$c]}" | awk -v c="$c" -v b="$boehm_ms" -v g="$go_ms" -v m="$mi_ms" \
+            -v with_mi="$with_mi" '{
             vb = (b != "" && b > 0) ? sprintf("%.2f", $1 / b) : "n/a"
             vg = (g != "" && g > 0) ? sprintf("%.2f", $1 / g) : "n/a"
-            printf "| %s | %d | %.1f | %d | %s | %s |\n", c, $1, $2 / 1024, $3, vb, vg
+            vm = (m != "" && m > 0) ? sprintf("%.2f", $1 / m) : "n/a"
+            printf "| %s | %d | %.1f | %d | %s | %s |", c, $1, $2 / 1024, $3, vb, vg
+            if (with_mi == 1)
+                printf " %s |", vm
+            printf "\n"
         }')"
     done
     say ""
@@ -264,13 +278,18 @@ run_gc_bench() { # title benchmark filter-for-comparison args...
 no_timings() { grep -v 'msec$' || true; }
 
 if [ "${SKIP_TREES:-0}" != 1 ]; then
+    # mimalloc: the same program with malloc and free by hand (binary_trees.c).
+    contenders=(tricolor boehm go mimalloc)
     run_gc_bench "binary-trees (depth $depth)" binary_trees cat "$depth"
+    run_gc_bench "binary-trees (depth $depth, 2 threads)" binary_trees cat "$depth" 2
+    contenders=(tricolor boehm go)
 fi
 if [ "${SKIP_GCBENCH:-0}" != 1 ]; then
     run_gc_bench "GCBench" gcbench no_timings
 fi
 if [ "${SKIP_TREES:-0}" != 1 ] || [ "${SKIP_GCBENCH:-0}" != 1 ]; then
-    say "Wall ms: median of $runs runs. Ratios: this contender's wall time / Boehm's or Go's."
+    say "Wall ms: median of $runs runs. Ratios: this contender's wall time / Boehm's, Go's or" \
+        "mimalloc's (binary-trees with malloc and free by hand)."
     say ""
 fi
 

@@ -637,7 +637,7 @@ static void scan_object(uintptr_t b, struct gcw *w)
  * markers that are busy (nbusy, worker.c), never misses one of them.
  */
 #define PREFETCH_AHEAD 8
-#define NEAR_BYTES 64
+#define NEAR_BYTES     64
 
 struct prefetch_fifo {
     uintptr_t obj[PREFETCH_AHEAD];

@@ -1,14 +1,16 @@
 //go:build ignore
 
 // binary_trees.go: the Benchmarks Game "binary-trees" program in Go, the Go contender for
-// bench/binary_trees.c (same algorithm, one goroutine for the mutator like the C versions).
+// bench/binary_trees.c (same algorithm, one goroutine for the mutator like the C versions unless
+// told otherwise).
 //
 // What it measures: allocation and collection throughput on many short-lived small objects
 // while one long-lived tree stays reachable, under Go's own runtime and GC (GOGC etc. from the
 // environment, defaults otherwise).
 //
 // Build: go build -o binary_trees_go binary_trees.go   (bench/run.sh does this)
-// Usage: binary_trees_go [max_depth]                   (default 21)
+// Usage: binary_trees_go [max_depth [threads]]         (default 21 and 1; with threads > 1
+// the trees of each depth are built by that many goroutines, as in bench/binary_trees.c)
 //
 // Output: stdout is exactly the Benchmarks Game's output, identical to the C contenders'
 // (bench/run.sh checks it). Then one line on stderr:
@@ -24,6 +26,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -49,6 +52,51 @@ func (n *node) itemCheck() int {
 	return 1 + n.left.itemCheck() + n.right.itemCheck()
 }
 
+// The sum of the checks of iterations trees of depth, built by threads goroutines.
+func makeTrees(depth, iterations, threads int) int {
+	if threads == 1 {
+		check := 0
+		for i := 0; i < iterations; i++ {
+			check += bottomUpTree(depth).itemCheck()
+		}
+		return check
+	}
+	checks := make([]int, threads)
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		share := iterations / threads
+		if t < iterations%threads {
+			share++
+		}
+		wg.Add(1)
+		go func(t, share int) {
+			defer wg.Done()
+			for i := 0; i < share; i++ {
+				checks[t] += bottomUpTree(depth).itemCheck()
+			}
+		}(t, share)
+	}
+	wg.Wait()
+	check := 0
+	for _, c := range checks {
+		check += c
+	}
+	return check
+}
+
+// Argument i as a number in [lo, hi], dflt when absent.
+func argInt(i, dflt, lo, hi int) int {
+	if len(os.Args) <= i {
+		return dflt
+	}
+	v, err := strconv.Atoi(os.Args[i])
+	if err != nil || v < lo || v > hi {
+		fmt.Fprintf(os.Stderr, "usage: %s [max_depth 0..30 [threads 1..64]]\n", os.Args[0])
+		os.Exit(2)
+	}
+	return v
+}
+
 func report(start time.Time) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -60,15 +108,8 @@ func report(start time.Time) {
 
 func main() {
 	start := time.Now()
-	n := 21
-	if len(os.Args) > 1 {
-		v, err := strconv.Atoi(os.Args[1])
-		if err != nil || v < 0 || v > 30 {
-			fmt.Fprintf(os.Stderr, "usage: %s [max_depth 0..30]\n", os.Args[0])
-			os.Exit(2)
-		}
-		n = v
-	}
+	n := argInt(1, 21, 0, 30)
+	threads := argInt(2, 1, 1, 64)
 	out := bufio.NewWriter(os.Stdout)
 
 	const minDepth = 4
@@ -87,10 +128,7 @@ func main() {
 
 	for depth := minDepth; depth <= maxDepth; depth += 2 {
 		iterations := 1 << uint(maxDepth-depth+minDepth)
-		check := 0
-		for i := 0; i < iterations; i++ {
-			check += bottomUpTree(depth).itemCheck()
-		}
+		check := makeTrees(depth, iterations, threads)
 		fmt.Fprintf(out, "%d\t trees of depth %d\t check: %d\n", iterations, depth, check)
 	}
 
