@@ -49,8 +49,9 @@ void mheap_init(void)
         fatal("cannot reserve the arena index");
     mheap_.hint = ARENA_HINT;
     mheap_.huge_pages = !knobs.disablethp && sys_thp_mode() != THP_NEVER;
-    mheap_.huge_growth = mheap_.huge_pages && knobs.thpgrowth;
-    mheap_.huge_promote = mheap_.huge_pages && !knobs.thpgrowth;
+    mheap_.huge_growth = mheap_.huge_pages && knobs.thpgrowth == 1;
+    mheap_.huge_promote = mheap_.huge_pages && knobs.thpgrowth != 1;
+    mheap_.huge_first = mheap_.huge_pages && knobs.thpgrowth == 2;
     pagealloc_init(mheap_.huge_growth);
     /* An empty range: span_of rejects every address until an arena exists. */
     mheap_.arena_lo = 0;
@@ -102,20 +103,28 @@ static void register_arenas(uintptr_t base, size_t n)
     /* Huge pages are asked for, or refused, once per reservation, before
      * any of it is ready, so that the reservation stays one mapping. */
     enum thp_mode thp = sys_thp_mode();
+    int first = mheap_.arena_hi == 0;
     if (thp == THP_MADVISE && mheap_.huge_growth)
         sys_hugepages((void *)base, n, 1);
     else if (mheap_.huge_promote || (thp == THP_ALWAYS && !mheap_.huge_pages))
         sys_hugepages((void *)base, n, 0);
+    /* thpgrowth=2: the heap's first arena asks for huge pages and counts as
+     * promoted from the start (promote.h), so that a small heap lives in
+     * huge pages as with thpgrowth=1, and the growth beyond it is small
+     * pages, promoted once reused. */
+    if (first && mheap_.huge_first)
+        sys_hugepages((void *)base, ARENA_BYTES, 1);
     for (uintptr_t a = base; a < base + n; a += ARENA_BYTES) {
         struct heap_arena *ha =
             persistent_alloc(sizeof(struct heap_arena), 64, &metadata_stats.gc_sys);
         atomic_store((volatile AO_t *)&mheap_.arenas[a >> ARENA_SHIFT], (AO_t)ha);
         pagealloc_add_arena(a);
     }
+    if (first && mheap_.huge_first)
+        pagealloc_set_promoted(base);
     /* The index entries are published first, and hi before lo: a reader
      * racing with the first growth sees [0, hi), which only lets it look up
      * index entries that exist (NULL or not), never an inverted range. */
-    int first = mheap_.arena_hi == 0;
     if (base + n > mheap_.arena_hi)
         atomic_store(&mheap_.arena_hi, base + n);
     if (first || base < mheap_.arena_lo)

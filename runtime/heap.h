@@ -33,7 +33,8 @@
  * releases only whole free huge pages in the background (see scavenge.h).
  * With GODEBUG=thpgrowth=0 (off by default) the arenas are MADV_NOHUGEPAGE,
  * fresh memory is small pages, and 2 MiB ranges the heap reuses are
- * promoted to huge pages in the background (promote.h).
+ * promoted to huge pages in the background (promote.h); thpgrowth=2 does
+ * the same except for the first arena, huge pages from the start.
  *
  * Policy lives above. The heap calls no pacer, scavenger or prefaulter: an
  * allocation reports what it did (struct heap_alloc: how much the heap grew,
@@ -73,8 +74,9 @@ struct mheap {
     uintptr_t grow_next, grow_end; /* reserved, not yet made ready */
     uintptr_t hint;
     int huge_pages;   /* the heap's memory may be backed by huge pages */
-    int huge_growth;  /* fresh memory is faulted in huge pages (the default) */
-    int huge_promote; /* GODEBUG=thpgrowth=0: small fresh pages, reused ranges promoted */
+    int huge_growth;  /* fresh memory is faulted in huge pages (thpgrowth=1) */
+    int huge_promote; /* thpgrowth=0 and 2: small fresh pages, reused ranges promoted */
+    int huge_first;   /* thpgrowth=2: the first arena is fresh huge pages, as if promoted */
 
     struct fixalloc span_alloc;
     struct fixalloc bits_alloc[MAX_BITMAP_WORDS + 1];

@@ -13,7 +13,9 @@
  *               (default 1), disablethp, memprofilerate (runtime.MemProfileRate,
  *               default 512 KiB), and tricolor's own prefault (default 0),
  *               thpgrowth (default 1; 0: fresh memory in small pages and
- *               reused ranges promoted to huge pages, promote.h),
+ *               reused ranges promoted to huge pages, promote.h; 2: the
+ *               same beyond the heap's first 64 MiB arena, which is huge
+ *               pages from the start),
  *               stoptimeout (microseconds a stop waits for a late thread
  *               before it lets the others run again and retries; default
  *               250, 0: no limit) and heapprofilesignal (a signal number;

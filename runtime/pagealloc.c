@@ -528,6 +528,11 @@ size_t pagealloc_demote_stale(uintptr_t *out, size_t max)
     return n;
 }
 
+void pagealloc_set_promoted(uintptr_t arena_base)
+{
+    arena_of(arena_base)->promoted = ~(uint32_t)0;
+}
+
 void pagealloc_promote_end(uintptr_t h)
 {
     const size_t hp = HUGE_PAGE_BYTES >> PAGE_SHIFT;

@@ -142,6 +142,9 @@ uintptr_t pagealloc_promote_begin(uintptr_t from);
 /* The range taken by pagealloc_promote_begin is free again, promoted and
  * zero (the caller gave its memory back and faulted it in anew). */
 void pagealloc_promote_end(uintptr_t h);
+/* Every range of the new arena at arena_base counts as promoted: its memory
+ * asks for huge pages from the start (heap.c, thpgrowth=2). */
+void pagealloc_set_promoted(uintptr_t arena_base);
 /* Whether the 2 MiB range at h (aligned) is promoted. */
 int pagealloc_promoted(uintptr_t h);
 /* The promoted bits of the arena at arena_base, a bit per 2 MiB range. */

@@ -60,7 +60,12 @@
  *     takes, so a child never inherits a range taken out of the heap.
  *
  * Off by default: GODEBUG=thpgrowth=0 turns it on (the default, thpgrowth=1,
- * faults fresh memory in huge pages and promotes nothing). On the 2-CPU VM
+ * faults fresh memory in huge pages and promotes nothing). thpgrowth=2 turns
+ * it on for all but the heap's first arena, which asks for huge pages from
+ * the start and counts as promoted (heap.c, register_arenas): a heap that
+ * fits in it keeps the default's speed, and only growth beyond it is small
+ * pages. Its ranges follow the rules below like any promoted range (a
+ * partial release demotes one, a stale whole release too). On the 2-CPU VM
  * of docs/benchmarks.md ("Huge pages for reused memory only") it removed the
  * allocating thread's multi-millisecond first touches (pushes with over 1 ms
  * of CPU: 1-17 per run against 63-193) but cost GCBench 16-22% of user time

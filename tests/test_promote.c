@@ -21,8 +21,12 @@
  * - The background promoter (the scavenger's thread after a cycle) promotes
  *   ranges of a heap that reuses its memory.
  *
+ * - With GODEBUG=thpgrowth=2 the heap's first arena is huge pages from the
+ *   start, counted as promoted, and fresh memory beyond it small pages.
+ *
  * Promotion is off by default: meson runs this suite with GODEBUG=thpgrowth=0
- * (and gccheckmark=1, clobberfree=1). The tests share one process
+ * and again with thpgrowth=2 (each test skips in the mode not its own), both
+ * with gccheckmark=1, clobberfree=1. The tests share one process
  * (CK_FORK=no).
  */
 #include <check.h>
@@ -52,9 +56,10 @@
 static uintptr_t promoted[MAX_RANGES];
 static size_t npromoted;
 
+/* Promotion with fresh memory in small pages from the start (thpgrowth=0). */
 static int huge_pages_offered(void)
 {
-    return mheap_.huge_promote;
+    return mheap_.huge_promote && !mheap_.huge_first;
 }
 
 static uintptr_t promote_one(void)
@@ -394,6 +399,65 @@ START_TEST(test_background)
 }
 END_TEST
 
+/* ---- thpgrowth=2: the first arena in huge pages from the start ------------ */
+
+static NOINLINE void fill_past_first_arena(uintptr_t arena, void ***keep, size_t *nkeep,
+                                           uintptr_t *beyond)
+{
+    size_t n = 96 * MiB / OBJ;
+    *keep = calloc(n, sizeof(void *));
+    ck_assert_ptr_nonnull(*keep);
+    gc_add_roots(*keep, *keep + n);
+    *beyond = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *o = gc_alloc_noscan(OBJ);
+        memset(o, pattern(i), OBJ);
+        (*keep)[i] = o;
+        if (*beyond == 0 && (uintptr_t)o - arena >= ARENA_BYTES)
+            *beyond = (uintptr_t)o;
+    }
+    *nkeep = n;
+}
+
+START_TEST(test_first_arena_huge)
+{
+    if (!mheap_.huge_first) {
+        fprintf(stderr, "promote: the first arena's huge pages are off (GODEBUG=thpgrowth=2 "
+                        "not set, THP never, or disablethp)\n");
+        return;
+    }
+    /* The heap's first memory is in its first arena, which asks for huge
+     * pages and counts as promoted from the start. */
+    uintptr_t first = (uintptr_t)gc_alloc_noscan(OBJ);
+    memset((void *)first, 1, OBJ);
+    uintptr_t arena = first & ~(ARENA_BYTES - 1);
+    for (uintptr_t h = arena; h < arena + ARENA_BYTES; h += HUGE_PAGE_BYTES)
+        ck_assert_msg(is_promoted(h), "range %#lx of the first arena is not promoted",
+                      (unsigned long)h);
+    ck_assert_uint_ge(anon_huge_kb(first), 2048);
+
+    /* Beyond it, fresh memory is small pages and not promoted. */
+    int gogc = gc_set_percent(-1);
+    void **keep;
+    size_t nkeep;
+    uintptr_t beyond;
+    fill_past_first_arena(arena, &keep, &nkeep, &beyond);
+    ck_assert_msg(beyond != 0, "96 MiB of objects all fit in the first arena");
+    ck_assert_msg(!is_promoted(beyond & ~(HUGE_PAGE_BYTES - 1)),
+                  "fresh memory beyond the first arena (%#lx) is promoted", (unsigned long)beyond);
+    ck_assert_uint_eq(anon_huge_kb(beyond), 0);
+    gc_set_percent(gogc);
+
+    /* Both kinds keep their objects through collections (gccheckmark). */
+    for (int c = 0; c < 2; c++)
+        gc_collect();
+    for (size_t i = 0; i < nkeep; i++)
+        ck_assert_msg(all_bytes(keep[i], OBJ, pattern(i)), "object %zu changed", i);
+    gc_remove_roots(keep, keep + nkeep);
+    free(keep);
+}
+END_TEST
+
 static Suite *promote_suite(void)
 {
     Suite *s = suite_create("promote");
@@ -402,6 +466,7 @@ static Suite *promote_suite(void)
     tcase_add_test(tc, test_promote);
     tcase_add_test(tc, test_release_demotes);
     tcase_add_test(tc, test_background);
+    tcase_add_test(tc, test_first_arena_huge);
     suite_add_tcase(s, tc);
     return s;
 }
