@@ -108,20 +108,20 @@ static void register_arenas(uintptr_t base, size_t n)
         sys_hugepages((void *)base, n, 1);
     else if (mheap_.huge_promote || (thp == THP_ALWAYS && !mheap_.huge_pages))
         sys_hugepages((void *)base, n, 0);
-    /* thpgrowth=2: the heap's first arena asks for huge pages and counts as
-     * promoted from the start (promote.h), so that a small heap lives in
-     * huge pages as with thpgrowth=1, and the growth beyond it is small
-     * pages, promoted once reused. */
-    if (first && mheap_.huge_first)
-        sys_hugepages((void *)base, ARENA_BYTES, 1);
     for (uintptr_t a = base; a < base + n; a += ARENA_BYTES) {
         struct heap_arena *ha =
             persistent_alloc(sizeof(struct heap_arena), 64, &metadata_stats.gc_sys);
         atomic_store((volatile AO_t *)&mheap_.arenas[a >> ARENA_SHIFT], (AO_t)ha);
         pagealloc_add_arena(a);
     }
-    if (first && mheap_.huge_first)
+    /* thpgrowth=2: the heap's first arena asks for huge pages and counts as
+     * promoted from the start (promote.h), so that a small heap lives in
+     * huge pages as with thpgrowth=1, and the growth beyond it is small
+     * pages, promoted once reused. (None of it is ready yet either.) */
+    if (first && mheap_.huge_first) {
+        sys_hugepages((void *)base, ARENA_BYTES, 1);
         pagealloc_set_promoted(base);
+    }
     /* The index entries are published first, and hi before lo: a reader
      * racing with the first growth sees [0, hi), which only lets it look up
      * index entries that exist (NULL or not), never an inverted range. */
