@@ -52,6 +52,7 @@ void mheap_init(void)
     mheap_.huge_growth = mheap_.huge_pages && knobs.thpgrowth == 1;
     mheap_.huge_promote = mheap_.huge_pages && knobs.thpgrowth != 1;
     mheap_.huge_first = mheap_.huge_pages && knobs.thpgrowth == 2;
+    mheap_.huge_ahead = mheap_.huge_pages && knobs.thpgrowth == 3;
     pagealloc_init(mheap_.huge_growth);
     /* An empty range: span_of rejects every address until an arena exists. */
     mheap_.arena_lo = 0;
@@ -366,10 +367,21 @@ size_t mheap_prefault(size_t max_pages, size_t *grew)
     rlock_release(&mheap_.lock);
     if (n == 0)
         return 0;
+    /* thpgrowth=3: a whole free range, never touched since it was released,
+     * becomes a huge page here, on this thread, and counts as promoted
+     * (promote.h's rules apply to it from then on). */
+    int huge = mheap_.huge_ahead && n == HUGE_PAGE_BYTES >> PAGE_SHIFT;
+    if (huge)
+        sys_hugepages((void *)lo, HUGE_PAGE_BYTES, 1);
     sys_populate((void *)lo, n << PAGE_SHIFT);
     rlock_acquire(&mheap_.lock);
-    pagealloc_prefault_end(lo, n);
+    if (huge)
+        pagealloc_promote_end(lo);
+    else
+        pagealloc_prefault_end(lo, n);
     rlock_release(&mheap_.lock);
+    if (huge)
+        promote_count_promoted();
     return n;
 }
 

@@ -75,8 +75,9 @@ struct mheap {
     uintptr_t hint;
     int huge_pages;   /* the heap's memory may be backed by huge pages */
     int huge_growth;  /* fresh memory is faulted in huge pages (thpgrowth=1) */
-    int huge_promote; /* thpgrowth=0 and 2: small fresh pages, reused ranges promoted */
+    int huge_promote; /* thpgrowth=0, 2, 3: small fresh pages, reused ranges promoted */
     int huge_first;   /* thpgrowth=2: the first arena is fresh huge pages, as if promoted */
+    int huge_ahead;   /* thpgrowth=3: the prefaulter makes fresh huge pages ahead (prefault.h) */
 
     struct fixalloc span_alloc;
     struct fixalloc bits_alloc[MAX_BITMAP_WORDS + 1];

@@ -12,10 +12,12 @@
  *               gccheckmark, gcstoptheworld, clobberfree, madvdontneed
  *               (default 1), disablethp, memprofilerate (runtime.MemProfileRate,
  *               default 512 KiB), and tricolor's own prefault (default 0),
- *               thpgrowth (default 1; 0: fresh memory in small pages and
- *               reused ranges promoted to huge pages, promote.h; 2: the
- *               same beyond the heap's first 64 MiB arena, which is huge
- *               pages from the start),
+ *               thpgrowth (default 3: the prefaulter makes fresh memory
+ *               huge pages ahead of allocation, prefault.h; 1: fresh
+ *               memory faulted in as huge pages by the allocating thread;
+ *               0: fresh memory in small pages and reused ranges promoted
+ *               to huge pages, promote.h; 2: the same beyond the heap's
+ *               first 64 MiB arena, which is huge pages from the start),
  *               stoptimeout (microseconds a stop waits for a late thread
  *               before it lets the others run again and retries; default
  *               250, 0: no limit) and heapprofilesignal (a signal number;
@@ -65,7 +67,7 @@
     {                                                                                              \
         .gogc = DEFAULT_GOGC, .memory_limit = INT64_MAX, .madvdontneed = 1,                        \
         .memprofilerate = KNOBS_DEFAULT_MEMPROFILERATE, .procs = 1,                                \
-        .stoptimeout = KNOBS_DEFAULT_STOPTIMEOUT, .thpgrowth = 1,                                  \
+        .stoptimeout = KNOBS_DEFAULT_STOPTIMEOUT, .thpgrowth = 3,                                  \
     }
 
 struct knobs knobs = KNOBS_DEFAULTS;

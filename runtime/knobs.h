@@ -25,7 +25,7 @@ struct knobs {
     int gctrace, scavtrace, gcpacertrace, gccheckmark, gcstoptheworld, clobberfree;
     int madvdontneed;      /* 0: released pages are given back with MADV_FREE */
     int disablethp;        /* 1: the heap does not ask for transparent huge pages */
-    int thpgrowth;         /* 1 (default): fresh memory in huge pages; 0: promote.h; 2: both */
+    int thpgrowth;         /* 3 (default): huge pages made ahead; 1: fresh huge pages; 0, 2: promote.h */
     int prefault;          /* 1: the prefaulter runs (prefault.h) */
     int stoptimeout;       /* us a stop waits for late threads before it gives up (gc.c); 0: no limit */
     int procs;             /* worker budget GOMAXPROCS (alias GCPROCS) */

@@ -67,7 +67,7 @@ __attribute__((noreturn, cold)) static void out_of_memory(size_t size)
  * the scavenger hear of growth, the prefaulter of a short lead. */
 static void after_span_alloc(const struct heap_alloc *ha)
 {
-    if (knobs.prefault)
+    if (prefault_on())
         prefault_after_alloc(ha->after.free - ha->after.released, ha->after.inuse,
                              scavenge_headroom(&ha->after));
     int limited = (int64_t)atomic_load_relaxed(&pacer.memory_limit) != INT64_MAX;
@@ -87,7 +87,7 @@ static void after_span_alloc(const struct heap_alloc *ha)
  * faulted in, if any, and asks again (prefault.h). */
 static int resident_only(size_t npages)
 {
-    return knobs.prefault && npages <= PREFAULT_WAIT_PAGES;
+    return knobs.prefault && !mheap_.huge_ahead && npages <= PREFAULT_WAIT_PAGES;
 }
 
 /* mcache_refill (typed: mcache_refill_typed for type), and what follows

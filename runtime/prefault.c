@@ -14,10 +14,11 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 
 #define HUGE_PAGE_PAGES (HUGE_PAGE_BYTES >> PAGE_SHIFT)
-/* The lead: a quarter of the in-use heap, between 8 and 32 MiB. */
-#define LEAD_MIN_PAGES (((size_t)8 << 20) >> PAGE_SHIFT)
+/* The lead: an eighth of the in-use heap, between 2 and 32 MiB. */
+#define LEAD_MIN_PAGES (((size_t)2 << 20) >> PAGE_SHIFT)
 #define LEAD_MAX_PAGES (((size_t)32 << 20) >> PAGE_SHIFT)
 /* What gc_init faults in: the smallest heap goal. */
 #define INIT_PAGES (((size_t)4 << 20) >> PAGE_SHIFT)
@@ -36,7 +37,7 @@ static RUNTIME_STATE struct {
 
 static size_t lead_pages(size_t inuse)
 {
-    size_t lead = inuse / 4;
+    size_t lead = inuse / 8;
     return lead < LEAD_MIN_PAGES ? LEAD_MIN_PAGES : lead > LEAD_MAX_PAGES ? LEAD_MAX_PAGES : lead;
 }
 
@@ -81,6 +82,10 @@ static void *prefaulter_main(void *arg)
 {
     (void)arg;
     collector_thread_started();
+    if (mheap_.huge_ahead) {
+        struct sched_param none = {0};
+        pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+    }
     for (;;) {
         uint32_t req = atomic_load32(&pf.requested);
         if (req == atomic_load32(&pf.served)) {
@@ -107,9 +112,14 @@ void prefault_start(void)
     collector_thread_start(prefaulter_main, NULL, "the prefaulter");
 }
 
+int prefault_on(void)
+{
+    return knobs.prefault || mheap_.huge_ahead;
+}
+
 void prefault_init(void)
 {
-    if (!knobs.prefault)
+    if (!prefault_on())
         return;
     size_t done = 0, n;
     size_t grew;

@@ -16,21 +16,46 @@
  * the end of their 2 MiB huge page, growing the heap when there are none,
  * faults them in (a store into each page, sys_populate) holding no heap
  * lock, and gives them back free, unreleased and zero (heap.c,
- * mheap_prefault). The lead is a quarter of the in-use heap, at least 8 MiB
- * and at most 32 MiB.
+ * mheap_prefault). The lead is an eighth of the in-use heap, at least 2 MiB
+ * (one huge page) and at most 32 MiB: more ahead of a small heap only adds
+ * to its RSS (a quarter, at least 8 MiB, added 4 MiB to GCBench's peak).
  *
  * The allocators' side, in malloc.c (the page heap only reports: heap.h):
  *   - After each span allocation (prefault_after_alloc): when the resident
  *     free pages are below half the lead, the prefaulter is asked to work.
- *   - A run of at most PREFAULT_WAIT_PAGES pages (a small object's span; a
+ *   - With prefault=1 and thpgrowth other than 3 only: a run of at most
+ *     PREFAULT_WAIT_PAGES pages (a small object's span; a
  *     large object's allocation pays for its own pages, as it pays for
  *     zeroing them) that first fit finds in released memory: if a stretch
  *     is being faulted in, the allocating thread spins (stoppable) until it
  *     is done, once, and asks again; otherwise it asks the prefaulter to
  *     run ahead and faults its own pages in.
  *
- * Off by default (GODEBUG=prefault=1 turns it on), because it did not pay
- * where it was measured. On the 2-CPU VM of docs/benchmarks.md it halved
+ * Huge pages made ahead (GODEBUG=thpgrowth=3, the default). The heap's
+ * arenas are MADV_NOHUGEPAGE, as with promotion (promote.h). A stretch that
+ * is a whole 2 MiB range, free and wholly released (fresh growth, or memory
+ * the scavenger gave back), is
+ * switched to MADV_HUGEPAGE before the prefaulter touches it, so that one
+ * fault on the prefaulter's thread backs it as one huge page, and it counts
+ * as promoted from then on (heap.c, mheap_prefault; promote.h's rules apply
+ * to it). Allocating threads never wait for the prefaulter in this mode:
+ * one that reaches released memory before it faults that memory in itself,
+ * 64 KiB per madvise call in small pages (heap.c, "Fresh memory"), never a
+ * fresh huge page in one fault; promotion may make those ranges huge pages
+ * later, once reused. The prefaulter's thread runs under SCHED_IDLE here:
+ * it takes a CPU that nothing else wants, so on a machine whose CPUs are
+ * all busy it falls behind instead of taking time from the program or the
+ * marking. On the 2-CPU VM of docs/benchmarks.md ("Huge pages made
+ * ahead"), against fresh huge pages faulted in by the allocating thread
+ * (thpgrowth=1, the default before): the latency benchmark's pushes over
+ * 1 ms went from 150-200 per run to 3-6, its p99.99 from 3.1 ms to 0.11-0.14
+ * ms, and its wall time fell by a third; GCBench and binary-trees kept
+ * their speed.
+ *
+ * GODEBUG=prefault=1 with thpgrowth=1: fresh memory in huge pages as the
+ * arenas ask, faulted in ahead by a thread of normal priority, allocating
+ * threads waiting for a stretch in flight (above). It did not pay where it
+ * was measured. On the 2-CPU VM of docs/benchmarks.md it halved
  * the latency benchmark's p99.9 and, on memory the host had not backed,
  * cut its wall time, but its worst push was no better: on cold memory
  * 6-10 ms against 4.6-5.6 ms without it (the allocating thread still waits for
@@ -41,19 +66,15 @@
  * prefaulter at work is a second busy thread: on that machine, a timed loop
  * with a second thread spinning beside it has a worst iteration of about
  * 4 ms (latency_tricolor baseline-busy), so it cannot buy a worst push below
- * that floor. Making huge pages only in the prefaulter (MADV_COLLAPSE, or
- * switching 2 MiB ranges to MADV_HUGEPAGE before touching them) was tried
- * too; docs/benchmarks.md has the figures. The
- * mechanism is kept, tested and measured by bench/run.sh for machines with
- * spare CPUs and expensive first touches.
+ * that floor.
  *
  * Bounds. The prefaulter never makes the heap retain more than the
  * scavenger's goals allow (scavenge_headroom), so the two never undo each
  * other's work; it runs only when allocation asks (the heap is growing into
  * released memory), and gc_free_os_memory ends its run (prefault_cancel). gc_init
  * faults in the first 4 MiB, the smallest heap goal, on the calling thread.
- * Without it (the default), allocating threads fault fresh memory in
- * themselves, as in Go.
+ * Without it (thpgrowth 0 to 2, or disablethp=1, with prefault=0),
+ * allocating threads fault fresh memory in themselves, as in Go.
  *
  * Synchronisation. pf.lock is held while a stretch is taken out of the heap
  * for faulting, so fork() waits for the stretch to be given back; lock
@@ -75,6 +96,9 @@
 
 /* Runs of at most this many pages wait for the prefaulter (256 KiB). */
 #define PREFAULT_WAIT_PAGES 32
+
+/* Whether the prefaulter works: GODEBUG=prefault=1, or thpgrowth=3. */
+int prefault_on(void);
 
 /* At gc_init, when on: fault in the heap's first 4 MiB. */
 void prefault_init(void);

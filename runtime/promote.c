@@ -33,6 +33,11 @@ void promote_count_demoted(void)
     atomic_xadd(&promo.demoted, 1);
 }
 
+void promote_count_promoted(void)
+{
+    atomic_xadd(&promo.promoted, 1);
+}
+
 void promote_after_sweep(struct rlock *lock)
 {
     if (!mheap_.huge_promote)

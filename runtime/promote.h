@@ -15,7 +15,7 @@
  * (MADV_POPULATE_WRITE, 0.3-0.6 ms per 2 MiB here, against 5-12 ms when the
  * same pages are touched one fault at a time).
  *
- * What (GODEBUG=thpgrowth=0). The heap's arenas are MADV_NOHUGEPAGE (heap.c, register_arenas), so
+ * What (GODEBUG=thpgrowth=0, and part of thpgrowth=3). The heap's arenas are MADV_NOHUGEPAGE (heap.c, register_arenas), so
  * fresh memory is faulted in small pages. When a cycle's sweeping has ended,
  * the scavenger's thread, with nothing left to release, promotes ranges the
  * heap reuses: a 2 MiB-aligned range that is wholly free and resident (every
@@ -59,19 +59,22 @@
  *   - Each range is promoted under the scavenger's lock, which fork()
  *     takes, so a child never inherits a range taken out of the heap.
  *
- * Off by default: GODEBUG=thpgrowth=0 turns it on (the default, thpgrowth=1,
- * faults fresh memory in huge pages and promotes nothing). thpgrowth=2 turns
- * it on for all but the heap's first arena, which asks for huge pages from
- * the start and counts as promoted (heap.c, register_arenas): a heap that
- * fits in it keeps the default's speed, and only growth beyond it is small
- * pages. Its ranges follow the rules below like any promoted range (a
- * partial release demotes one, a stale whole release too). On the 2-CPU VM
- * of docs/benchmarks.md ("Huge pages for reused memory only") it removed the
- * allocating thread's multi-millisecond first touches (pushes with over 1 ms
- * of CPU: 1-17 per run against 63-193) but cost GCBench 16-22% of user time
- * and wall time (its small heap is TLB-bound and rarely has a whole free 2
- * MiB range to promote) and binary-trees 4-13% of CPU. GODEBUG=disablethp=1
- * means no huge pages at all (fresh memory is faulted in 64 KiB at a time).
+ * The modes. GODEBUG=thpgrowth=0 is promotion alone. thpgrowth=3 (the
+ * default) adds the prefaulter making fresh growth huge pages ahead of
+ * allocation, on its own thread (prefault.h): such a range counts as
+ * promoted, and follows the rules above. thpgrowth=1 faults fresh memory in
+ * huge pages on the allocating thread and promotes nothing (the default
+ * before thpgrowth=3). thpgrowth=2 is promotion for all but the heap's first
+ * arena, which asks for huge pages from the start and counts as promoted
+ * (heap.c, register_arenas). Promotion alone, on the 2-CPU VM of
+ * docs/benchmarks.md ("Huge pages for reused memory only"), removed the
+ * allocating thread's multi-millisecond first touches (pushes with over
+ * 1 ms of CPU: 1-17 per run against 63-193) but cost GCBench 16-22% of user
+ * time and wall time (its small heap is TLB-bound and rarely has a whole
+ * free 2 MiB range to promote) and binary-trees 4-13% of CPU; made ahead,
+ * fresh memory is huge pages from the start and neither pays that.
+ * GODEBUG=disablethp=1 means no huge pages at all (fresh memory is faulted
+ * in 64 KiB at a time).
  */
 #ifndef TRICOLOR_PROMOTE_H
 #define TRICOLOR_PROMOTE_H
@@ -88,8 +91,10 @@ struct promote_counts {
     uint64_t promoted, demoted;
 };
 void promote_read_counts(struct promote_counts *out);
-/* Called by heap.c when it demotes a range. */
+/* Called by heap.c when it demotes a range, and when the prefaulter makes
+ * a fresh range a huge page (thpgrowth=3). */
 void promote_count_demoted(void);
+void promote_count_promoted(void);
 
 /* On the scavenger's thread, when sweeping has ended and it has nothing to
  * release: promotes reused ranges while the budget lasts and no cycle

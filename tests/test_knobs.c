@@ -331,7 +331,7 @@ START_TEST(load_defaults)
     ck_assert_int_eq(knobs.madvdontneed, 1);
     ck_assert_int_eq(knobs.prefault, 0);
     ck_assert_int_eq(knobs.stoptimeout, 250);
-    ck_assert_int_eq(knobs.thpgrowth, 1);
+    ck_assert_int_eq(knobs.thpgrowth, 3);
 }
 END_TEST
 

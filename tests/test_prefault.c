@@ -3,7 +3,7 @@
  * work, how far a run goes, and that a cancelled run stops.
  *
  * - After a span allocation the heap asks for a run only when the resident
- *   free pages are below half the lead (a quarter of the in-use heap, 8 to
+ *   free pages are below half the lead (an eighth of the in-use heap, 2 to
  *   32 MiB) and the scavenger's goals leave at least a huge page of room.
  *   A run then faults stretches in until the lead is made up, and no
  *   further: at the end, the resident free pages are at least the lead and
@@ -14,10 +14,11 @@
  *   stretch faults nothing in, and the next request runs as usual.
  *
  * The tests call prefault_after_alloc themselves, as mheap_alloc does with
- * GODEBUG=prefault=1; the knob stays off, so the tests' own allocations ask
- * for nothing. GOGC is off, so the scavenger's goals leave unlimited room,
- * and 192 MiB of untouched large objects make the lead 32 MiB (its most,
- * a quarter being 48): sixteen stretches.
+ * GODEBUG=prefault=1 or thpgrowth=3; meson runs them with thpgrowth=1 and
+ * the prefault knob off, so the tests' own allocations ask for nothing.
+ * GOGC is off, so the scavenger's goals leave unlimited room, and 320 MiB
+ * of untouched large objects make the lead 32 MiB (its most, an eighth
+ * being 40): sixteen stretches.
  */
 #include <check.h>
 #include <pthread.h>
@@ -35,7 +36,7 @@
 
 #define MiB       ((uint64_t)1 << 20)
 #define HUGE      ((uint64_t)HUGE_PAGE_BYTES)
-#define LIVE_N    192
+#define LIVE_N    320
 #define LIVE_SIZE MiB
 
 static void *live[LIVE_N];
@@ -43,7 +44,7 @@ static void *live[LIVE_N];
 /* The lead for this many in-use pages, as prefault.h defines it. */
 static size_t lead_pages(size_t inuse)
 {
-    size_t lead = inuse / 4, lo = (8 * MiB) >> PAGE_SHIFT, hi = (32 * MiB) >> PAGE_SHIFT;
+    size_t lead = inuse / 8, lo = (2 * MiB) >> PAGE_SHIFT, hi = (32 * MiB) >> PAGE_SHIFT;
     return lead < lo ? lo : lead > hi ? hi : lead;
 }
 

@@ -7,8 +7,8 @@
  *   zero, resident (mincore), counted as before (heap_released and
  *   heap_idle unchanged), backed by a huge page (AnonHugePages in
  *   /proc/self/smaps, when the kernel offers huge pages at all), and marked
- *   promoted. Fresh memory is not: with GODEBUG=thpgrowth=0 (the default)
- *   the heap's first allocation was faulted in small pages.
+ *   promoted. Fresh memory is not: with GODEBUG=thpgrowth=0 the heap's
+ *   first allocation was faulted in small pages.
  * - Objects allocated into promoted ranges survive collections intact (the
  *   suite runs with GODEBUG=gccheckmark=1, which checks every cycle's
  *   marking against a stop-the-world mark).
@@ -23,10 +23,13 @@
  *
  * - With GODEBUG=thpgrowth=2 the heap's first arena is huge pages from the
  *   start, counted as promoted, and fresh memory beyond it small pages.
+ * - With GODEBUG=thpgrowth=3 (the default) the prefaulter makes fresh
+ *   growth huge pages ahead of allocation: the heap's first 4 MiB at
+ *   gc_init, and 64 MiB grown at a pace it keeps up with are mostly huge
+ *   pages, counted as promoted; the objects survive collections.
  *
- * Promotion is off by default: meson runs this suite with GODEBUG=thpgrowth=0
- * and again with thpgrowth=2 (each test skips in the mode not its own), both
- * with gccheckmark=1, clobberfree=1. The tests share one process
+ * meson runs this suite with GODEBUG=thpgrowth=0, 2 and 3 (each test skips
+ * in the modes not its own), each with gccheckmark=1, clobberfree=1. The tests share one process
  * (CK_FORK=no).
  */
 #include <check.h>
@@ -59,7 +62,7 @@ static size_t npromoted;
 /* Promotion with fresh memory in small pages from the start (thpgrowth=0). */
 static int huge_pages_offered(void)
 {
-    return mheap_.huge_promote && !mheap_.huge_first;
+    return mheap_.huge_promote && !mheap_.huge_first && !mheap_.huge_ahead;
 }
 
 static uintptr_t promote_one(void)
@@ -458,6 +461,85 @@ START_TEST(test_first_arena_huge)
 }
 END_TEST
 
+/* ---- thpgrowth=3: fresh growth made huge pages ahead of allocation -------- */
+
+/* AnonHugePages summed over the mappings that overlap [lo, hi) (mappings
+ * with the same advice merge: this counts some huge pages outside too). */
+static unsigned long anon_huge_kb_in(uintptr_t lo, uintptr_t hi)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int in = 0;
+    unsigned long kb = 0, v;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2)
+            in = a < hi && b > lo;
+        else if (in && sscanf(line, "AnonHugePages: %lu kB", &v) == 1)
+            kb += v;
+    }
+    fclose(f);
+    return kb;
+}
+
+START_TEST(test_ahead_huge)
+{
+    if (!mheap_.huge_ahead) {
+        fprintf(stderr, "promote: huge pages made ahead are off (GODEBUG=thpgrowth=3 not set, "
+                        "THP never, or disablethp)\n");
+        return;
+    }
+    /* gc_init had the prefaulter fault the heap's first 4 MiB in: huge
+     * pages, promoted. */
+    uintptr_t first = (uintptr_t)gc_alloc_noscan(OBJ);
+    memset((void *)first, 1, OBJ);
+    ck_assert(is_promoted(first & ~(HUGE_PAGE_BYTES - 1)));
+    ck_assert_uint_ge(anon_huge_kb(first), 2048);
+
+    /* 64 MiB of growth at a pace the prefaulter keeps up with (1 MiB, then
+     * 20 ms): it faults the fresh ranges in ahead of this thread, each as
+     * one huge page, counted promoted. */
+    int gogc = gc_set_percent(-1);
+    struct promote_counts c0, c1;
+    promote_read_counts(&c0);
+    size_t n = 64 * MiB / OBJ;
+    void **keep = calloc(n, sizeof(void *));
+    ck_assert_ptr_nonnull(keep);
+    gc_add_roots(keep, keep + n);
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % (MiB / OBJ) == 0)
+            usleep(20000);
+        unsigned char *o = gc_alloc_noscan(OBJ);
+        memset(o, pattern(i), OBJ);
+        keep[i] = o;
+        lo = (uintptr_t)o < lo ? (uintptr_t)o : lo;
+        hi = (uintptr_t)o + OBJ > hi ? (uintptr_t)o + OBJ : hi;
+    }
+    promote_read_counts(&c1);
+    unsigned long huge_kb = anon_huge_kb_in(lo & ~(HUGE_PAGE_BYTES - 1),
+                                            (hi + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1));
+    fprintf(stderr, "promote: 64 MiB grown: %lu MiB in huge pages, %lu ranges made huge ahead\n",
+            huge_kb >> 10, (unsigned long)(c1.promoted - c0.promoted));
+    /* All of it on an idle machine; half leaves room for a prefaulter that
+     * a loaded machine starves of its CPU (this thread then faults its own
+     * memory in, in small pages), and for the few MiB outside the range
+     * that its mappings may hold. */
+    ck_assert_uint_ge(huge_kb, 32 * 1024);
+    ck_assert_uint_ge(c1.promoted - c0.promoted, 16);
+    gc_set_percent(gogc);
+
+    /* The objects survive collections (gccheckmark, clobberfree). */
+    for (int c = 0; c < 2; c++)
+        gc_collect();
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(all_bytes(keep[i], OBJ, pattern(i)), "object %zu changed", i);
+    gc_remove_roots(keep, keep + n);
+    free(keep);
+}
+END_TEST
+
 static Suite *promote_suite(void)
 {
     Suite *s = suite_create("promote");
@@ -467,6 +549,7 @@ static Suite *promote_suite(void)
     tcase_add_test(tc, test_release_demotes);
     tcase_add_test(tc, test_background);
     tcase_add_test(tc, test_first_arena_huge);
+    tcase_add_test(tc, test_ahead_huge);
     suite_add_tcase(s, tc);
     return s;
 }
