@@ -336,15 +336,16 @@ lat_fields=(wall_ms worst_push_us p9999_us p999_us p99_us over_1ms gcs worst_pau
     longest_stop_us total_pause_ms peak_rss_kb)
 
 run_latency() {
-    # tricolor-4k: tricolor with its heap on 4 KiB pages (GODEBUG=disablethp=1), because on a
+    # tricolor: the default, fresh memory made huge pages by the prefaulter ahead of allocation
+    # (GODEBUG=thpgrowth=3, runtime/prefault.h). tricolor-thp1: fresh memory in huge pages
+    # faulted in by the allocating thread (GODEBUG=thpgrowth=1, the default before), because on a
     # virtual machine the first touch of a fresh 2 MiB huge page can stall one push for
-    # milliseconds while the heap grows. tricolor-promote: fresh memory in 4 KiB pages and reused
-    # 2 MiB ranges promoted to huge pages in the background (GODEBUG=thpgrowth=0, runtime/promote.h).
-    # tricolor-prefault: with the prefaulter that faults that
-    # memory in ahead of allocation (GODEBUG=prefault=1), to show what it changes.
+    # milliseconds while the heap grows. tricolor-4k: its heap on 4 KiB pages
+    # (GODEBUG=disablethp=1). tricolor-promote: fresh memory in 4 KiB pages and reused 2 MiB
+    # ranges promoted to huge pages in the background (GODEBUG=thpgrowth=0, runtime/promote.h).
     # baseline-busy: the baseline with a second thread spinning beside it, the floor for any
     # program (a concurrent collector's) that keeps two CPUs busy.
-    local names=(tricolor tricolor-promote tricolor-4k tricolor-prefault boehm go baseline baseline-busy) run i c f
+    local names=(tricolor tricolor-thp1 tricolor-promote tricolor-4k boehm go baseline baseline-busy) run i c f
     declare -A vals=() # "contender field" -> one value per line
     echo "run.sh: running latency" >&2
     for ((run = 1; run <= runs; run++)); do
@@ -355,7 +356,7 @@ run_latency() {
             go) cmd=("$bindir/go/latency_go") ;;
             tricolor-4k) cmd=(env GODEBUG=disablethp=1 "$bindir/latency_tricolor") ;;
             tricolor-promote) cmd=(env GODEBUG=thpgrowth=0 "$bindir/latency_tricolor") ;;
-            tricolor-prefault) cmd=(env GODEBUG=prefault=1 "$bindir/latency_tricolor") ;;
+            tricolor-thp1) cmd=(env GODEBUG=thpgrowth=1 "$bindir/latency_tricolor") ;;
             baseline) cmd=("$bindir/latency_tricolor" baseline) ;;
             baseline-busy) cmd=("$bindir/latency_tricolor" baseline-busy) ;;
             *) cmd=("$bindir/latency_$c") ;;
@@ -370,7 +371,7 @@ run_latency() {
 
     # Outputs (the ring's checksum) must agree among the collectors.
     local ref="" diffs=""
-    for c in tricolor tricolor-promote tricolor-4k tricolor-prefault boehm go; do
+    for c in tricolor tricolor-thp1 tricolor-promote tricolor-4k boehm go; do
         [ -n "${vals["$c wall_ms"]:-}" ] || continue
         if [ -z "$ref" ]; then
             ref="$results/latency.$c.1.out"
@@ -409,7 +410,7 @@ run_latency() {
         else
             [ "$c" = tricolor-4k ] && label="tricolor, GODEBUG=disablethp=1"
             [ "$c" = tricolor-promote ] && label="tricolor, GODEBUG=thpgrowth=0"
-            [ "$c" = tricolor-prefault ] && label="tricolor, GODEBUG=prefault=1"
+            [ "$c" = tricolor-thp1 ] && label="tricolor, GODEBUG=thpgrowth=1"
             vb="$(ratio "${med["$c wall_ms"]}" "${med["boehm wall_ms"]}")"
             vg="$(ratio "${med["$c wall_ms"]}" "${med["go wall_ms"]}")"
             wb="$(ratio "${med["$c worst_push_us"]}" "${med["boehm worst_push_us"]}")"
