@@ -17,8 +17,8 @@
 #include <sched.h>
 
 #define HUGE_PAGE_PAGES (HUGE_PAGE_BYTES >> PAGE_SHIFT)
-/* The lead: an eighth of the in-use heap, between 2 and 32 MiB. */
-#define LEAD_MIN_PAGES (((size_t)2 << 20) >> PAGE_SHIFT)
+/* The lead: an eighth of the in-use heap, between 6 and 32 MiB. */
+#define LEAD_MIN_PAGES (((size_t)6 << 20) >> PAGE_SHIFT)
 #define LEAD_MAX_PAGES (((size_t)32 << 20) >> PAGE_SHIFT)
 /* What gc_init faults in: the smallest heap goal. */
 #define INIT_PAGES (((size_t)4 << 20) >> PAGE_SHIFT)

@@ -16,9 +16,13 @@
  * the end of their 2 MiB huge page, growing the heap when there are none,
  * faults them in (a store into each page, sys_populate) holding no heap
  * lock, and gives them back free, unreleased and zero (heap.c,
- * mheap_prefault). The lead is an eighth of the in-use heap, at least 2 MiB
- * (one huge page) and at most 32 MiB: more ahead of a small heap only adds
- * to its RSS (a quarter, at least 8 MiB, added 4 MiB to GCBench's peak).
+ * mheap_prefault). The lead is an eighth of the in-use heap, at least 6 MiB
+ * and at most 32 MiB. Measured on GCBench (a 37 MiB heap that grows in
+ * bursts while both CPUs mark), 30 interleaved rounds against thpgrowth=1:
+ * at least 2 MiB, the allocating thread outran the prefaulter into small
+ * pages (4.4 times the page faults) and took 10% longer; at least 6 MiB,
+ * 4% longer at the same peak RSS; a quarter, at least 8 MiB, 3-5% longer
+ * with 4-7 MiB more peak RSS.
  *
  * The allocators' side, in malloc.c (the page heap only reports: heap.h):
  *   - After each span allocation (prefault_after_alloc): when the resident

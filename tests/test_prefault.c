@@ -3,7 +3,7 @@
  * work, how far a run goes, and that a cancelled run stops.
  *
  * - After a span allocation the heap asks for a run only when the resident
- *   free pages are below half the lead (an eighth of the in-use heap, 2 to
+ *   free pages are below half the lead (an eighth of the in-use heap, 6 to
  *   32 MiB) and the scavenger's goals leave at least a huge page of room.
  *   A run then faults stretches in until the lead is made up, and no
  *   further: at the end, the resident free pages are at least the lead and
@@ -44,7 +44,7 @@ static void *live[LIVE_N];
 /* The lead for this many in-use pages, as prefault.h defines it. */
 static size_t lead_pages(size_t inuse)
 {
-    size_t lead = inuse / 8, lo = (2 * MiB) >> PAGE_SHIFT, hi = (32 * MiB) >> PAGE_SHIFT;
+    size_t lead = inuse / 8, lo = (6 * MiB) >> PAGE_SHIFT, hi = (32 * MiB) >> PAGE_SHIFT;
     return lead < lo ? lo : lead > hi ? hi : lead;
 }
 
