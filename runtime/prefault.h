@@ -53,8 +53,8 @@
  * ahead"), against fresh huge pages faulted in by the allocating thread
  * (thpgrowth=1, the default before): the latency benchmark's pushes over
  * 1 ms went from 150-200 per run to 3-6, its p99.99 from 3.1 ms to 0.11-0.14
- * ms, and its wall time fell by a third; GCBench and binary-trees kept
- * their speed.
+ * ms, and its wall time fell by a third; GCBench took up to 4.5% longer
+ * and binary-trees 0-2%.
  *
  * GODEBUG=prefault=1 with thpgrowth=1: fresh memory in huge pages as the
  * arenas ask, faulted in ahead by a thread of normal priority, allocating
