@@ -364,13 +364,16 @@ size_t mheap_prefault(size_t max_pages, size_t *grew)
         if (*grew)
             n = pagealloc_prefault_begin(max_pages, &lo);
     }
+    /* thpgrowth=3: a whole range, free and wholly released (fresh growth,
+     * or memory the scavenger gave back), becomes a huge page here, on this
+     * thread, and counts as promoted (promote.h's rules apply to it from
+     * then on). One still promoted, released whole not long ago, asks for
+     * its huge page already. Read under the lock: the promoted bits of
+     * other ranges change under it. */
+    int huge = mheap_.huge_ahead && n == HUGE_PAGE_BYTES >> PAGE_SHIFT && !pagealloc_promoted(lo);
     rlock_release(&mheap_.lock);
     if (n == 0)
         return 0;
-    /* thpgrowth=3: a whole free range, never touched since it was released,
-     * becomes a huge page here, on this thread, and counts as promoted
-     * (promote.h's rules apply to it from then on). */
-    int huge = mheap_.huge_ahead && n == HUGE_PAGE_BYTES >> PAGE_SHIFT;
     if (huge)
         sys_hugepages((void *)lo, HUGE_PAGE_BYTES, 1);
     sys_populate((void *)lo, n << PAGE_SHIFT);

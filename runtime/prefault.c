@@ -83,6 +83,8 @@ static void *prefaulter_main(void *arg)
     (void)arg;
     collector_thread_started();
     if (mheap_.huge_ahead) {
+        /* Only a CPU nothing else wants: behind a busy machine's program
+         * and marking, not in their way (prefault.h). */
         struct sched_param none = {0};
         pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
     }
