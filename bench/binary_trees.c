@@ -158,6 +158,7 @@ int main(int argc, char **argv)
     int n = parse_arg(argc, argv, 1, 21, 0, 30);
     int threads = parse_arg(argc, argv, 2, 1, 1, 64);
     contender_init();
+    pause_watch_start();
     register_node_type();
     if (threads > 1)
         contender_threads_allow();
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
         long iterations = 1L << (max_depth - depth + min_depth);
         long check = make_trees_in_threads(depth, iterations, threads);
         printf("%ld\t trees of depth %d\t check: %ld\n", iterations, depth, check);
+        pause_watch_sample();
     }
 
     printf("long lived tree of depth %d\t check: %ld\n", max_depth, item_check(long_lived));

@@ -29,7 +29,8 @@
  *                             run inside a timed region, as it may stop the world itself
  *   pause_watch               the totals: cycles seen, worst cycle's and longest single stop,
  *                             total, cycles whose pause was lost (overwritten before a
- *                             sample), whether measured
+ *                             sample), whether measured (mimalloc: never)
+ *   pause_watch_report()      a last sample, and one "pauses:" line on stderr
  *
  * What a "pause" is differs, and the benchmarks say so: tricolor's is the stop-the-world time
  * of one cycle (both of its pauses added, gc_memstats.pause_ns, as Go's PauseNs); Boehm's is a
@@ -40,7 +41,9 @@
  *
  *   result: name=<contender> wall_ms=<ms> peak_rss_kb=<ru_maxrss> gcs=<collections>
  *
- * bench/run.sh parses that line; the Go versions in bench/go/ print the same line.
+ * bench/run.sh parses that line; the Go versions in bench/go/ print the same line. Before it,
+ * where pause_watch_start() was called and the contender collects, a "pauses:" line
+ * (pause_watch_report).
  */
 #ifndef BENCH_CONTENDER_H
 #define BENCH_CONTENDER_H
@@ -293,9 +296,33 @@ static inline void contender_threads_allow(void) {}
 static inline void contender_thread_register(void) {}
 static inline void contender_thread_unregister(void) {}
 
+/* No collector, no pauses. */
+typedef struct pause_totals {
+    unsigned long cycles, lost;
+    uint64_t max_ns, longest_ns, total_ns;
+    int measured; /* always 0 */
+} pause_totals;
+
+static pause_totals pause_watch;
+static inline void pause_watch_start(void) {}
+static inline void pause_watch_sample(void) {}
+
 #else
 #error "compile with exactly one of -DCONTENDER_TRICOLOR, -DCONTENDER_BOEHM, -DCONTENDER_MIMALLOC"
 #endif
+
+/* One line on stderr (stdout is compared between contenders): the cycles
+ * whose pauses were seen, the longest single stop and the worst cycle's
+ * stop-the-world time; nothing where the contender has no collector. */
+static inline void pause_watch_report(void)
+{
+    pause_watch_sample();
+    if (!pause_watch.measured)
+        return;
+    fprintf(stderr, "pauses: cycles=%lu longest_stop_us=%.1f worst_cycle_us=%.1f lost=%lu\n",
+            pause_watch.cycles, (double)pause_watch.longest_ns / 1e3,
+            (double)pause_watch.max_ns / 1e3, pause_watch.lost);
+}
 
 /* Monotonic milliseconds, for wall-clock figures. */
 static inline double bench_now_ms(void)
@@ -308,6 +335,7 @@ static inline double bench_now_ms(void)
 /* The result line: wall time since start_ms, peak resident set, collections. */
 static inline void bench_report(double start_ms)
 {
+    pause_watch_report();
     double wall_ms = bench_now_ms() - start_ms;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

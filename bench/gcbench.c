@@ -107,6 +107,7 @@ int main(void)
 {
     double start = bench_now_ms();
     contender_init();
+    pause_watch_start();
 
     printf("Garbage Collector Test\n");
     printf(" Live storage will peak at %ld bytes.\n\n",
@@ -127,8 +128,10 @@ int main(void)
     for (int i = 0; i < kArraySize / 2; i++)
         array[i] = 1.0 / (double)i;
 
-    for (int depth = kMinTreeDepth; depth <= kMaxTreeDepth; depth += 2)
+    for (int depth = kMinTreeDepth; depth <= kMaxTreeDepth; depth += 2) {
         time_construction(depth);
+        pause_watch_sample();
+    }
 
     /* Use the long-lived data, so it is live to here, and prove the collector kept it. */
     int ok = count_nodes(long_lived) == tree_size(kLongLivedTreeDepth);
