@@ -17,7 +17,9 @@
 #include <sched.h>
 
 #define HUGE_PAGE_PAGES (HUGE_PAGE_BYTES >> PAGE_SHIFT)
-/* The lead: an eighth of the in-use heap, between 6 and 32 MiB. */
+/* The lead: an eighth of the in-use heap, between 6 and 32 MiB, but no
+ * more than the in-use heap itself (a huge page at least), so that a tiny
+ * heap does not double its RSS for growth it may never make. */
 #define LEAD_MIN_PAGES (((size_t)6 << 20) >> PAGE_SHIFT)
 #define LEAD_MAX_PAGES (((size_t)32 << 20) >> PAGE_SHIFT)
 /* What gc_init faults in: the smallest heap goal. */
@@ -37,8 +39,10 @@ static RUNTIME_STATE struct {
 
 static size_t lead_pages(size_t inuse)
 {
-    size_t lead = inuse / 8;
-    return lead < LEAD_MIN_PAGES ? LEAD_MIN_PAGES : lead > LEAD_MAX_PAGES ? LEAD_MAX_PAGES : lead;
+    size_t lead = inuse / 8, least = inuse < LEAD_MIN_PAGES ? inuse : LEAD_MIN_PAGES;
+    if (least < HUGE_PAGE_PAGES)
+        least = HUGE_PAGE_PAGES;
+    return lead < least ? least : lead > LEAD_MAX_PAGES ? LEAD_MAX_PAGES : lead;
 }
 
 static void request(void)

@@ -22,7 +22,10 @@
  * at least 2 MiB, the allocating thread outran the prefaulter into small
  * pages (4.4 times the page faults) and took 10% longer; at least 6 MiB,
  * 4% longer at the same peak RSS; a quarter, at least 8 MiB, 3-5% longer
- * with 4-7 MiB more peak RSS.
+ * with 4-7 MiB more peak RSS. Below 6 MiB of in-use heap the lead is the
+ * in-use heap (a huge page at least): a tiny heap would otherwise double
+ * its RSS for growth it may never make (the Lua port's coroutine_ring, a
+ * few MiB: peak RSS 12.4 MiB with the 6 MiB floor, 10.5 with this).
  *
  * The allocators' side, in malloc.c (the page heap only reports: heap.h):
  *   - After each span allocation (prefault_after_alloc): when the resident

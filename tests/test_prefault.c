@@ -4,7 +4,7 @@
  *
  * - After a span allocation the heap asks for a run only when the resident
  *   free pages are below half the lead (an eighth of the in-use heap, 6 to
- *   32 MiB) and the scavenger's goals leave at least a huge page of room.
+ *   32 MiB, no more than the in-use heap but at least a huge page) and the scavenger's goals leave at least a huge page of room.
  *   A run then faults stretches in until the lead is made up, and no
  *   further: at the end, the resident free pages are at least the lead and
  *   less than the lead plus one stretch (a huge page). What it faulted in
@@ -45,6 +45,8 @@ static void *live[LIVE_N];
 static size_t lead_pages(size_t inuse)
 {
     size_t lead = inuse / 8, lo = (6 * MiB) >> PAGE_SHIFT, hi = (32 * MiB) >> PAGE_SHIFT;
+    if (inuse < lo)
+        lo = inuse > (HUGE >> PAGE_SHIFT) ? inuse : HUGE >> PAGE_SHIFT;
     return lead < lo ? lo : lead > hi ? hi : lead;
 }
 
