@@ -4,8 +4,9 @@
  *
  * - After a span allocation the heap asks for a run only when the resident
  *   free pages are below half the lead (an eighth of the in-use heap, 6 to
- *   32 MiB, no more than the in-use heap but at least a huge page) and the scavenger's goals leave at least a huge page of room.
- *   A run then faults stretches in until the lead is made up, and no
+ *   32 MiB, no more than the in-use heap but at least a huge page) and the
+ *   scavenger's goals leave at least a huge page of room. A run then
+ *   faults stretches in until the lead is made up, and no
  *   further: at the end, the resident free pages are at least the lead and
  *   less than the lead plus one stretch (a huge page). What it faulted in
  *   left heap_released, page for page.
